@@ -1,0 +1,436 @@
+//! Schemas of `!LocalStorage` tables: every file with the table's extension in its folder.
+//!
+//! Parquet carries its schema. CSV and JSON lines are inferred from a sample (the first
+//! [`SAMPLE_ROWS`] rows, across files in name order): each column gets the narrowest type that reads
+//! every sampled value — integers, decimals (a number with a point: exact, as money should be),
+//! floats (exponent, `inf`, `nan`), booleans, dates, timestamps, else text — and is nullable when an
+//! empty value (CSV) or a null/missing key (JSON) was seen. Numbers with leading zeros stay text, so
+//! codes like `02134` keep their zeros. `columns:` in the YAML overrides any inferred column.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+
+use super::{Column, TableSchema};
+use crate::config::{Config, FileFormat, FileTable, LocalStorage, Source};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::types::SqlType;
+
+pub const SAMPLE_ROWS: usize = 10_000;
+
+pub fn infer(config: &Config, ls: &LocalStorage, source: &Source, diags: &mut Diagnostics) -> Option<TableSchema> {
+    let table = ls.tables.iter().find(|t| t.name.value == source.table_name.value)?;
+    let dir = config.resolve_path(&ls.path.value).join(&table.path.value);
+    let files = match list_files(&dir, &table.extension) {
+        Ok(f) => f,
+        Err(e) => {
+            diags.push(
+                Diagnostic::error("catalog::unreadable-folder", format!("cannot read folder `{}`: {e}", dir.display()))
+                    .label(table.path.span, "this folder")
+                    .help("create it, or fix `details.path` / the table's `path` (relative paths start at the config file's folder)"),
+            );
+            return None;
+        }
+    };
+    let result = match table.format {
+        FileFormat::Csv => infer_csv(&files, table),
+        FileFormat::JsonLines => infer_jsonl(&files),
+        FileFormat::Parquet => infer_parquet(&files),
+        FileFormat::Delta => Err(Failure::new("not supported yet: Delta tables").help("export the table to Parquet files")),
+    };
+    let mut schema = match result {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            // No files yet: the overrides, if any, are the whole schema.
+            if table.column_types.is_empty() || table.format == FileFormat::Parquet {
+                diags.push(
+                    Diagnostic::error(
+                        "catalog::no-files",
+                        format!("no `*{}` files in `{}` to read the schema of table `{}` from", table.extension, dir.display(), table.name.value),
+                    )
+                    .label(table.path.span, "empty folder")
+                    .help("add a data file, or declare every column under `columns:` in the table's config"),
+                );
+                return None;
+            }
+            TableSchema::default()
+        }
+        Err(f) => {
+            let mut d = Diagnostic::error("catalog::file-schema", f.message).label(table.path.span, "reading this table");
+            if let Some(h) = f.help {
+                d = d.help(h);
+            }
+            diags.push(d);
+            return None;
+        }
+    };
+    apply_overrides(&mut schema, table, diags);
+    Some(schema)
+}
+
+struct Failure {
+    message: String,
+    help: Option<String>,
+}
+
+impl Failure {
+    fn new(m: impl Into<String>) -> Self {
+        Failure { message: m.into(), help: None }
+    }
+
+    fn help(mut self, h: impl Into<String>) -> Self {
+        self.help = Some(h.into());
+        self
+    }
+}
+
+fn list_files(dir: &Path, extension: &str) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(extension)))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn apply_overrides(schema: &mut TableSchema, table: &FileTable, diags: &mut Diagnostics) {
+    let inferred_any = !schema.columns.is_empty();
+    for o in &table.column_types {
+        match schema.columns.iter_mut().find(|c| c.name == o.name.value) {
+            Some(c) => {
+                c.ty = o.ty.value;
+                if let Some(n) = o.nullable {
+                    c.nullable = n;
+                }
+            }
+            None if inferred_any => diags.push(super::unknown_column(&table.name.value, &o.name.value, o.name.span, schema)),
+            None => schema.columns.push(Column { name: o.name.value.clone(), ty: o.ty.value, nullable: o.nullable.unwrap_or(true) }),
+        }
+    }
+}
+
+/// What the values of one column seen so far allow.
+#[derive(Clone, Copy, Debug, Default)]
+struct Inferred {
+    ty: Option<SqlType>,
+    nullable: bool,
+}
+
+impl Inferred {
+    fn observe(&mut self, t: SqlType) {
+        self.ty = Some(match self.ty {
+            None => t,
+            Some(prev) => SqlType::common_supertype(prev, t).unwrap_or(SqlType::String),
+        });
+    }
+
+    fn column(self, name: String) -> Column {
+        // A column with only empty values: text, and nullable.
+        Column { name, ty: self.ty.unwrap_or(SqlType::String), nullable: self.nullable || self.ty.is_none() }
+    }
+}
+
+/// The narrowest type that reads a CSV field.
+pub fn classify(s: &str) -> SqlType {
+    let t = s.trim();
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let leading_zero = digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.");
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if leading_zero {
+            return SqlType::String;
+        }
+        return if t.parse::<i64>().is_ok() {
+            SqlType::Int
+        } else if digits.len() <= 28 {
+            SqlType::Decimal
+        } else {
+            SqlType::Float
+        };
+    }
+    if let Some((int, frac)) = digits.split_once('.') {
+        let ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if ok(int) && ok(frac) && !(int.is_empty() && frac.is_empty()) && !leading_zero {
+            return if int.len() + frac.len() <= 28 { SqlType::Decimal } else { SqlType::Float };
+        }
+    }
+    let lower = t.to_ascii_lowercase();
+    if matches!(lower.as_str(), "true" | "false") {
+        return SqlType::Boolean;
+    }
+    if !leading_zero
+        && (lower.contains('e') || matches!(lower.trim_start_matches(['-', '+']), "inf" | "infinity" | "nan"))
+        && t.parse::<f64>().is_ok()
+    {
+        return SqlType::Float;
+    }
+    if parse_date(t).is_some() {
+        return SqlType::Date;
+    }
+    if parse_timestamp(t).is_some() {
+        return SqlType::Timestamp;
+    }
+    SqlType::String
+}
+
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    (s.len() == 10).then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()).flatten()
+}
+
+/// Timestamps: RFC 3339, or `YYYY-MM-DD[ T]HH:MM[:SS[.fff]]` without offset (read as UTC).
+pub fn parse_timestamp(s: &str) -> Option<DateTime<chrono::Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
+fn infer_csv(files: &[PathBuf], table: &FileTable) -> Result<Option<TableSchema>, Failure> {
+    let mut header: Option<(Vec<String>, &Path)> = None;
+    let mut cols: Vec<Inferred> = vec![];
+    let mut sampled = 0;
+    for file in files {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(table.has_header)
+            .delimiter(table.delimiter)
+            .flexible(false)
+            .from_path(file)
+            .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
+        let names: Vec<String> = if table.has_header {
+            reader
+                .headers()
+                .map_err(|e| Failure::new(format!("cannot read the header of `{}`: {e}", file.display())))?
+                .iter()
+                .map(|h| h.trim().to_string())
+                .collect()
+        } else {
+            match reader.records().next() {
+                Some(Ok(r)) => (1..=r.len()).map(|i| format!("column_{i}")).collect(),
+                _ => continue,
+            }
+        };
+        match &header {
+            None => {
+                check_header(&names, file)?;
+                cols = vec![Inferred::default(); names.len()];
+                header = Some((names, file));
+            }
+            Some((first, first_file)) if *first != names => {
+                return Err(Failure::new(format!(
+                    "`{}` has columns ({}) but `{}` has ({})",
+                    file.display(),
+                    names.join(", "),
+                    first_file.display(),
+                    first.join(", ")
+                ))
+                .help("all files of one table must have the same header"))
+            }
+            Some(_) => {}
+        }
+        if sampled >= SAMPLE_ROWS {
+            continue; // still check every file's header
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(table.has_header)
+            .delimiter(table.delimiter)
+            .from_path(file)
+            .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
+        for record in reader.records().take(SAMPLE_ROWS - sampled) {
+            let record = record.map_err(|e| {
+                let line = e.position().map_or(0, |p| p.line());
+                Failure::new(format!("`{}` line {line}: {e}", file.display()))
+                    .help("fix the file: every row needs as many fields as the header")
+            })?;
+            for (col, field) in cols.iter_mut().zip(record.iter()) {
+                if field.is_empty() {
+                    col.nullable = true;
+                } else {
+                    col.observe(classify(field));
+                }
+            }
+            sampled += 1;
+        }
+    }
+    Ok(header.map(|(names, _)| TableSchema {
+        columns: names.into_iter().zip(cols).map(|(n, c)| c.column(n)).collect(),
+        primary_key: vec![],
+    }))
+}
+
+fn check_header(names: &[String], file: &Path) -> Result<(), Failure> {
+    for (i, n) in names.iter().enumerate() {
+        if n.is_empty() {
+            return Err(Failure::new(format!("column {} of `{}` has an empty name", i + 1, file.display()))
+                .help("name every column in the header line"));
+        }
+        if names[..i].contains(n) {
+            return Err(Failure::new(format!("column `{n}` appears twice in the header of `{}`", file.display()))
+                .help("column names must be unique"));
+        }
+    }
+    Ok(())
+}
+
+fn infer_jsonl(files: &[PathBuf]) -> Result<Option<TableSchema>, Failure> {
+    use std::io::BufRead;
+    let mut names: Vec<String> = vec![];
+    let mut cols: Vec<Inferred> = vec![];
+    let mut sampled = 0;
+    let mut any_file = false;
+    for file in files {
+        any_file = true;
+        let f = std::fs::File::open(file).map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
+        for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
+            if sampled >= SAMPLE_ROWS {
+                break;
+            }
+            let line = line.map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let value: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
+                Failure::new(format!("`{}` line {}, column {}: invalid JSON: {e}", file.display(), n + 1, e.column()))
+                    .help("each line of a JSON-lines file is one JSON object")
+            })?;
+            let serde_json::Value::Object(obj) = value else {
+                return Err(Failure::new(format!("`{}` line {}: expected a JSON object", file.display(), n + 1)));
+            };
+            for (k, v) in &obj {
+                let i = match names.iter().position(|n| n == k) {
+                    Some(i) => i,
+                    None => {
+                        names.push(k.clone());
+                        // A key first seen after the first row was missing (null) before it.
+                        cols.push(Inferred { ty: None, nullable: sampled > 0 });
+                        names.len() - 1
+                    }
+                };
+                match json_type(v) {
+                    None => cols[i].nullable = true,
+                    Some(t) => {
+                        let col = &mut cols[i];
+                        col.ty = Some(match col.ty {
+                            None => t,
+                            Some(p) => SqlType::common_supertype(p, t).unwrap_or(SqlType::Json),
+                        });
+                    }
+                }
+            }
+            for (i, n) in names.iter().enumerate() {
+                if !obj.contains_key(n) {
+                    cols[i].nullable = true;
+                }
+            }
+            sampled += 1;
+        }
+    }
+    if !any_file || names.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(TableSchema {
+        columns: names.into_iter().zip(cols).map(|(n, c)| c.column(n)).collect(),
+        primary_key: vec![],
+    }))
+}
+
+fn json_type(v: &serde_json::Value) -> Option<SqlType> {
+    use serde_json::Value;
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(_) => SqlType::Boolean,
+        Value::Number(n) if n.is_i64() => SqlType::Int,
+        Value::Number(n) if n.is_u64() => SqlType::UInt,
+        Value::Number(_) => SqlType::Float,
+        Value::String(s) if parse_date(s).is_some() => SqlType::Date,
+        Value::String(s) if parse_timestamp(s).is_some() => SqlType::Timestamp,
+        Value::String(_) => SqlType::String,
+        Value::Array(_) | Value::Object(_) => SqlType::Json,
+    })
+}
+
+fn infer_parquet(files: &[PathBuf]) -> Result<Option<TableSchema>, Failure> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let Some(file) = files.first() else { return Ok(None) };
+    let f = std::fs::File::open(file).map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
+    let reader = SerializedFileReader::new(f)
+        .map_err(|e| Failure::new(format!("`{}` is not a readable Parquet file: {e}", file.display())))?;
+    let schema = reader.metadata().file_metadata().schema();
+    let mut columns = vec![];
+    for field in schema.get_fields() {
+        columns.push(parquet_column(field).map_err(|m| Failure::new(format!("`{}`: {m}", file.display())))?);
+    }
+    Ok(Some(TableSchema { columns, primary_key: vec![] }))
+}
+
+fn parquet_column(field: &parquet::schema::types::Type) -> Result<Column, String> {
+    use parquet::basic::{ConvertedType, LogicalType, Repetition, Type as Physical};
+    let info = field.get_basic_info();
+    let name = info.name().to_string();
+    if field.is_group() {
+        return Err(format!("not supported yet: nested column `{name}` (Parquet group)"));
+    }
+    if info.has_repetition() && info.repetition() == Repetition::REPEATED {
+        return Err(format!("not supported yet: repeated column `{name}`"));
+    }
+    let nullable = !info.has_repetition() || info.repetition() == Repetition::OPTIONAL;
+    let logical = info.logical_type_ref().cloned();
+    let converted = info.converted_type();
+    let ty = match (field.get_physical_type(), logical, converted) {
+        (_, Some(LogicalType::Decimal(_)), _) | (_, _, ConvertedType::DECIMAL) => SqlType::Decimal,
+        (_, Some(LogicalType::Date), _) | (_, _, ConvertedType::DATE) => SqlType::Date,
+        (_, Some(LogicalType::Timestamp(_)), _)
+        | (_, _, ConvertedType::TIMESTAMP_MILLIS | ConvertedType::TIMESTAMP_MICROS)
+        | (Physical::INT96, _, _) => SqlType::Timestamp,
+        (_, Some(LogicalType::Json), _) | (_, _, ConvertedType::JSON) => SqlType::Json,
+        (_, Some(LogicalType::String | LogicalType::Enum | LogicalType::Uuid), _)
+        | (_, _, ConvertedType::UTF8 | ConvertedType::ENUM) => SqlType::String,
+        (_, Some(LogicalType::Integer(i)), _) if i.bit_width == 64 && !i.is_signed => SqlType::UInt,
+        (_, _, ConvertedType::UINT_64) => SqlType::UInt,
+        (_, Some(LogicalType::Time(_)), _) | (_, _, ConvertedType::TIME_MILLIS | ConvertedType::TIME_MICROS) => {
+            return Err(format!("not supported yet: type TIME of column `{name}`"))
+        }
+        (Physical::BOOLEAN, _, _) => SqlType::Boolean,
+        (Physical::INT32 | Physical::INT64, _, _) => SqlType::Int,
+        (Physical::FLOAT | Physical::DOUBLE, _, _) => SqlType::Float,
+        (Physical::BYTE_ARRAY | Physical::FIXED_LEN_BYTE_ARRAY, _, _) => SqlType::Binary,
+    };
+    Ok(Column { name, ty, nullable })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_fields() {
+        assert_eq!(classify("42"), SqlType::Int);
+        assert_eq!(classify("-7"), SqlType::Int);
+        assert_eq!(classify("2.55"), SqlType::Decimal);
+        assert_eq!(classify("1e9"), SqlType::Float);
+        assert_eq!(classify("NaN"), SqlType::Float);
+        assert_eq!(classify("02134"), SqlType::String);
+        assert_eq!(classify("0"), SqlType::Int);
+        assert_eq!(classify("0.5"), SqlType::Decimal);
+        assert_eq!(classify("true"), SqlType::Boolean);
+        assert_eq!(classify("2011-12-09"), SqlType::Date);
+        assert_eq!(classify("2011-12-09 12:50:00"), SqlType::Timestamp);
+        assert_eq!(classify("2011-12-09T12:50:00+02:00"), SqlType::Timestamp);
+        assert_eq!(classify("85123A"), SqlType::String);
+        assert_eq!(classify("e"), SqlType::String);
+        assert_eq!(classify("99999999999999999999"), SqlType::Decimal);
+    }
+
+    #[test]
+    fn widening_while_sampling() {
+        let mut c = Inferred::default();
+        c.observe(SqlType::Int);
+        c.observe(SqlType::Decimal);
+        assert_eq!(c.ty, Some(SqlType::Decimal));
+        c.observe(SqlType::Date);
+        assert_eq!(c.ty, Some(SqlType::String));
+    }
+}

@@ -1,0 +1,223 @@
+//! The source catalog: the schema (columns, types, nullability, primary key) of every source.
+//!
+//! Schemas come from the real sources — PostgreSQL's system catalog, Parquet footers, a sample of CSV
+//! and JSON-lines files — and are pinned in `dozer.lock` beside the config, so a later build needs no
+//! live source and a changed source is noticed (`--locked`). See [`LockMode`].
+
+mod files;
+pub mod lock;
+mod postgres;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, ConnectionKind, Source};
+use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Span};
+use crate::types::SqlType;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: SqlType,
+    pub nullable: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSchema {
+    pub columns: Vec<Column>,
+    /// Indices into `columns`, in key order; empty when the source has no primary key.
+    #[serde(default)]
+    pub primary_key: Vec<usize>,
+}
+
+impl TableSchema {
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    pub fn primary_key_names(&self) -> Vec<&str> {
+        self.primary_key.iter().map(|&i| self.columns[i].name.as_str()).collect()
+    }
+}
+
+/// A resolved source: its schema and the definition it was resolved from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceEntry {
+    /// A description of where the schema came from (connection, table, options); the lock file
+    /// entry is reused only while this is unchanged.
+    pub definition: String,
+    pub schema: TableSchema,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Catalog {
+    /// By source name (the name SQL uses).
+    pub sources: BTreeMap<String, SourceEntry>,
+}
+
+/// How the lock file is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LockMode {
+    /// Use the lock file's schema for every source whose definition is unchanged; resolve the others
+    /// live and update the lock file.
+    #[default]
+    Normal,
+    /// Resolve every source live; it is an error if any schema differs from the lock file (or the
+    /// lock file lacks it). The lock file is not written.
+    Locked,
+    /// Resolve every source live and rewrite the lock file.
+    Refresh,
+}
+
+/// Resolves the schema of every source of the config.
+pub fn resolve(config: &Config, mode: LockMode, lock_path: Option<&PathBuf>, diags: &mut Diagnostics) -> Catalog {
+    let locked = lock_path.and_then(|p| lock::read(p, diags)).unwrap_or_default();
+    let mut catalog = Catalog::default();
+    let mut changed = false;
+    for source in &config.sources {
+        let Some(conn) = config.connection(&source.connection.value) else { continue };
+        let definition = definition(config, source);
+        let Some(definition) = definition else { continue };
+        let from_lock = locked.sources.get(&source.name.value).filter(|e| e.definition == definition);
+        if mode == LockMode::Normal {
+            if let Some(entry) = from_lock {
+                catalog.sources.insert(source.name.value.clone(), entry.clone());
+                continue;
+            }
+        }
+        let live = match &conn.kind {
+            ConnectionKind::Postgres(pg) => postgres::introspect(conn, pg, source, diags),
+            ConnectionKind::LocalStorage(ls) => files::infer(config, ls, source, diags),
+            ConnectionKind::Unsupported { .. } => None, // reported by config validation
+        };
+        let Some(schema) = live.map(|s| select_columns(s, source, diags)) else { continue };
+        if mode == LockMode::Locked {
+            match from_lock {
+                None => diags.push(
+                    Diagnostic::error(
+                        "catalog::not-locked",
+                        format!("source `{}` is not in the lock file (or its definition changed)", source.name.value),
+                    )
+                    .label(source.name.span, "not locked")
+                    .help("run `dozerc check` without --locked to update dozer.lock, review the diff, commit it"),
+                ),
+                Some(entry) if entry.schema != schema => diags.push(
+                    Diagnostic::error(
+                        "catalog::schema-changed",
+                        format!("the schema of source `{}` changed since dozer.lock was written", source.name.value),
+                    )
+                    .label(source.name.span, lock::describe_change(&entry.schema, &schema))
+                    .help("if the change is intended, run `dozerc check --refresh` and commit the new dozer.lock"),
+                ),
+                Some(_) => {}
+            }
+        }
+        changed |= from_lock.map(|e| &e.schema) != Some(&schema);
+        catalog.sources.insert(source.name.value.clone(), SourceEntry { definition, schema });
+    }
+    let stale = locked.sources.keys().any(|k| !catalog.sources.contains_key(k));
+    let complete = catalog.sources.len() == config.sources.len();
+    if let Some(path) = lock_path {
+        if mode != LockMode::Locked && complete && (changed || stale || !path.exists()) {
+            if let Err(e) = lock::write(path, &catalog) {
+                diags.push(Diagnostic::warning(
+                    "catalog::lock-write",
+                    format!("could not write the lock file `{}`: {e}", path.display()),
+                ));
+            }
+        }
+    }
+    catalog
+}
+
+/// The definition string of a source: everything about its configuration that can change its schema
+/// (but no secret).
+fn definition(config: &Config, source: &Source) -> Option<String> {
+    let conn = config.connection(&source.connection.value)?;
+    let columns = source.columns.as_ref().map_or(String::from("*"), |c| {
+        c.iter().map(|c| c.value.as_str()).collect::<Vec<_>>().join(",")
+    });
+    Some(match &conn.kind {
+        ConnectionKind::Postgres(pg) => {
+            let v = |s: &Option<crate::config::Spanned<String>>| s.as_ref().map_or("", |s| s.value.as_str()).to_string();
+            let url = pg.connection_url.as_ref().map(|u| postgres::redact_url(&u.value));
+            let target = url.unwrap_or_else(|| {
+                format!("{}@{}:{}/{}", v(&pg.user), v(&pg.host), pg.port.as_ref().map_or(5432, |p| p.value), v(&pg.database))
+            });
+            let schema = source.schema.as_ref().or(pg.schema.as_ref()).map_or("public", |s| s.value.as_str());
+            format!("postgres {target} {schema}.{} columns={columns}", source.table_name.value)
+        }
+        ConnectionKind::LocalStorage(ls) => {
+            let t = ls.tables.iter().find(|t| t.name.value == source.table_name.value)?;
+            let overrides: Vec<String> = t
+                .column_types
+                .iter()
+                .map(|o| format!("{}:{}{}", o.name.value, o.ty.value, o.nullable.map_or("", |n| if n { "?" } else { "!" })))
+                .collect();
+            format!(
+                "files {:?} {}/{}*{} header={} delimiter={:?} types=[{}] columns={columns}",
+                t.format,
+                ls.path.value,
+                t.path.value,
+                t.extension,
+                t.has_header,
+                t.delimiter as char,
+                overrides.join(",")
+            )
+        }
+        ConnectionKind::Unsupported { kind } => format!("{kind}"),
+    })
+}
+
+/// Applies a source's `columns:` selection (in the order listed); unknown columns are errors.
+fn select_columns(schema: TableSchema, source: &Source, diags: &mut Diagnostics) -> TableSchema {
+    let Some(selected) = &source.columns else { return schema };
+    let mut out = TableSchema::default();
+    let mut map = vec![None; schema.columns.len()];
+    for name in selected {
+        match schema.columns.iter().position(|c| c.name == name.value) {
+            Some(i) if map[i].is_none() => {
+                map[i] = Some(out.columns.len());
+                out.columns.push(schema.columns[i].clone());
+            }
+            Some(_) => diags.push(
+                Diagnostic::error("catalog::duplicate-column", format!("column `{}` is selected twice", name.value))
+                    .label(name.span, "selected again"),
+            ),
+            None => diags.push(unknown_column(&source.table_name.value, &name.value, name.span, &schema)),
+        }
+    }
+    let pk: Option<Vec<usize>> = schema.primary_key.iter().map(|&i| map[i]).collect();
+    match pk {
+        Some(pk) => out.primary_key = pk,
+        None => diags.push(
+            Diagnostic::warning(
+                "catalog::primary-key-dropped",
+                format!(
+                    "`columns` of source `{}` leaves out primary key column(s) {}; its rows get a synthetic key",
+                    source.name.value,
+                    schema.primary_key_names().join(", ")
+                ),
+            )
+            .label(source.name.span, "primary key not selected")
+            .help("add the primary key columns to `columns:`"),
+        ),
+    }
+    out
+}
+
+pub(crate) fn unknown_column(table: &str, column: &str, span: Span, schema: &TableSchema) -> Diagnostic {
+    let mut d = Diagnostic::error("catalog::unknown-column", format!("table `{table}` has no column `{column}`"))
+        .label(span, "no such column");
+    d = match did_you_mean(column, schema.columns.iter().map(|c| c.name.as_str())) {
+        Some(h) => d.help(h),
+        None => d.help(format!(
+            "its columns are: {}",
+            schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+    };
+    d
+}

@@ -1,0 +1,307 @@
+//! Schemas of PostgreSQL sources, read from the live database's system catalog at build time.
+//!
+//! Every failure is turned into a diagnostic that says what to do: an unreachable server, a wrong
+//! password, a missing database, table or column, a missing privilege, an unsupported column type.
+//! A `wal_level` other than `logical` is a warning here (the schema is readable) and an error when the
+//! app starts replicating.
+
+use std::time::Duration;
+
+use tokio_postgres::error::SqlState;
+
+use super::{Column, TableSchema};
+use crate::config::{Connection, PostgresConfig, Source};
+use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
+use crate::types::SqlType;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Replaces the password of a `postgresql://` URL, for messages and the lock file.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((creds, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    let user = creds.split(':').next().unwrap_or("");
+    format!("{scheme}://{user}@{host}")
+}
+
+/// Builds the client configuration from the YAML keys (or `connection_url`).
+pub fn client_config(pg: &PostgresConfig) -> Result<tokio_postgres::Config, String> {
+    let mut cfg = match &pg.connection_url {
+        Some(url) => url.value.parse::<tokio_postgres::Config>().map_err(|e| format!("invalid connection_url: {e}"))?,
+        None => tokio_postgres::Config::new(),
+    };
+    if let Some(v) = &pg.user {
+        cfg.user(&v.value);
+    }
+    if let Some(v) = &pg.password {
+        cfg.password(&v.value);
+    }
+    if let Some(v) = &pg.database {
+        cfg.dbname(&v.value);
+    }
+    if let Some(v) = &pg.host {
+        cfg.host(&v.value);
+    }
+    if cfg.get_hosts().is_empty() {
+        cfg.host("localhost");
+    }
+    if let Some(v) = &pg.port {
+        cfg.port(v.value as u16);
+    }
+    cfg.connect_timeout(CONNECT_TIMEOUT);
+    cfg.application_name("dozerc");
+    Ok(cfg)
+}
+
+fn target(cfg: &tokio_postgres::Config) -> String {
+    let host = match cfg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}")
+}
+
+pub fn introspect(conn: &Connection, pg: &PostgresConfig, source: &Source, diags: &mut Diagnostics) -> Option<TableSchema> {
+    if pg.sslmode.as_ref().is_some_and(|m| m.value == "require") {
+        let span = pg.sslmode.as_ref().map_or(conn.kind_span, |m| m.span);
+        diags.push(
+            Diagnostic::error("catalog::postgres-tls", "not supported yet: TLS connections to PostgreSQL (`sslmode: require`)")
+                .label(span, "not supported yet")
+                .help("use `sslmode: disable` or `prefer` over a trusted network, or an SSH tunnel"),
+        );
+        return None;
+    }
+    let cfg = match client_config(pg) {
+        Ok(c) => c,
+        Err(e) => {
+            let span = pg.connection_url.as_ref().map_or(conn.kind_span, |u| u.span);
+            diags.push(
+                Diagnostic::error("catalog::postgres-config", e)
+                    .label(span, "here")
+                    .help("the form is postgresql://user:password@host:5432/database"),
+            );
+            return None;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            diags.push(Diagnostic::error("catalog::runtime", format!("cannot start the I/O runtime: {e}")));
+            return None;
+        }
+    };
+    let schema_name = source
+        .schema
+        .as_ref()
+        .or(pg.schema.as_ref())
+        .map_or_else(|| "public".to_string(), |s| s.value.clone());
+    let result = runtime.block_on(read_table(&cfg, &schema_name, &source.table_name.value));
+    let user = cfg.get_user().unwrap_or("postgres").to_string();
+    let db = cfg.get_dbname().unwrap_or("postgres").to_string();
+    match result {
+        Ok(table) => {
+            if table.wal_level != "logical" {
+                diags.push(
+                    Diagnostic::warning(
+                        "catalog::postgres-wal-level",
+                        format!("PostgreSQL at {} has wal_level = {}; following changes needs `logical`", target(&cfg), table.wal_level),
+                    )
+                    .label(conn.name.span, "this connection")
+                    .help("run `ALTER SYSTEM SET wal_level = logical;` as a superuser, then restart PostgreSQL"),
+                );
+            }
+            if !table.can_select {
+                diags.push(
+                    Diagnostic::error(
+                        "catalog::postgres-privilege",
+                        format!("user `{user}` may not read table `{schema_name}.{}`", source.table_name.value),
+                    )
+                    .label(source.table_name.span, "no SELECT privilege")
+                    .help(format!("run `GRANT SELECT ON {schema_name}.{} TO {user};`", source.table_name.value)),
+                );
+            }
+            let mut columns = vec![];
+            let mut ok = true;
+            for c in &table.columns {
+                match pg_type(&c.type_name) {
+                    Some(ty) => columns.push(Column { name: c.name.clone(), ty, nullable: c.nullable }),
+                    None => {
+                        let selected = source.columns.as_ref().is_none_or(|cols| cols.iter().any(|s| s.value == c.name));
+                        if selected {
+                            ok = false;
+                            diags.push(
+                                Diagnostic::error(
+                                    "catalog::unsupported-type",
+                                    format!(
+                                        "type {} of column `{}` (table `{schema_name}.{}`) is not supported yet",
+                                        c.display_type, c.name, source.table_name.value
+                                    ),
+                                )
+                                .label(source.table_name.span, format!("column `{}` is {}", c.name, c.display_type))
+                                .help("leave the column out with `columns: [...]` on the source, or expose it cast to text through a view"),
+                            );
+                        }
+                        // Keep the position so the primary key indices stay right; dropped below.
+                        columns.push(Column { name: c.name.clone(), ty: SqlType::Binary, nullable: true });
+                    }
+                }
+            }
+            if !ok {
+                return None;
+            }
+            let mut pk: Vec<(i32, usize)> =
+                table.columns.iter().enumerate().filter_map(|(i, c)| c.pk_position.map(|p| (p, i))).collect();
+            pk.sort();
+            Some(TableSchema { columns, primary_key: pk.into_iter().map(|(_, i)| i).collect() })
+        }
+        Err(Failure::NoTable { tables }) => {
+            let mut d = Diagnostic::error(
+                "catalog::postgres-no-table",
+                format!("table `{schema_name}.{}` does not exist in database `{db}` at {}", source.table_name.value, target(&cfg)),
+            )
+            .label(source.table_name.span, "no such table");
+            d = match did_you_mean(&source.table_name.value, tables.iter().map(String::as_str)) {
+                Some(h) => d.help(h),
+                None if tables.is_empty() => d.help(format!("schema `{schema_name}` has no tables; create it, or set `schema:` on the source")),
+                None => d.help(format!("tables in `{schema_name}`: {}", tables.join(", "))),
+            };
+            diags.push(d);
+            None
+        }
+        Err(Failure::Db(e)) => {
+            diags.push(connection_error(conn, &cfg, &user, &db, &e));
+            None
+        }
+    }
+}
+
+fn connection_error(conn: &Connection, cfg: &tokio_postgres::Config, user: &str, db: &str, e: &tokio_postgres::Error) -> Diagnostic {
+    let at = target(cfg);
+    let name = &conn.name.value;
+    let (message, help) = match e.as_db_error() {
+        Some(db_err) if *db_err.code() == SqlState::INVALID_PASSWORD => (
+            format!("PostgreSQL at {at} rejected the password of user `{user}` (connection `{name}`)"),
+            "check `user` and `password` (put secrets in the environment: `password: \"{{PG_PASSWORD}}\"`)".to_string(),
+        ),
+        Some(db_err) if *db_err.code() == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => (
+            format!("PostgreSQL at {at} refused user `{user}`: {}", db_err.message()),
+            "allow the user in pg_hba.conf (e.g. `host all <user> 0.0.0.0/0 scram-sha-256`) and reload PostgreSQL".to_string(),
+        ),
+        Some(db_err) if *db_err.code() == SqlState::INVALID_CATALOG_NAME => (
+            format!("database `{db}` does not exist at {at} (connection `{name}`)"),
+            format!("create it (`createdb {db}`) or fix `database:`"),
+        ),
+        Some(db_err) => (format!("PostgreSQL at {at} (connection `{name}`): {}", db_err.message()), db_err.hint().unwrap_or("check the connection settings").to_string()),
+        None => {
+            let source = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
+            (
+                format!("cannot connect to PostgreSQL at {at} (connection `{name}`): {source}"),
+                format!("is the server running and reachable? check `host` and `port`; `pg_isready -h {}` tells", at.replace(':', " -p ")),
+            )
+        }
+    };
+    Diagnostic::error("catalog::postgres-connect", message).label(conn.kind_span, "this connection").help(help)
+}
+
+fn pg_type(type_name: &str) -> Option<SqlType> {
+    Some(match type_name {
+        "int2" | "int4" | "int8" => SqlType::Int,
+        "numeric" => SqlType::Decimal,
+        "float4" | "float8" => SqlType::Float,
+        "text" | "varchar" | "bpchar" | "char" | "name" | "uuid" => SqlType::String,
+        "bool" => SqlType::Boolean,
+        "timestamp" | "timestamptz" => SqlType::Timestamp,
+        "date" => SqlType::Date,
+        "json" | "jsonb" => SqlType::Json,
+        "bytea" => SqlType::Binary,
+        _ => return None,
+    })
+}
+
+struct PgColumn {
+    name: String,
+    type_name: String,
+    display_type: String,
+    nullable: bool,
+    pk_position: Option<i32>,
+}
+
+struct PgTable {
+    columns: Vec<PgColumn>,
+    can_select: bool,
+    wal_level: String,
+}
+
+enum Failure {
+    NoTable { tables: Vec<String> },
+    Db(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Failure::Db(e)
+    }
+}
+
+const COLUMNS_SQL: &str = "
+SELECT a.attname::text,
+       t.typname::text,
+       format_type(a.atttypid, a.atttypmod),
+       NOT a.attnotnull,
+       array_position((SELECT i.indkey::int2[] FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), a.attnum),
+       has_table_privilege(c.oid, 'SELECT')
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid
+JOIN pg_type t ON t.oid = a.atttypid
+WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+ORDER BY a.attnum";
+
+async fn read_table(cfg: &tokio_postgres::Config, schema: &str, table: &str) -> Result<PgTable, Failure> {
+    let (client, connection) = cfg.connect(tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let rows = client.query(COLUMNS_SQL, &[&schema, &table]).await?;
+    if rows.is_empty() {
+        let tables = client
+            .query(
+                "SELECT relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1",
+                &[&schema],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        return Err(Failure::NoTable { tables });
+    }
+    let can_select = rows.iter().all(|r| r.get::<_, bool>(5));
+    let columns = rows
+        .iter()
+        .map(|r| PgColumn {
+            name: r.get(0),
+            type_name: r.get(1),
+            display_type: r.get(2),
+            nullable: r.get(3),
+            pk_position: r.get(4),
+        })
+        .collect();
+    let wal_level: String = client.query_one("SHOW wal_level", &[]).await?.get(0);
+    drop(client);
+    let _ = driver.await;
+    Ok(PgTable { columns, can_select, wal_level })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("postgresql://u:secret@h:5432/db"), "postgresql://u@h:5432/db");
+        assert_eq!(redact_url("postgresql://h/db"), "postgresql://h/db");
+    }
+}

@@ -1,0 +1,223 @@
+//! The app configuration: Dozer's `dozer-config.yaml` format, decoded with spans.
+//!
+//! Loading goes: read files → substitute `{{ENV}}` and parse YAML ([`crate::yaml`]) → merge several
+//! files (mappings merge key by key, lists concatenate, the later scalar wins; every file's `sql` and
+//! every `queries/*.sql` file is kept as its own [`SqlText`] so SQL errors point into the right file)
+//! → decode into [`Config`] ([`decode`]) → check references between sections ([`validate`]).
+//!
+//! Paths in the config (`home_dir`, file-source folders) are relative to the directory of the first
+//! config file, so `dozerc check examples/app/dozer-config.yaml` works from anywhere.
+
+pub mod decode;
+mod sections;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use decode::Spanned;
+pub use sections::*;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
+use crate::yaml::{self, Node, NodeKind, Scalar};
+
+/// Where a piece of SQL text came from, to map positions inside it back to a file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlOrigin {
+    /// A `.sql` file: the text is the file's text.
+    File(FileId),
+    /// A YAML scalar (the `sql:` key); offsets map each char back into the YAML file.
+    Yaml { file: FileId, scalar: Scalar },
+}
+
+/// One block of SQL statements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SqlText {
+    pub text: String,
+    pub origin: SqlOrigin,
+}
+
+impl SqlText {
+    /// The file span of the byte range `start..end` of this SQL text.
+    pub fn span(&self, start: usize, end: usize) -> Span {
+        match &self.origin {
+            SqlOrigin::File(file) => Span::new(*file, start, end),
+            SqlOrigin::Yaml { file, scalar } => {
+                let s = scalar.offset_of(start);
+                let e = if end > start { scalar.offset_of(end - 1) + 1 } else { s };
+                Span::new(*file, s, e.max(s))
+            }
+        }
+    }
+
+    /// Span of the whole text (for problems that concern all of it).
+    pub fn whole(&self) -> Span {
+        self.span(0, self.text.len())
+    }
+}
+
+/// The decoded configuration of one app.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub version: Option<Spanned<u64>>,
+    pub app_name: Option<Spanned<String>>,
+    pub home_dir: Option<Spanned<String>>,
+    pub cache_dir: Option<Spanned<String>>,
+    pub cache_max_map_size: Option<Spanned<u64>>,
+    pub connections: Vec<Connection>,
+    pub sources: Vec<Source>,
+    pub sql: Vec<SqlText>,
+    pub endpoints: Vec<Endpoint>,
+    pub api: Api,
+    pub flags: Flags,
+    pub app: AppOptions,
+    /// Directory that relative paths in the config are resolved against.
+    pub base_dir: PathBuf,
+    /// The YAML files the config was read from (the first one names the app).
+    pub files: Vec<FileId>,
+}
+
+impl Config {
+    pub fn app_name(&self) -> &str {
+        self.app_name.as_ref().map_or("app", |n| n.value.as_str())
+    }
+
+    pub fn connection(&self, name: &str) -> Option<&Connection> {
+        self.connections.iter().find(|c| c.name.value == name)
+    }
+
+    pub fn resolve_path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+/// Reads the config files (and the `queries/*.sql` files beside the first one) into the source map
+/// and decodes them. I/O errors become diagnostics. Returns `None` when nothing could be decoded.
+pub fn load(
+    paths: &[PathBuf],
+    map: &mut SourceMap,
+    env: &dyn Fn(&str) -> Option<String>,
+    diags: &mut Diagnostics,
+) -> Option<Config> {
+    let mut yaml_files = vec![];
+    for path in paths {
+        match std::fs::read_to_string(path) {
+            Ok(text) => yaml_files.push(map.add(path.display().to_string(), text)),
+            Err(e) => diags.push(
+                Diagnostic::error("config::unreadable", format!("cannot read config file `{}`: {e}", path.display()))
+                    .help("pass the path of a dozer-config.yaml, or run dozerc in the folder that has one"),
+            ),
+        }
+    }
+    if yaml_files.is_empty() {
+        return None;
+    }
+    let base_dir = paths[0].parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut sql_files = vec![];
+    let queries = base_dir.join("queries");
+    if let Ok(entries) = std::fs::read_dir(&queries) {
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        found.sort();
+        for p in found {
+            match std::fs::read_to_string(&p) {
+                Ok(text) => sql_files.push(map.add(p.display().to_string(), text)),
+                Err(e) => diags.push(Diagnostic::error(
+                    "config::unreadable",
+                    format!("cannot read SQL file `{}`: {e}", p.display()),
+                )),
+            }
+        }
+    }
+    Some(from_files(&yaml_files, &sql_files, base_dir, map, env, diags))
+}
+
+/// Decodes already-read files. Pure: no I/O, so it is what tests and the fuzzer call.
+pub fn from_files(
+    yaml_files: &[FileId],
+    sql_files: &[FileId],
+    base_dir: PathBuf,
+    map: &SourceMap,
+    env: &dyn Fn(&str) -> Option<String>,
+    diags: &mut Diagnostics,
+) -> Config {
+    let mut sql = vec![];
+    let mut merged: Option<Node> = None;
+    for &file in yaml_files {
+        let Some(mut root) = yaml::parse(file, &map.file(file).text, env, diags) else { continue };
+        if let NodeKind::Map(entries) = &mut root.kind {
+            // Take `sql` out before merging: each file's SQL keeps its own origin.
+            if let Some(i) = entries.iter().position(|(k, _)| k.as_scalar().is_some_and(|s| s.value == "sql")) {
+                let (_, node) = entries.remove(i);
+                match node.kind {
+                    NodeKind::Scalar(scalar) if !scalar.is_null() => sql.push(SqlText {
+                        text: scalar.value.clone(),
+                        origin: SqlOrigin::Yaml { file, scalar },
+                    }),
+                    NodeKind::Scalar(_) => {}
+                    _ => diags.push(
+                        Diagnostic::error("config::wrong-type", "expected a string of SQL statements for `sql`")
+                            .label(node.span, "expected a string")
+                            .help("write the statements as a block: `sql: |` followed by indented lines"),
+                    ),
+                }
+            }
+        } else if !root.as_scalar().is_some_and(Scalar::is_null) {
+            diags.push(
+                Diagnostic::error("config::wrong-type", "a config file must be a mapping of top-level keys")
+                    .label(root.span, "expected keys such as `app_name:`"),
+            );
+            continue;
+        }
+        merged = Some(match merged {
+            None => root,
+            Some(prev) => merge(prev, root),
+        });
+    }
+    for &file in sql_files {
+        sql.push(SqlText { text: map.file(file).text.clone(), origin: SqlOrigin::File(file) });
+    }
+    let first = yaml_files.first().copied().unwrap_or(0);
+    let root = merged.unwrap_or(Node {
+        kind: NodeKind::Map(vec![]),
+        tag: None,
+        span: Span::new(first, 0, 0),
+    });
+    let mut config = sections::decode_root(&root, diags);
+    config.sql = sql;
+    config.base_dir = base_dir;
+    config.files = yaml_files.to_vec();
+    validate::validate(&config, diags);
+    config
+}
+
+/// Merges a later file's tree into an earlier one: mappings key by key, lists concatenated, anything
+/// else replaced by the later value.
+fn merge(earlier: Node, later: Node) -> Node {
+    match (earlier.kind, later.kind) {
+        (NodeKind::Map(mut a), NodeKind::Map(b)) => {
+            for (k, v) in b {
+                let key = k.as_scalar().map(|s| s.value.clone());
+                match a.iter().position(|(ka, _)| ka.as_scalar().map(|s| &s.value) == key.as_ref()) {
+                    Some(i) if key.is_some() => {
+                        let (ka, va) = a.remove(i);
+                        a.insert(i, (ka, merge(va, v)));
+                    }
+                    _ => a.push((k, v)),
+                }
+            }
+            Node { kind: NodeKind::Map(a), tag: later.tag.or(earlier.tag), span: earlier.span }
+        }
+        (NodeKind::Seq(mut a), NodeKind::Seq(b)) => {
+            a.extend(b);
+            Node { kind: NodeKind::Seq(a), tag: earlier.tag, span: earlier.span }
+        }
+        (_, kind) => Node { kind, tag: later.tag, span: later.span },
+    }
+}

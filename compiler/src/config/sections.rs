@@ -1,0 +1,715 @@
+//! The sections of `dozer-config.yaml` and their decoding. Key names follow Dozer (see
+//! `shared/spec/dozer-compat.md`, section 1); keys marked "dozerc" are our extensions.
+
+use std::path::PathBuf;
+
+use super::decode::{Decoder, Fields, Spanned};
+use super::Config;
+use crate::diagnostic::{Diagnostic, Diagnostics, Span};
+use crate::types::SqlType;
+use crate::yaml::{Node, NodeKind};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
+    pub name: Spanned<String>,
+    /// The whole entry's first line.
+    pub span: Span,
+    /// The `config:` value (where its `!Kind` tag is).
+    pub kind_span: Span,
+    pub kind: ConnectionKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConnectionKind {
+    Postgres(PostgresConfig),
+    LocalStorage(LocalStorage),
+    /// Kinds whose keys are known but that have no connector yet (`!MySQL`, `!S3Storage`, ...);
+    /// using them in a source is a "not supported yet" error.
+    Unsupported { kind: String },
+}
+
+impl ConnectionKind {
+    pub fn kind_name(&self) -> &str {
+        match self {
+            ConnectionKind::Postgres(_) => "Postgres",
+            ConnectionKind::LocalStorage(_) => "LocalStorage",
+            ConnectionKind::Unsupported { kind } => kind,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PostgresConfig {
+    pub user: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    pub port: Option<Spanned<u64>>,
+    pub database: Option<Spanned<String>>,
+    pub sslmode: Option<Spanned<String>>,
+    pub connection_url: Option<Spanned<String>>,
+    pub schema: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalStorage {
+    pub path: Spanned<String>,
+    pub tables: Vec<FileTable>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv,
+    Parquet,
+    JsonLines,
+    Delta,
+}
+
+impl FileFormat {
+    pub fn default_extension(self) -> &'static str {
+        match self {
+            FileFormat::Csv => ".csv",
+            FileFormat::Parquet => ".parquet",
+            FileFormat::JsonLines => ".jsonl",
+            FileFormat::Delta => "",
+        }
+    }
+}
+
+/// A `!Table` of a file connection: every file with `extension` in folder `path`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileTable {
+    pub name: Spanned<String>,
+    pub format: FileFormat,
+    pub format_span: Span,
+    pub path: Spanned<String>,
+    pub extension: String,
+    /// dozerc: CSV files have a header line (default true).
+    pub has_header: bool,
+    /// dozerc: CSV field delimiter (default `,`).
+    pub delimiter: u8,
+    /// dozerc: types that override the inferred ones, by column name.
+    pub column_types: Vec<ColumnOverride>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnOverride {
+    pub name: Spanned<String>,
+    pub ty: Spanned<SqlType>,
+    pub nullable: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Source {
+    pub name: Spanned<String>,
+    pub table_name: Spanned<String>,
+    pub connection: Spanned<String>,
+    pub columns: Option<Vec<Spanned<String>>>,
+    pub schema: Option<Spanned<String>>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    pub name: Spanned<String>,
+    pub path: Spanned<String>,
+    pub table_name: Spanned<String>,
+    pub primary_key: Option<Vec<Spanned<String>>>,
+    pub skip_default: Vec<Spanned<String>>,
+    pub secondary: Vec<SecondaryIndex>,
+    pub conflict_resolution: ConflictResolution,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SecondaryIndex {
+    SortedInverted { fields: Vec<Spanned<String>>, span: Span },
+    FullText { field: Spanned<String>, span: Span },
+}
+
+impl SecondaryIndex {
+    pub fn fields(&self) -> Vec<&Spanned<String>> {
+        match self {
+            SecondaryIndex::SortedInverted { fields, .. } => fields.iter().collect(),
+            SecondaryIndex::FullText { field, .. } => vec![field],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnInsert {
+    #[default]
+    Nothing,
+    Update,
+    Panic,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnUpdate {
+    #[default]
+    Nothing,
+    Upsert,
+    Panic,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnDelete {
+    #[default]
+    Nothing,
+    Panic,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ConflictResolution {
+    pub on_insert: OnInsert,
+    pub on_update: OnUpdate,
+    pub on_delete: OnDelete,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerAddr {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Api {
+    /// `api_security: !Jwt <secret>`.
+    pub jwt_secret: Option<Spanned<String>>,
+    pub rest: ServerAddr,
+    pub grpc: ServerAddr,
+    pub default_max_num_records: u64,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            jwt_secret: None,
+            rest: ServerAddr { host: "0.0.0.0".into(), port: 8080 },
+            grpc: ServerAddr { host: "0.0.0.0".into(), port: 50051 },
+            default_max_num_records: 50,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flags {
+    pub dynamic: bool,
+    pub grpc_web: bool,
+    pub push_events: bool,
+    pub authenticate_server_reflection: bool,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Flags { dynamic: true, grpc_web: true, push_events: true, authenticate_server_reflection: false }
+    }
+}
+
+/// What to do with a source row that cannot be read (unparsable value, wrong column count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnBadRecord {
+    /// Stop the pipeline with the row's file, line and column.
+    #[default]
+    Fail,
+    /// Report it, count it, and go on.
+    Skip,
+}
+
+/// The `app:` section: pipeline tuning.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct AppOptions {
+    pub app_buffer_size: Option<u64>,
+    pub commit_size: Option<u64>,
+    pub commit_timeout: Option<u64>,
+    pub error_threshold: Option<u64>,
+    /// dozerc: what to do with unreadable source rows.
+    pub on_bad_record: OnBadRecord,
+}
+
+const ROOT_KEYS: &[&str] = &[
+    "version",
+    "app_name",
+    "home_dir",
+    "cache_dir",
+    "connections",
+    "sources",
+    "sql",
+    "endpoints",
+    "api",
+    "flags",
+    "cache_max_map_size",
+    "app",
+    "telemetry",
+    "udfs",
+];
+
+const CONNECTION_KINDS: &[&str] = &[
+    "Postgres",
+    "LocalStorage",
+    "MySQL",
+    "S3Storage",
+    "Kafka",
+    "Grpc",
+    "Snowflake",
+    "MongoDB",
+    "DeltaLake",
+    "Ethereum",
+    "Dozer",
+];
+
+pub(super) fn decode_root(root: &Node, diags: &mut Diagnostics) -> Config {
+    let mut d = Decoder { diags };
+    let mut config = Config {
+        version: None,
+        app_name: None,
+        home_dir: None,
+        cache_dir: None,
+        cache_max_map_size: None,
+        connections: vec![],
+        sources: vec![],
+        sql: vec![],
+        endpoints: vec![],
+        api: Api::default(),
+        flags: Flags::default(),
+        app: AppOptions::default(),
+        base_dir: PathBuf::new(),
+        files: vec![],
+    };
+    let Some(f) = d.fields(root, "the config", ROOT_KEYS) else { return config };
+    d.no_tag(root, "the config");
+
+    if let Some(n) = d.required(&f, "version", "1") {
+        if let Some(v) = d.uint(n, "`version`", u64::MAX) {
+            if v.value != 1 {
+                d.error(
+                    Diagnostic::error("config::version", format!("config version {} is not supported", v.value))
+                        .label(v.span, "unsupported version")
+                        .help("dozerc reads version 1 configs: write `version: 1`"),
+                );
+            }
+            config.version = Some(v);
+        }
+    }
+    if let Some(n) = d.required(&f, "app_name", "my-app") {
+        config.app_name = d.name(n, "`app_name`");
+        if let Some(name) = &config.app_name {
+            let ok = name.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                d.error(
+                    Diagnostic::error("config::app-name", format!("app_name `{}` has characters a crate name cannot have", name.value))
+                        .label(name.span, "invalid app name")
+                        .help("use letters, digits, `-` and `_` only: the name becomes the binary's name"),
+                );
+            }
+        }
+    }
+    config.home_dir = f.get("home_dir").and_then(|n| d.name(n, "`home_dir`"));
+    config.cache_dir = f.get("cache_dir").and_then(|n| d.name(n, "`cache_dir`"));
+    config.cache_max_map_size = f.get("cache_max_map_size").and_then(|n| d.uint(n, "`cache_max_map_size`", u64::MAX));
+
+    if let Some(n) = f.get("connections") {
+        for (i, c) in d.list(n, "`connections`").iter().enumerate() {
+            if let Some(conn) = decode_connection(&mut d, c, i) {
+                config.connections.push(conn);
+            }
+        }
+    }
+    if let Some(n) = f.get("sources") {
+        for (i, s) in d.list(n, "`sources`").iter().enumerate() {
+            if let Some(src) = decode_source(&mut d, s, i) {
+                config.sources.push(src);
+            }
+        }
+    }
+    if let Some(n) = f.get("endpoints") {
+        for (i, e) in d.list(n, "`endpoints`").iter().enumerate() {
+            if let Some(ep) = decode_endpoint(&mut d, e, i) {
+                config.endpoints.push(ep);
+            }
+        }
+    }
+    if let Some(n) = f.get("api") {
+        config.api = decode_api(&mut d, n);
+    }
+    if let Some(n) = f.get("flags") {
+        config.flags = decode_flags(&mut d, n);
+    }
+    if let Some(n) = f.get("app") {
+        config.app = decode_app(&mut d, n);
+    }
+    if let Some(n) = f.get("telemetry") {
+        if d.fields(n, "`telemetry`", &["trace", "metrics"]).is_some_and(|t| t.get("trace").is_some() || t.get("metrics").is_some()) {
+            d.error(
+                Diagnostic::warning("config::telemetry-ignored", "not supported yet: telemetry export; the `telemetry` section is ignored")
+                    .label(n.span, "ignored")
+                    .help("dozerc logs with `tracing` to stderr; set RUST_LOG=debug for more"),
+            );
+        }
+    }
+    if let Some(n) = f.get("udfs") {
+        if !d.list(n, "`udfs`").is_empty() {
+            d.error(
+                Diagnostic::error("config::unsupported", "not supported yet: user-defined functions (`udfs`)")
+                    .label(n.span, "not supported yet")
+                    .help("remove the `udfs` section; the built-in scalar functions are listed in docs/sql.md"),
+            );
+        }
+    }
+    config
+}
+
+fn decode_connection(d: &mut Decoder, node: &Node, i: usize) -> Option<Connection> {
+    let what = format!("connection #{}", i + 1);
+    let f = d.fields(node, &what, &["name", "config"])?;
+    let name = d.required(&f, "name", "my_connection").and_then(|n| d.name(n, "the connection `name`"));
+    let what = name.as_ref().map_or(what, |n| format!("connection `{}`", n.value));
+    let config = d.required(&f, "config", "!Postgres { ... }")?;
+    let kind = d.tag(config, &format!("the config of {what}"), CONNECTION_KINDS)?;
+    let kind = match kind.as_str() {
+        "Postgres" => ConnectionKind::Postgres(decode_postgres(d, config, &what)?),
+        "LocalStorage" => ConnectionKind::LocalStorage(decode_local_storage(d, config, &what)?),
+        other => {
+            let keys: Option<&[&str]> = match other {
+                "MySQL" => Some(&["url", "server_id"]),
+                "S3Storage" => Some(&["details", "tables"]),
+                "Kafka" => Some(&["broker", "schema_registry_url"]),
+                "Grpc" => Some(&["host", "port", "schemas", "adapter"]),
+                _ => None,
+            };
+            if let Some(keys) = keys {
+                d.fields(config, &format!("the `!{other}` config of {what}"), keys);
+            }
+            ConnectionKind::Unsupported { kind: other.to_string() }
+        }
+    };
+    Some(Connection { name: name?, span: node.span, kind_span: config.span, kind })
+}
+
+fn opt_string(d: &mut Decoder, f: &Fields, key: &str, what: &str) -> Option<Spanned<String>> {
+    f.get(key).and_then(|n| d.string(n, &format!("`{key}` of {what}")))
+}
+
+fn decode_postgres(d: &mut Decoder, node: &Node, what: &str) -> Option<PostgresConfig> {
+    let keys = ["user", "password", "host", "port", "database", "sslmode", "connection_url", "schema"];
+    let f = d.fields(node, &format!("the `!Postgres` config of {what}"), &keys)?;
+    let pg = PostgresConfig {
+        user: opt_string(d, &f, "user", what),
+        password: opt_string(d, &f, "password", what),
+        host: opt_string(d, &f, "host", what),
+        port: f.get("port").and_then(|n| d.uint(n, "`port`", u64::from(u16::MAX))),
+        database: opt_string(d, &f, "database", what),
+        sslmode: f.get("sslmode").and_then(|n| d.choice(n, "sslmode", &["disable", "prefer", "require"])),
+        connection_url: opt_string(d, &f, "connection_url", what),
+        schema: opt_string(d, &f, "schema", what),
+    };
+    if pg.connection_url.is_none() {
+        for key in ["user", "database"] {
+            let missing = match key {
+                "user" => pg.user.is_none(),
+                _ => pg.database.is_none(),
+            };
+            if missing {
+                d.error(
+                    Diagnostic::error("config::missing-key", format!("the `!Postgres` config of {what} is missing `{key}`"))
+                        .label(f.span, format!("`{key}` is missing here"))
+                        .help(format!("add `{key}: ...`, or give the whole `connection_url: postgresql://user:password@host:5432/db`")),
+                );
+            }
+        }
+    }
+    Some(pg)
+}
+
+fn decode_local_storage(d: &mut Decoder, node: &Node, what: &str) -> Option<LocalStorage> {
+    let f = d.fields(node, &format!("the `!LocalStorage` config of {what}"), &["details", "tables"])?;
+    let details = d.required(&f, "details", "{ path: ./data }");
+    let path = details.and_then(|n| {
+        let df = d.fields(n, &format!("`details` of {what}"), &["path"])?;
+        d.required(&df, "path", "./data").and_then(|p| d.name(p, "`details.path`"))
+    });
+    let mut tables = vec![];
+    if let Some(t) = d.required(&f, "tables", "[!Table { name: t, config: !CSV { path: t, extension: .csv } }]") {
+        for (i, tn) in d.list(t, "`tables`").iter().enumerate() {
+            if let Some(table) = decode_file_table(d, tn, i, what) {
+                tables.push(table);
+            }
+        }
+    }
+    Some(LocalStorage { path: path?, tables })
+}
+
+fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Option<FileTable> {
+    if node.tag.is_some() {
+        d.tag(node, &format!("table #{} of {conn}", i + 1), &["Table"]);
+    }
+    let what = format!("table #{} of {conn}", i + 1);
+    let f = d.fields(node, &what, &["name", "config"])?;
+    let name = d.required(&f, "name", "my_table").and_then(|n| d.name(n, "the table `name`"));
+    let config = d.required(&f, "config", "!CSV { path: my_table, extension: .csv }")?;
+    let kind = d.tag(config, &format!("the config of {what}"), &["CSV", "Parquet", "JSONL", "Delta"])?;
+    let format = match kind.as_str() {
+        "CSV" => FileFormat::Csv,
+        "Parquet" => FileFormat::Parquet,
+        "JSONL" => FileFormat::JsonLines,
+        _ => FileFormat::Delta,
+    };
+    let keys: &[&str] = match format {
+        FileFormat::Csv => &["path", "extension", "marker_extension", "has_header", "delimiter", "columns"],
+        FileFormat::JsonLines => &["path", "extension", "marker_extension", "columns"],
+        FileFormat::Parquet => &["path", "extension", "marker_extension"],
+        FileFormat::Delta => &["path"],
+    };
+    let cf = d.fields(config, &format!("the `!{kind}` config of {what}"), keys)?;
+    let path = d.required(&cf, "path", "folder_with_files").and_then(|n| d.name(n, "the table `path`"));
+    let mut extension = cf
+        .get("extension")
+        .and_then(|n| d.name(n, "`extension`"))
+        .map_or_else(|| format.default_extension().to_string(), |s| s.value);
+    if !extension.is_empty() && !extension.starts_with('.') {
+        extension.insert(0, '.');
+    }
+    if let Some(n) = cf.get("marker_extension") {
+        d.error(
+            Diagnostic::error("config::unsupported", "not supported yet: `marker_extension` (files are read as soon as they appear)")
+                .label(n.span, "not supported yet")
+                .help("remove `marker_extension`; write files atomically (write elsewhere, then rename into the folder)"),
+        );
+    }
+    let has_header = cf.get("has_header").and_then(|n| d.bool(n, "`has_header`")).unwrap_or(true);
+    let delimiter = match cf.get("delimiter").and_then(|n| d.string(n, "`delimiter`")) {
+        Some(s) if s.value.len() == 1 && s.value.is_ascii() => s.value.as_bytes()[0],
+        Some(s) => {
+            d.error(
+                Diagnostic::error("config::invalid-value", "the CSV `delimiter` must be a single ASCII character")
+                    .label(s.span, "not one ASCII character")
+                    .help("for tab-separated files write `delimiter: \"\\t\"`"),
+            );
+            b','
+        }
+        None => b',',
+    };
+    let column_types = cf.get("columns").map(|n| decode_column_overrides(d, n)).unwrap_or_default();
+    Some(FileTable {
+        name: name?,
+        format,
+        format_span: config.span,
+        path: path?,
+        extension,
+        has_header,
+        delimiter,
+        column_types,
+    })
+}
+
+/// `columns: { Name: int, Other: { type: decimal, nullable: true } }`
+fn decode_column_overrides(d: &mut Decoder, node: &Node) -> Vec<ColumnOverride> {
+    let NodeKind::Map(entries) = &node.kind else {
+        d.fields(node, "`columns`", &[]);
+        return vec![];
+    };
+    let mut out = vec![];
+    for (k, v) in entries {
+        let Some(name) = d.name(k, "a column name in `columns`") else { continue };
+        let (ty_node, nullable) = match &v.kind {
+            NodeKind::Map(_) => {
+                let Some(f) = d.fields(v, &format!("the override of column `{}`", name.value), &["type", "nullable"]) else {
+                    continue;
+                };
+                let nullable = f.get("nullable").and_then(|n| d.bool(n, "`nullable`"));
+                (d.required(&f, "type", "decimal"), nullable)
+            }
+            _ => (Some(v), None),
+        };
+        let Some(ty_node) = ty_node else { continue };
+        let Some(ty_name) = d.string(ty_node, "a column type") else { continue };
+        match SqlType::from_name(&ty_name.value) {
+            Some(ty) => out.push(ColumnOverride { name, ty: Spanned::new(ty, ty_name.span), nullable }),
+            None => {
+                let names: Vec<&str> = SqlType::ALL.iter().map(|t| t.name()).collect();
+                let mut diag = Diagnostic::error("config::unknown-type", format!("unknown column type `{}`", ty_name.value))
+                    .label(ty_name.span, "unknown type");
+                diag = match crate::diagnostic::did_you_mean(&ty_name.value, names.iter().copied()) {
+                    Some(h) => diag.help(h),
+                    None => diag.help(format!("types: {}", names.join(", "))),
+                };
+                d.error(diag);
+            }
+        }
+    }
+    out
+}
+
+fn decode_source(d: &mut Decoder, node: &Node, i: usize) -> Option<Source> {
+    let what = format!("source #{}", i + 1);
+    let f = d.fields(node, &what, &["name", "table_name", "connection", "columns", "schema"])?;
+    let name = d.required(&f, "name", "my_table").and_then(|n| d.name(n, "the source `name`"));
+    let what = name.as_ref().map_or(what, |n| format!("source `{}`", n.value));
+    let table_name = d.required(&f, "table_name", "my_table").and_then(|n| d.name(n, &format!("`table_name` of {what}")));
+    let connection = d.required(&f, "connection", "my_connection").and_then(|n| d.name(n, &format!("`connection` of {what}")));
+    let columns = f.get("columns").map(|n| d.string_list(n, &format!("`columns` of {what}")));
+    let columns = columns.filter(|c| !c.is_empty());
+    let schema = f.get("schema").and_then(|n| d.name(n, &format!("`schema` of {what}")));
+    Some(Source { name: name?, table_name: table_name?, connection: connection?, columns, schema, span: node.span })
+}
+
+fn decode_endpoint(d: &mut Decoder, node: &Node, i: usize) -> Option<Endpoint> {
+    let what = format!("endpoint #{}", i + 1);
+    let f = d.fields(node, &what, &["name", "path", "table_name", "index", "conflict_resolution"])?;
+    let name = d.required(&f, "name", "my_endpoint").and_then(|n| d.name(n, "the endpoint `name`"));
+    let what = name.as_ref().map_or(what, |n| format!("endpoint `{}`", n.value));
+    let path = d.required(&f, "path", "/my_endpoint").and_then(|n| d.name(n, &format!("`path` of {what}")));
+    let table_name = d.required(&f, "table_name", "my_table").and_then(|n| d.name(n, &format!("`table_name` of {what}")));
+    let mut primary_key = None;
+    let mut skip_default = vec![];
+    let mut secondary = vec![];
+    if let Some(index) = f.get("index") {
+        if let Some(fi) = d.fields(index, &format!("`index` of {what}"), &["primary_key", "secondary"]) {
+            primary_key = fi.get("primary_key").map(|n| d.string_list(n, "`primary_key`"));
+            if let Some(sec) = fi.get("secondary") {
+                if let Some(fs) = d.fields(sec, "`index.secondary`", &["skip_default", "create"]) {
+                    if let Some(n) = fs.get("skip_default") {
+                        skip_default = d.string_list(n, "`skip_default`");
+                    }
+                    if let Some(n) = fs.get("create") {
+                        for item in d.list(n, "`create`") {
+                            if let Some(ix) = decode_secondary_index(d, item) {
+                                secondary.push(ix);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut conflict_resolution = ConflictResolution::default();
+    if let Some(cr) = f.get("conflict_resolution") {
+        if let Some(fc) = d.fields(cr, "`conflict_resolution`", &["on_insert", "on_update", "on_delete"]) {
+            if let Some(v) = fc.get("on_insert").and_then(|n| d.choice(n, "`on_insert` action", &["Nothing", "Update", "Panic"])) {
+                conflict_resolution.on_insert = match v.value.as_str() {
+                    "Update" => OnInsert::Update,
+                    "Panic" => OnInsert::Panic,
+                    _ => OnInsert::Nothing,
+                };
+            }
+            if let Some(v) = fc.get("on_update").and_then(|n| d.choice(n, "`on_update` action", &["Nothing", "Upsert", "Panic"])) {
+                conflict_resolution.on_update = match v.value.as_str() {
+                    "Upsert" => OnUpdate::Upsert,
+                    "Panic" => OnUpdate::Panic,
+                    _ => OnUpdate::Nothing,
+                };
+            }
+            if let Some(v) = fc.get("on_delete").and_then(|n| d.choice(n, "`on_delete` action", &["Nothing", "Panic"])) {
+                conflict_resolution.on_delete = if v.value == "Panic" { OnDelete::Panic } else { OnDelete::Nothing };
+            }
+        }
+    }
+    Some(Endpoint {
+        name: name?,
+        path: path?,
+        table_name: table_name?,
+        primary_key,
+        skip_default,
+        secondary,
+        conflict_resolution,
+        span: node.span,
+    })
+}
+
+fn decode_secondary_index(d: &mut Decoder, node: &Node) -> Option<SecondaryIndex> {
+    let kind = d.tag(node, "a secondary index", &["SortedInverted", "FullText"])?;
+    if kind == "SortedInverted" {
+        let f = d.fields(node, "a `!SortedInverted` index", &["fields"])?;
+        let fields = d.required(&f, "fields", "[a, b]").map(|n| d.string_list(n, "`fields`"))?;
+        if fields.is_empty() {
+            d.error(
+                Diagnostic::error("config::empty-index", "a `!SortedInverted` index needs at least one field")
+                    .label(node.span, "no fields")
+                    .help("list the fields to sort by: `fields: [a, b]`"),
+            );
+        }
+        Some(SecondaryIndex::SortedInverted { fields, span: node.span })
+    } else {
+        let f = d.fields(node, "a `!FullText` index", &["field"])?;
+        let field = d.required(&f, "field", "description").and_then(|n| d.name(n, "`field`"))?;
+        Some(SecondaryIndex::FullText { field, span: node.span })
+    }
+}
+
+fn decode_server(d: &mut Decoder, node: &Node, what: &str, default: ServerAddr) -> ServerAddr {
+    let mut out = default;
+    if let Some(f) = d.fields(node, what, &["port", "host"]) {
+        if let Some(p) = f.get("port").and_then(|n| d.uint(n, "`port`", u64::from(u16::MAX))) {
+            out.port = p.value as u16;
+        }
+        if let Some(h) = f.get("host").and_then(|n| d.name(n, "`host`")) {
+            out.host = h.value;
+        }
+    }
+    out
+}
+
+fn decode_api(d: &mut Decoder, node: &Node) -> Api {
+    let mut api = Api::default();
+    let Some(f) = d.fields(node, "`api`", &["api_security", "rest", "grpc", "default_max_num_records"]) else {
+        return api;
+    };
+    if let Some(sec) = f.get("api_security") {
+        if d.tag(sec, "`api_security`", &["Jwt"]).is_some() {
+            api.jwt_secret = d.name(sec, "the JWT secret");
+        }
+    }
+    if let Some(n) = f.get("rest") {
+        api.rest = decode_server(d, n, "`api.rest`", api.rest.clone());
+    }
+    if let Some(n) = f.get("grpc") {
+        api.grpc = decode_server(d, n, "`api.grpc`", api.grpc.clone());
+    }
+    if let Some(n) = f.get("default_max_num_records").and_then(|n| d.uint(n, "`default_max_num_records`", 1_000_000)) {
+        api.default_max_num_records = n.value;
+    }
+    api
+}
+
+fn decode_flags(d: &mut Decoder, node: &Node) -> Flags {
+    let mut flags = Flags::default();
+    let keys = ["dynamic", "grpc_web", "push_events", "authenticate_server_reflection"];
+    let Some(f) = d.fields(node, "`flags`", &keys) else { return flags };
+    for key in keys {
+        if let Some(v) = f.get(key).and_then(|n| d.bool(n, &format!("`flags.{key}`"))) {
+            match key {
+                "dynamic" => flags.dynamic = v,
+                "grpc_web" => flags.grpc_web = v,
+                "push_events" => flags.push_events = v,
+                _ => flags.authenticate_server_reflection = v,
+            }
+        }
+    }
+    flags
+}
+
+fn decode_app(d: &mut Decoder, node: &Node) -> AppOptions {
+    let mut app = AppOptions::default();
+    let keys = [
+        "app_buffer_size",
+        "commit_size",
+        "commit_timeout",
+        "error_threshold",
+        "persist_queue_capacity",
+        "max_num_records_before_persist",
+        "max_interval_before_persist_in_seconds",
+        "on_bad_record",
+    ];
+    let Some(f) = d.fields(node, "`app`", &keys) else { return app };
+    let mut num = |key: &str| f.get(key).and_then(|n| d.uint(n, &format!("`app.{key}`"), u64::MAX)).map(|v| v.value);
+    app.app_buffer_size = num("app_buffer_size");
+    app.commit_size = num("commit_size");
+    app.commit_timeout = num("commit_timeout");
+    app.error_threshold = num("error_threshold");
+    for key in ["persist_queue_capacity", "max_num_records_before_persist", "max_interval_before_persist_in_seconds"] {
+        num(key);
+    }
+    if let Some(v) = f.get("on_bad_record").and_then(|n| d.choice(n, "`on_bad_record` action", &["fail", "skip"])) {
+        app.on_bad_record = if v.value == "skip" { OnBadRecord::Skip } else { OnBadRecord::Fail };
+    }
+    app
+}

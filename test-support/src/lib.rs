@@ -1,0 +1,2 @@
+//! Shared test harness. See [`postgres::TestPostgres`].
+pub mod postgres;
