@@ -1,1 +1,4 @@
-//! End-to-end and corpus tests for dozerc live in `tests/*.rs`; this library is intentionally empty.
+//! Shared code of dozerc's end-to-end tests (`tests/*.rs` beside this file), and the front-end
+//! fuzzer that `cargo xtask fuzz` runs for minutes and the test suite runs briefly.
+
+pub mod fuzz;

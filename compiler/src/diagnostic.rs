@@ -24,13 +24,21 @@ pub struct Span {
 
 impl Span {
     pub fn new(file: FileId, start: usize, end: usize) -> Self {
-        Span { file, start, end: end.max(start) }
+        Span {
+            file,
+            start,
+            end: end.max(start),
+        }
     }
 
     /// The smallest span covering both (which must be in the same file).
     pub fn to(self, other: Span) -> Span {
         debug_assert_eq!(self.file, other.file);
-        Span::new(self.file, self.start.min(other.start), self.end.max(other.end))
+        Span::new(
+            self.file,
+            self.start.min(other.start),
+            self.end.max(other.end),
+        )
     }
 }
 
@@ -48,7 +56,11 @@ impl SourceFile {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
-        SourceFile { name, text, line_starts }
+        SourceFile {
+            name,
+            text,
+            line_starts,
+        }
     }
 
     /// 1-based line and 1-based column (in characters) of a byte offset.
@@ -56,7 +68,10 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let col = self.text.get(start..offset).map_or(offset - start, |s| s.chars().count());
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
         (line + 1, col + 1)
     }
 
@@ -93,7 +108,10 @@ impl SourceMap {
 
     /// The text a span covers.
     pub fn snippet(&self, span: Span) -> &str {
-        self.files[span.file].text.get(span.start..span.end).unwrap_or("")
+        self.files[span.file]
+            .text
+            .get(span.start..span.end)
+            .unwrap_or("")
     }
 }
 
@@ -125,19 +143,34 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(code: &'static str, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Error, code, message: message.into(), labels: vec![], help: None }
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            labels: vec![],
+            help: None,
+        }
     }
 
     pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
     }
 
     pub fn note(code: &'static str, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Note, ..Diagnostic::error(code, message) }
+        Diagnostic {
+            severity: Severity::Note,
+            ..Diagnostic::error(code, message)
+        }
     }
 
     pub fn label(mut self, span: Span, message: impl Into<String>) -> Self {
-        self.labels.push(Label { span, message: message.into() });
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+        });
         self
     }
 
@@ -167,11 +200,17 @@ impl Diagnostics {
     }
 
     pub fn error_count(&self) -> usize {
-        self.list.iter().filter(|d| d.severity == Severity::Error).count()
+        self.list
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     pub fn warning_count(&self) -> usize {
-        self.list.iter().filter(|d| d.severity == Severity::Warning).count()
+        self.list
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
@@ -181,7 +220,10 @@ impl Diagnostics {
     /// Diagnostics in reading order: by file, then position; unlocated ones last.
     pub fn sorted(&self) -> Vec<&Diagnostic> {
         let mut v: Vec<&Diagnostic> = self.list.iter().collect();
-        v.sort_by_key(|d| d.primary_span().map_or((usize::MAX, 0), |s| (s.file, s.start)));
+        v.sort_by_key(|d| {
+            d.primary_span()
+                .map_or((usize::MAX, 0), |s| (s.file, s.start))
+        });
         v
     }
 
@@ -205,13 +247,20 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { color: false, width: 100 }
+        RenderOptions {
+            color: false,
+            width: 100,
+        }
     }
 }
 
 /// Renders a diagnostic as text: header, `file:line:col`, the source with the span underlined, help.
 pub fn render(d: &Diagnostic, map: &SourceMap, opts: RenderOptions) -> String {
-    let theme = if opts.color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let theme = if opts.color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(opts.width)
         .with_context_lines(1)
@@ -294,7 +343,8 @@ impl MietteAdapter {
         let mut related = vec![];
         for (i, l) in d.labels.iter().enumerate() {
             let text = (!l.message.is_empty()).then(|| l.message.clone());
-            let len = (l.span.end - l.span.start).max(usize::from(l.span.end < map.file(l.span.file).text.len()));
+            let len = (l.span.end - l.span.start)
+                .max(usize::from(l.span.end < map.file(l.span.file).text.len()));
             if Some(l.span.file) == primary_file {
                 let ls = if i == 0 {
                     LabeledSpan::new_primary_with_span(text, (l.span.start, len))
@@ -358,7 +408,9 @@ impl miette::Diagnostic for MietteAdapter {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -377,7 +429,9 @@ impl miette::Diagnostic for MietteAdapter {
         if self.related.is_empty() {
             None
         } else {
-            Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
+            Some(Box::new(
+                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+            ))
         }
     }
 }
@@ -408,7 +462,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// `hint: did you mean `x`?` text when a close candidate exists.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
@@ -430,8 +487,14 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(closest("CustomerId", ["CustomerID", "Country"]), Some("CustomerID"));
-        assert_eq!(closest("Quantty", ["Quantity", "UnitPrice"]), Some("Quantity"));
+        assert_eq!(
+            closest("CustomerId", ["CustomerID", "Country"]),
+            Some("CustomerID")
+        );
+        assert_eq!(
+            closest("Quantty", ["Quantity", "UnitPrice"]),
+            Some("Quantity")
+        );
         assert_eq!(closest("zzz", ["Quantity"]), None);
     }
 }

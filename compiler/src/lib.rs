@@ -1,5 +1,12 @@
+//! dozerc: compiles a Dozer-style `dozer-config.yaml` and its SQL into an app-specific binary.
+//!
+//! The front end is a pipeline of small layers, each reporting located [`diagnostic`]s:
+//! [`yaml`] → [`config`] → [`catalog`] → [`sql`] → [`check`]. See `docs/architecture.md`.
+
 pub mod catalog;
+pub mod check;
 pub mod config;
 pub mod diagnostic;
+pub mod sql;
 pub mod types;
 pub mod yaml;

@@ -1,1 +1,231 @@
-fn main() {}
+//! The `dozerc` command line.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dozerc::catalog::LockMode;
+use dozerc::check::{check_paths, CheckOptions, Checked};
+use dozerc::diagnostic::{render, to_json, Diagnostics, RenderOptions, SourceMap};
+use dozerc::sql::plan::Key;
+
+#[derive(Parser)]
+#[command(
+    name = "dozerc",
+    version,
+    about = "Compile dozer-config.yaml + SQL into a real-time data API binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Config files (merged in order); SQL is also read from `queries/*.sql` beside the first one.
+    #[arg(default_value = "dozer-config.yaml")]
+    config: Vec<PathBuf>,
+    /// Resolve every source live and fail if its schema differs from dozer.lock.
+    #[arg(long, conflicts_with = "refresh")]
+    locked: bool,
+    /// Resolve every source live and rewrite dozer.lock.
+    #[arg(long)]
+    refresh: bool,
+    #[arg(long, value_enum, default_value = "auto")]
+    color: Color,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Type-check the config and SQL against the real source schemas; print every problem.
+    Check {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Print the schema and primary key of every source and every SELECT ... INTO table.
+    Schema {
+        #[command(flatten)]
+        common: Common,
+        /// Also print each table's logical plan.
+        #[arg(long)]
+        plan: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let started = Instant::now();
+    let (common, format, plan) = match &cli.command {
+        Command::Check { common, format } => (common, *format, false),
+        Command::Schema { common, plan } => (common, Format::Human, *plan),
+    };
+    let lock_mode = if common.locked {
+        LockMode::Locked
+    } else if common.refresh {
+        LockMode::Refresh
+    } else {
+        LockMode::Normal
+    };
+    let mut map = SourceMap::default();
+    let mut diags = Diagnostics::default();
+    let checked = check_paths(
+        &common.config,
+        CheckOptions { lock_mode },
+        &mut map,
+        &mut diags,
+    );
+
+    let color = match common.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    match format {
+        Format::Json => {
+            let list: Vec<_> = diags
+                .sorted()
+                .into_iter()
+                .map(|d| to_json(d, &map))
+                .collect();
+            let out = serde_json::json!({
+                "ok": !diags.has_errors(),
+                "errors": diags.error_count(),
+                "warnings": diags.warning_count(),
+                "diagnostics": list,
+            });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        Format::Human => {
+            let opts = RenderOptions { color, width: 100 };
+            for d in diags.sorted() {
+                eprint!("{}", render(d, &map, opts));
+                eprintln!();
+            }
+            if matches!(cli.command, Command::Schema { .. }) && !diags.has_errors() {
+                print_schema(&checked, plan);
+            }
+            eprintln!(
+                "{}",
+                summary(&checked, &diags, started.elapsed().as_secs_f64())
+            );
+        }
+    }
+    if diags.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn summary(checked: &Checked, diags: &Diagnostics, secs: f64) -> String {
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    if diags.has_errors() {
+        let mut s = format!("error: {} found", plural(diags.error_count(), "error"));
+        if diags.warning_count() > 0 {
+            s.push_str(&format!(", {}", plural(diags.warning_count(), "warning")));
+        }
+        return s;
+    }
+    let Some(config) = &checked.config else {
+        return "ok".into();
+    };
+    format!(
+        "ok: app `{}`: {}, {}, {}{} ({:.2}s)",
+        config.app_name(),
+        plural(config.sources.len(), "source"),
+        plural(checked.queries.len(), "query"),
+        plural(config.endpoints.len(), "endpoint"),
+        if diags.warning_count() > 0 {
+            format!(", {}", plural(diags.warning_count(), "warning"))
+        } else {
+            String::new()
+        },
+        secs
+    )
+    .replace("querys", "queries")
+}
+
+fn print_schema(checked: &Checked, with_plan: bool) {
+    let Some(config) = &checked.config else {
+        return;
+    };
+    let print_fields = |fields: &[(String, String)], key: &str| {
+        let width = fields.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+        for (n, t) in fields {
+            println!("  {n:width$}  {t}");
+        }
+        println!("  primary key: {key}");
+    };
+    for source in &config.sources {
+        let Some(entry) = checked.catalog.sources.get(&source.name.value) else {
+            continue;
+        };
+        println!("source {}", source.name.value);
+        let fields: Vec<(String, String)> = entry
+            .schema
+            .columns
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    format!("{}{}", c.ty, if c.nullable { " null" } else { " not null" }),
+                )
+            })
+            .collect();
+        let pk = entry.schema.primary_key_names();
+        print_fields(
+            &fields,
+            &if pk.is_empty() {
+                "none (records get a synthetic id)".into()
+            } else {
+                format!("({})", pk.join(", "))
+            },
+        );
+        println!();
+    }
+    for q in &checked.queries {
+        println!("table {}", q.into);
+        let fields: Vec<(String, String)> = q
+            .plan
+            .schema
+            .fields
+            .iter()
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    format!("{}{}", f.ty, if f.nullable { " null" } else { " not null" }),
+                )
+            })
+            .collect();
+        let key = match &q.plan.schema.key {
+            Key::Columns(_) => format!("({})", q.plan.schema.key_names().join(", ")),
+            Key::Singleton => "() (a single row)".into(),
+            Key::Synthetic => "none (records get a synthetic id)".into(),
+        };
+        print_fields(&fields, &key);
+        if with_plan {
+            println!("  plan:");
+            for line in q.plan.to_string().lines() {
+                println!("    {line}");
+            }
+        }
+        println!();
+    }
+}

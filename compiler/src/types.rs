@@ -68,9 +68,13 @@ impl SqlType {
     pub fn from_name(name: &str) -> Option<SqlType> {
         Some(match name.trim().to_ascii_lowercase().as_str() {
             "bool" | "boolean" => SqlType::Boolean,
-            "int" | "integer" | "bigint" | "int8" | "int4" | "int2" | "smallint" | "i64" => SqlType::Int,
+            "int" | "integer" | "bigint" | "int8" | "int4" | "int2" | "smallint" | "i64" => {
+                SqlType::Int
+            }
             "uint" | "u64" => SqlType::UInt,
-            "float" | "double" | "double precision" | "real" | "float4" | "float8" | "f64" => SqlType::Float,
+            "float" | "double" | "double precision" | "real" | "float4" | "float8" | "f64" => {
+                SqlType::Float
+            }
             "decimal" | "numeric" => SqlType::Decimal,
             "string" | "varchar" | "char" | "character varying" | "uuid" => SqlType::String,
             "text" => SqlType::Text,
@@ -84,7 +88,10 @@ impl SqlType {
     }
 
     pub fn is_numeric(self) -> bool {
-        matches!(self, SqlType::Int | SqlType::UInt | SqlType::Float | SqlType::Decimal)
+        matches!(
+            self,
+            SqlType::Int | SqlType::UInt | SqlType::Float | SqlType::Decimal
+        )
     }
 
     pub fn is_string(self) -> bool {

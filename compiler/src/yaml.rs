@@ -36,7 +36,11 @@ impl Scalar {
     /// Original-text offset of byte `i` of the value.
     pub fn offset_of(&self, i: usize) -> usize {
         let char_idx = self.value.get(..i).map_or(0, |s| s.chars().count());
-        self.offsets.get(char_idx).or(self.offsets.last()).copied().unwrap_or(0)
+        self.offsets
+            .get(char_idx)
+            .or(self.offsets.last())
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn is_null(&self) -> bool {
@@ -65,7 +69,9 @@ impl Node {
         match &self.kind {
             NodeKind::Scalar(s) if s.is_null() => "null",
             NodeKind::Scalar(s) if s.plain && s.value.parse::<f64>().is_ok() => "a number",
-            NodeKind::Scalar(s) if s.plain && matches!(s.value.as_str(), "true" | "false") => "a boolean",
+            NodeKind::Scalar(s) if s.plain && matches!(s.value.as_str(), "true" | "false") => {
+                "a boolean"
+            }
             NodeKind::Scalar(_) => "a string",
             NodeKind::Seq(_) => "a list",
             NodeKind::Map(_) => "a mapping",
@@ -112,7 +118,9 @@ fn substitute_env(
     let mut map = OffsetMap::default();
     let mut rest = 0;
     while let Some(open) = text[rest..].find("{{").map(|i| rest + i) {
-        let Some(close) = text[open + 2..].find("}}").map(|i| open + 2 + i) else { break };
+        let Some(close) = text[open + 2..].find("}}").map(|i| open + 2 + i) else {
+            break;
+        };
         let name = text[open + 2..close].trim();
         let valid = !name.is_empty()
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -127,7 +135,10 @@ fn substitute_env(
             Some(value) => {
                 let new_start = out.len();
                 out.push_str(&value);
-                map.replacements.push(Replacement { orig: (open, close + 2), new: (new_start, out.len()) });
+                map.replacements.push(Replacement {
+                    orig: (open, close + 2),
+                    new: (new_start, out.len()),
+                });
             }
             None => {
                 diags.push(
@@ -136,11 +147,16 @@ fn substitute_env(
                         format!("environment variable `{name}` is not set"),
                     )
                     .label(Span::new(file, open, close + 2), "used here")
-                    .help(format!("set it before running dozerc, e.g. `export {name}=...`")),
+                    .help(format!(
+                        "set it before running dozerc, e.g. `export {name}=...`"
+                    )),
                 );
                 let new_start = out.len();
                 out.push_str(&text[open..close + 2]);
-                map.replacements.push(Replacement { orig: (open, close + 2), new: (new_start, out.len()) });
+                map.replacements.push(Replacement {
+                    orig: (open, close + 2),
+                    new: (new_start, out.len()),
+                });
             }
         }
         rest = close + 2;
@@ -164,16 +180,26 @@ impl Text<'_> {
         };
         let line = &self.text[start..];
         let line = &line[..line.find('\n').unwrap_or(line.len())];
-        start + line.char_indices().nth(m.col()).map_or(line.len(), |(i, _)| i)
+        start
+            + line
+                .char_indices()
+                .nth(m.col())
+                .map_or(line.len(), |(i, _)| i)
     }
 
     fn span(&self, start: usize, end: usize) -> Span {
-        Span::new(self.file, self.map.to_original(start), self.map.to_original(end))
+        Span::new(
+            self.file,
+            self.map.to_original(start),
+            self.map.to_original(end),
+        )
     }
 
     /// End of the line that `off` is on.
     fn line_end(&self, off: usize) -> usize {
-        self.text[off.min(self.text.len())..].find('\n').map_or(self.text.len(), |i| off + i)
+        self.text[off.min(self.text.len())..]
+            .find('\n')
+            .map_or(self.text.len(), |i| off + i)
     }
 
     /// For each char of `value`, the substituted-text offset it was read from, found by walking the
@@ -217,8 +243,19 @@ impl Text<'_> {
 }
 
 enum Frame {
-    Seq { start: usize, tag: Option<String>, anchor: usize, items: Vec<Node> },
-    Map { start: usize, tag: Option<String>, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+    Seq {
+        start: usize,
+        tag: Option<String>,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        start: usize,
+        tag: Option<String>,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+    },
 }
 
 struct Builder<'a> {
@@ -254,15 +291,29 @@ impl Builder<'_> {
         let plain = style == TScalarStyle::Plain;
         let subst_offsets = self.text.align(start, &value);
         let mut end = *subst_offsets.last().unwrap_or(&start);
-        if matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted) {
-            let quote = if style == TScalarStyle::SingleQuoted { '\'' } else { '"' };
+        if matches!(
+            style,
+            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
+        ) {
+            let quote = if style == TScalarStyle::SingleQuoted {
+                '\''
+            } else {
+                '"'
+            };
             if self.text.text[end..].starts_with(quote) {
                 end += 1;
             }
         }
-        let offsets = subst_offsets.iter().map(|&o| self.text.map.to_original(o)).collect();
+        let offsets = subst_offsets
+            .iter()
+            .map(|&o| self.text.map.to_original(o))
+            .collect();
         Node {
-            kind: NodeKind::Scalar(Scalar { value, plain, offsets }),
+            kind: NodeKind::Scalar(Scalar {
+                value,
+                plain,
+                offsets,
+            }),
             tag: None,
             span: self.text.span(start, end.max(start)),
         }
@@ -288,20 +339,50 @@ impl MarkedEventReceiver for Builder<'_> {
             }
             Event::SequenceStart(anchor, tag) => {
                 let start = self.text.offset(&mark);
-                self.stack.push(Frame::Seq { start, tag: tag_name(tag), anchor, items: vec![] });
+                self.stack.push(Frame::Seq {
+                    start,
+                    tag: tag_name(tag),
+                    anchor,
+                    items: vec![],
+                });
             }
             Event::MappingStart(anchor, tag) => {
                 let start = self.text.offset(&mark);
-                self.stack.push(Frame::Map { start, tag: tag_name(tag), anchor, entries: vec![], key: None });
+                self.stack.push(Frame::Map {
+                    start,
+                    tag: tag_name(tag),
+                    anchor,
+                    entries: vec![],
+                    key: None,
+                });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let node = match self.stack.pop() {
-                    Some(Frame::Seq { start, tag, anchor, items }) => (
-                        Node { kind: NodeKind::Seq(items), tag, span: self.head_span(start) },
+                    Some(Frame::Seq {
+                        start,
+                        tag,
+                        anchor,
+                        items,
+                    }) => (
+                        Node {
+                            kind: NodeKind::Seq(items),
+                            tag,
+                            span: self.head_span(start),
+                        },
                         anchor,
                     ),
-                    Some(Frame::Map { start, tag, anchor, entries, .. }) => (
-                        Node { kind: NodeKind::Map(entries), tag, span: self.head_span(start) },
+                    Some(Frame::Map {
+                        start,
+                        tag,
+                        anchor,
+                        entries,
+                        ..
+                    }) => (
+                        Node {
+                            kind: NodeKind::Map(entries),
+                            tag,
+                            span: self.head_span(start),
+                        },
                         anchor,
                     ),
                     None => return,
@@ -341,7 +422,12 @@ pub fn parse(
         .chain(text.match_indices('\n').map(|(i, _)| i + 1))
         .collect();
     let mut builder = Builder {
-        text: Text { text: &text, line_starts, map: &map, file },
+        text: Text {
+            text: &text,
+            line_starts,
+            map: &map,
+            file,
+        },
         stack: vec![],
         anchors: HashMap::new(),
         root: None,
@@ -361,9 +447,12 @@ pub fn parse(
     }
     if let Some(span) = builder.extra_document {
         diags.push(
-            Diagnostic::error("yaml::multiple-documents", "a config file holds exactly one YAML document")
-                .label(span, "a second document starts here")
-                .help("split the documents into separate files and pass them all to dozerc"),
+            Diagnostic::error(
+                "yaml::multiple-documents",
+                "a config file holds exactly one YAML document",
+            )
+            .label(span, "a second document starts here")
+            .help("split the documents into separate files and pass them all to dozerc"),
         );
     }
     builder.root
@@ -384,8 +473,13 @@ mod tests {
     }
 
     fn get<'a>(n: &'a Node, key: &str) -> &'a Node {
-        let NodeKind::Map(es) = &n.kind else { panic!("not a map") };
-        &es.iter().find(|(k, _)| k.as_scalar().unwrap().value == key).unwrap().1
+        let NodeKind::Map(es) = &n.kind else {
+            panic!("not a map")
+        };
+        &es.iter()
+            .find(|(k, _)| k.as_scalar().unwrap().value == key)
+            .unwrap()
+            .1
     }
 
     #[test]

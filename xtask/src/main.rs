@@ -1,1 +1,170 @@
-fn main() {}
+//! `cargo xtask <task>`: the project's chores, in Rust so they run wherever cargo does.
+//!
+//! - `test`: installs what the tests need (PostgreSQL server binaries) when it can, then runs
+//!   formatting and lint checks and the whole test suite. This is what CI runs.
+//! - `gen-data --rows N [--seed S] [--out FILE]`: deterministic e-commerce sales CSV.
+//! - `fuzz [--seconds N] [--seed S]`: mutation-fuzzes the compiler front end.
+
+mod gen_data;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("gen-data") => {
+            let rows: u64 = flag(&args, "--rows")
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or(1_000_000);
+            let seed: u64 = flag(&args, "--seed")
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or(42);
+            let out = flag(&args, "--out")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join(format!("target/data/sales_{rows}/sales.csv")));
+            gen_data::generate(rows, seed, &out)?;
+            println!("{}", out.display());
+            Ok(())
+        }
+        Some("fuzz") => {
+            let seconds: u64 = flag(&args, "--seconds")
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or(180);
+            let seed: u64 = flag(&args, "--seed")
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or(1);
+            let corpus =
+                dozer_tests::fuzz::corpus(&[Path::new("tests/corpus"), Path::new("examples")]);
+            println!(
+                "fuzzing the front end for {seconds}s from {} corpus files (seed {seed})",
+                corpus.len()
+            );
+            let report =
+                dozer_tests::fuzz::fuzz(&corpus, seed, u64::MAX, Duration::from_secs(seconds));
+            println!("{} runs, {} crashes", report.runs, report.crashes.len());
+            if !report.crashes.is_empty() {
+                let dir = root.join("target/fuzz-crashes");
+                std::fs::create_dir_all(&dir)?;
+                for (i, (input, msg)) in report.crashes.iter().enumerate() {
+                    let path = dir.join(format!("crash-{i}.yaml"));
+                    std::fs::write(&path, input)?;
+                    println!("  {}: {msg}", path.display());
+                }
+                bail!("the front end panicked");
+            }
+            Ok(())
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <test | gen-data --rows N [--seed S] [--out FILE] | fuzz [--seconds N] [--seed S]>");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn has_postgres() -> bool {
+    let on_path = std::env::var("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .any(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+        })
+        .unwrap_or(false);
+    let via_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .is_ok_and(|o| {
+            Path::new(String::from_utf8_lossy(&o.stdout).trim())
+                .join("initdb")
+                .is_file()
+        });
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.flatten().any(|e| e.path().join("bin/initdb").is_file()))
+        .unwrap_or(false);
+    (on_path || via_pg_config || debian) && Command::new("psql").arg("--version").output().is_ok()
+}
+
+/// Makes sure PostgreSQL's server binaries are there: installs Debian's package when running as
+/// root with apt, else says what to install.
+fn ensure_postgres() -> Result<()> {
+    if has_postgres() {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if root && Path::new("/usr/bin/apt-get").exists() {
+        eprintln!("PostgreSQL server binaries not found: installing Debian's `postgresql` package");
+        run(Command::new("apt-get").arg("update").arg("-q"))?;
+        run(Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                "postgresql",
+                "postgresql-client",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        if has_postgres() {
+            return Ok(());
+        }
+    }
+    bail!(
+        "the tests need PostgreSQL's server binaries (initdb, pg_ctl, postgres) and psql.\n\
+         Install them, e.g. `sudo apt-get install postgresql` (Debian/Ubuntu) or `brew install postgresql` (macOS),\n\
+         and make sure `initdb` is on PATH or `pg_config --bindir` points at it."
+    )
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    ensure_postgres()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo).args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new(&cargo).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--quiet",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(Command::new(&cargo)
+        .args(["test", "--workspace"])
+        .args(extra))?;
+    Ok(())
+}

@@ -18,8 +18,16 @@ use crate::types::SqlType;
 
 pub const SAMPLE_ROWS: usize = 10_000;
 
-pub fn infer(config: &Config, ls: &LocalStorage, source: &Source, diags: &mut Diagnostics) -> Option<TableSchema> {
-    let table = ls.tables.iter().find(|t| t.name.value == source.table_name.value)?;
+pub fn infer(
+    config: &Config,
+    ls: &LocalStorage,
+    source: &Source,
+    diags: &mut Diagnostics,
+) -> Option<TableSchema> {
+    let table = ls
+        .tables
+        .iter()
+        .find(|t| t.name.value == source.table_name.value)?;
     let dir = config.resolve_path(&ls.path.value).join(&table.path.value);
     let files = match list_files(&dir, &table.extension) {
         Ok(f) => f,
@@ -36,7 +44,8 @@ pub fn infer(config: &Config, ls: &LocalStorage, source: &Source, diags: &mut Di
         FileFormat::Csv => infer_csv(&files, table),
         FileFormat::JsonLines => infer_jsonl(&files),
         FileFormat::Parquet => infer_parquet(&files),
-        FileFormat::Delta => Err(Failure::new("not supported yet: Delta tables").help("export the table to Parquet files")),
+        FileFormat::Delta => Err(Failure::new("not supported yet: Delta tables")
+            .help("export the table to Parquet files")),
     };
     let mut schema = match result {
         Ok(Some(s)) => s,
@@ -56,7 +65,8 @@ pub fn infer(config: &Config, ls: &LocalStorage, source: &Source, diags: &mut Di
             TableSchema::default()
         }
         Err(f) => {
-            let mut d = Diagnostic::error("catalog::file-schema", f.message).label(table.path.span, "reading this table");
+            let mut d = Diagnostic::error("catalog::file-schema", f.message)
+                .label(table.path.span, "reading this table");
             if let Some(h) = f.help {
                 d = d.help(h);
             }
@@ -75,7 +85,10 @@ struct Failure {
 
 impl Failure {
     fn new(m: impl Into<String>) -> Self {
-        Failure { message: m.into(), help: None }
+        Failure {
+            message: m.into(),
+            help: None,
+        }
     }
 
     fn help(mut self, h: impl Into<String>) -> Self {
@@ -87,7 +100,11 @@ impl Failure {
 fn list_files(dir: &Path, extension: &str) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(extension)))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().ends_with(extension))
+        })
         .collect();
     files.sort();
     Ok(files)
@@ -103,8 +120,17 @@ fn apply_overrides(schema: &mut TableSchema, table: &FileTable, diags: &mut Diag
                     c.nullable = n;
                 }
             }
-            None if inferred_any => diags.push(super::unknown_column(&table.name.value, &o.name.value, o.name.span, schema)),
-            None => schema.columns.push(Column { name: o.name.value.clone(), ty: o.ty.value, nullable: o.nullable.unwrap_or(true) }),
+            None if inferred_any => diags.push(super::unknown_column(
+                &table.name.value,
+                &o.name.value,
+                o.name.span,
+                schema,
+            )),
+            None => schema.columns.push(Column {
+                name: o.name.value.clone(),
+                ty: o.ty.value,
+                nullable: o.nullable.unwrap_or(true),
+            }),
         }
     }
 }
@@ -126,7 +152,11 @@ impl Inferred {
 
     fn column(self, name: String) -> Column {
         // A column with only empty values: text, and nullable.
-        Column { name, ty: self.ty.unwrap_or(SqlType::String), nullable: self.nullable || self.ty.is_none() }
+        Column {
+            name,
+            ty: self.ty.unwrap_or(SqlType::String),
+            nullable: self.nullable || self.ty.is_none(),
+        }
     }
 }
 
@@ -150,7 +180,11 @@ pub fn classify(s: &str) -> SqlType {
     if let Some((int, frac)) = digits.split_once('.') {
         let ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
         if ok(int) && ok(frac) && !(int.is_empty() && frac.is_empty()) && !leading_zero {
-            return if int.len() + frac.len() <= 28 { SqlType::Decimal } else { SqlType::Float };
+            return if int.len() + frac.len() <= 28 {
+                SqlType::Decimal
+            } else {
+                SqlType::Float
+            };
         }
     }
     let lower = t.to_ascii_lowercase();
@@ -158,7 +192,11 @@ pub fn classify(s: &str) -> SqlType {
         return SqlType::Boolean;
     }
     if !leading_zero
-        && (lower.contains('e') || matches!(lower.trim_start_matches(['-', '+']), "inf" | "infinity" | "nan"))
+        && (lower.contains('e')
+            || matches!(
+                lower.trim_start_matches(['-', '+']),
+                "inf" | "infinity" | "nan"
+            ))
         && t.parse::<f64>().is_ok()
     {
         return SqlType::Float;
@@ -173,7 +211,9 @@ pub fn classify(s: &str) -> SqlType {
 }
 
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    (s.len() == 10).then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()).flatten()
+    (s.len() == 10)
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
 }
 
 /// Timestamps: RFC 3339, or `YYYY-MM-DD[ T]HH:MM[:SS[.fff]]` without offset (read as UTC).
@@ -181,7 +221,12 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<chrono::Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&chrono::Utc));
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc());
         }
@@ -203,7 +248,12 @@ fn infer_csv(files: &[PathBuf], table: &FileTable) -> Result<Option<TableSchema>
         let names: Vec<String> = if table.has_header {
             reader
                 .headers()
-                .map_err(|e| Failure::new(format!("cannot read the header of `{}`: {e}", file.display())))?
+                .map_err(|e| {
+                    Failure::new(format!(
+                        "cannot read the header of `{}`: {e}",
+                        file.display()
+                    ))
+                })?
                 .iter()
                 .map(|h| h.trim().to_string())
                 .collect()
@@ -256,7 +306,11 @@ fn infer_csv(files: &[PathBuf], table: &FileTable) -> Result<Option<TableSchema>
         }
     }
     Ok(header.map(|(names, _)| TableSchema {
-        columns: names.into_iter().zip(cols).map(|(n, c)| c.column(n)).collect(),
+        columns: names
+            .into_iter()
+            .zip(cols)
+            .map(|(n, c)| c.column(n))
+            .collect(),
         primary_key: vec![],
     }))
 }
@@ -264,12 +318,19 @@ fn infer_csv(files: &[PathBuf], table: &FileTable) -> Result<Option<TableSchema>
 fn check_header(names: &[String], file: &Path) -> Result<(), Failure> {
     for (i, n) in names.iter().enumerate() {
         if n.is_empty() {
-            return Err(Failure::new(format!("column {} of `{}` has an empty name", i + 1, file.display()))
-                .help("name every column in the header line"));
+            return Err(Failure::new(format!(
+                "column {} of `{}` has an empty name",
+                i + 1,
+                file.display()
+            ))
+            .help("name every column in the header line"));
         }
         if names[..i].contains(n) {
-            return Err(Failure::new(format!("column `{n}` appears twice in the header of `{}`", file.display()))
-                .help("column names must be unique"));
+            return Err(Failure::new(format!(
+                "column `{n}` appears twice in the header of `{}`",
+                file.display()
+            ))
+            .help("column names must be unique"));
         }
     }
     Ok(())
@@ -283,21 +344,32 @@ fn infer_jsonl(files: &[PathBuf]) -> Result<Option<TableSchema>, Failure> {
     let mut any_file = false;
     for file in files {
         any_file = true;
-        let f = std::fs::File::open(file).map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
+        let f = std::fs::File::open(file)
+            .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
         for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
             if sampled >= SAMPLE_ROWS {
                 break;
             }
-            let line = line.map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
+            let line =
+                line.map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
             if line.trim().is_empty() {
                 continue;
             }
             let value: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
-                Failure::new(format!("`{}` line {}, column {}: invalid JSON: {e}", file.display(), n + 1, e.column()))
-                    .help("each line of a JSON-lines file is one JSON object")
+                Failure::new(format!(
+                    "`{}` line {}, column {}: invalid JSON: {e}",
+                    file.display(),
+                    n + 1,
+                    e.column()
+                ))
+                .help("each line of a JSON-lines file is one JSON object")
             })?;
             let serde_json::Value::Object(obj) = value else {
-                return Err(Failure::new(format!("`{}` line {}: expected a JSON object", file.display(), n + 1)));
+                return Err(Failure::new(format!(
+                    "`{}` line {}: expected a JSON object",
+                    file.display(),
+                    n + 1
+                )));
             };
             for (k, v) in &obj {
                 let i = match names.iter().position(|n| n == k) {
@@ -305,7 +377,10 @@ fn infer_jsonl(files: &[PathBuf]) -> Result<Option<TableSchema>, Failure> {
                     None => {
                         names.push(k.clone());
                         // A key first seen after the first row was missing (null) before it.
-                        cols.push(Inferred { ty: None, nullable: sampled > 0 });
+                        cols.push(Inferred {
+                            ty: None,
+                            nullable: sampled > 0,
+                        });
                         names.len() - 1
                     }
                 };
@@ -332,7 +407,11 @@ fn infer_jsonl(files: &[PathBuf]) -> Result<Option<TableSchema>, Failure> {
         return Ok(None);
     }
     Ok(Some(TableSchema {
-        columns: names.into_iter().zip(cols).map(|(n, c)| c.column(n)).collect(),
+        columns: names
+            .into_iter()
+            .zip(cols)
+            .map(|(n, c)| c.column(n))
+            .collect(),
         primary_key: vec![],
     }))
 }
@@ -354,16 +433,29 @@ fn json_type(v: &serde_json::Value) -> Option<SqlType> {
 
 fn infer_parquet(files: &[PathBuf]) -> Result<Option<TableSchema>, Failure> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    let Some(file) = files.first() else { return Ok(None) };
-    let f = std::fs::File::open(file).map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
-    let reader = SerializedFileReader::new(f)
-        .map_err(|e| Failure::new(format!("`{}` is not a readable Parquet file: {e}", file.display())))?;
+    let Some(file) = files.first() else {
+        return Ok(None);
+    };
+    let f = std::fs::File::open(file)
+        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
+    let reader = SerializedFileReader::new(f).map_err(|e| {
+        Failure::new(format!(
+            "`{}` is not a readable Parquet file: {e}",
+            file.display()
+        ))
+    })?;
     let schema = reader.metadata().file_metadata().schema();
     let mut columns = vec![];
     for field in schema.get_fields() {
-        columns.push(parquet_column(field).map_err(|m| Failure::new(format!("`{}`: {m}", file.display())))?);
+        columns.push(
+            parquet_column(field)
+                .map_err(|m| Failure::new(format!("`{}`: {m}", file.display())))?,
+        );
     }
-    Ok(Some(TableSchema { columns, primary_key: vec![] }))
+    Ok(Some(TableSchema {
+        columns,
+        primary_key: vec![],
+    }))
 }
 
 fn parquet_column(field: &parquet::schema::types::Type) -> Result<Column, String> {
@@ -371,7 +463,9 @@ fn parquet_column(field: &parquet::schema::types::Type) -> Result<Column, String
     let info = field.get_basic_info();
     let name = info.name().to_string();
     if field.is_group() {
-        return Err(format!("not supported yet: nested column `{name}` (Parquet group)"));
+        return Err(format!(
+            "not supported yet: nested column `{name}` (Parquet group)"
+        ));
     }
     if info.has_repetition() && info.repetition() == Repetition::REPEATED {
         return Err(format!("not supported yet: repeated column `{name}`"));
@@ -390,7 +484,8 @@ fn parquet_column(field: &parquet::schema::types::Type) -> Result<Column, String
         | (_, _, ConvertedType::UTF8 | ConvertedType::ENUM) => SqlType::String,
         (_, Some(LogicalType::Integer(i)), _) if i.bit_width == 64 && !i.is_signed => SqlType::UInt,
         (_, _, ConvertedType::UINT_64) => SqlType::UInt,
-        (_, Some(LogicalType::Time(_)), _) | (_, _, ConvertedType::TIME_MILLIS | ConvertedType::TIME_MICROS) => {
+        (_, Some(LogicalType::Time(_)), _)
+        | (_, _, ConvertedType::TIME_MILLIS | ConvertedType::TIME_MICROS) => {
             return Err(format!("not supported yet: type TIME of column `{name}`"))
         }
         (Physical::BOOLEAN, _, _) => SqlType::Boolean,

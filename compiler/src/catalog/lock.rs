@@ -35,7 +35,15 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Option<Catalog> {
             sources: lock
                 .sources
                 .into_iter()
-                .map(|(k, v)| (k, SourceEntry { definition: v.definition, schema: v.schema }))
+                .map(|(k, v)| {
+                    (
+                        k,
+                        SourceEntry {
+                            definition: v.definition,
+                            schema: v.schema,
+                        },
+                    )
+                })
                 .collect(),
         }),
         Ok(lock) => {
@@ -47,8 +55,11 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Option<Catalog> {
         }
         Err(e) => {
             diags.push(
-                Diagnostic::warning("catalog::lock-corrupt", format!("ignoring unreadable `{}`: {e}", path.display()))
-                    .help("delete it; dozerc writes a fresh one"),
+                Diagnostic::warning(
+                    "catalog::lock-corrupt",
+                    format!("ignoring unreadable `{}`: {e}", path.display()),
+                )
+                .help("delete it; dozerc writes a fresh one"),
             );
             None
         }
@@ -76,7 +87,12 @@ pub fn render(catalog: &Catalog) -> String {
                 if j + 1 < cols.len() { "," } else { "" }
             );
         }
-        let pk: Vec<String> = entry.schema.primary_key.iter().map(usize::to_string).collect();
+        let pk: Vec<String> = entry
+            .schema
+            .primary_key
+            .iter()
+            .map(usize::to_string)
+            .collect();
         let _ = writeln!(out, "      ],\n      \"primary_key\": [{}]", pk.join(", "));
         let _ = writeln!(out, "    }}{}", if i + 1 < n { "," } else { "" });
     }
@@ -101,7 +117,9 @@ pub fn describe_change(old: &TableSchema, new: &TableSchema) -> String {
     for c in &new.columns {
         match old.columns.iter().find(|o| o.name == c.name) {
             None => parts.push(format!("column `{}` added", c.name)),
-            Some(o) if o.ty != c.ty => parts.push(format!("`{}` is now {} (was {})", c.name, c.ty, o.ty)),
+            Some(o) if o.ty != c.ty => {
+                parts.push(format!("`{}` is now {} (was {})", c.name, c.ty, o.ty))
+            }
             Some(o) if o.nullable != c.nullable => parts.push(format!(
                 "`{}` is now {}",
                 c.name,
@@ -116,7 +134,10 @@ pub fn describe_change(old: &TableSchema, new: &TableSchema) -> String {
         }
     }
     if old.primary_key_names() != new.primary_key_names() {
-        parts.push(format!("primary key is now ({})", new.primary_key_names().join(", ")));
+        parts.push(format!(
+            "primary key is now ({})",
+            new.primary_key_names().join(", ")
+        ));
     }
     if parts.is_empty() {
         parts.push("column order changed".into());
@@ -139,8 +160,16 @@ mod tests {
                 definition: "postgres u@h:5432/db public.users columns=*".into(),
                 schema: TableSchema {
                     columns: vec![
-                        Column { name: "id".into(), ty: SqlType::Int, nullable: false },
-                        Column { name: "na\"me".into(), ty: SqlType::String, nullable: true },
+                        Column {
+                            name: "id".into(),
+                            ty: SqlType::Int,
+                            nullable: false,
+                        },
+                        Column {
+                            name: "na\"me".into(),
+                            ty: SqlType::String,
+                            nullable: true,
+                        },
                     ],
                     primary_key: vec![0],
                 },

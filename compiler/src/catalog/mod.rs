@@ -4,7 +4,7 @@
 //! and JSON-lines files — and are pinned in `dozer.lock` beside the config, so a later build needs no
 //! live source and a changed source is noticed (`--locked`). See [`LockMode`].
 
-mod files;
+pub mod files;
 pub mod lock;
 mod postgres;
 
@@ -39,7 +39,10 @@ impl TableSchema {
     }
 
     pub fn primary_key_names(&self) -> Vec<&str> {
-        self.primary_key.iter().map(|&i| self.columns[i].name.as_str()).collect()
+        self.primary_key
+            .iter()
+            .map(|&i| self.columns[i].name.as_str())
+            .collect()
     }
 }
 
@@ -73,18 +76,34 @@ pub enum LockMode {
 }
 
 /// Resolves the schema of every source of the config.
-pub fn resolve(config: &Config, mode: LockMode, lock_path: Option<&PathBuf>, diags: &mut Diagnostics) -> Catalog {
-    let locked = lock_path.and_then(|p| lock::read(p, diags)).unwrap_or_default();
+pub fn resolve(
+    config: &Config,
+    mode: LockMode,
+    lock_path: Option<&PathBuf>,
+    diags: &mut Diagnostics,
+) -> Catalog {
+    let locked = lock_path
+        .and_then(|p| lock::read(p, diags))
+        .unwrap_or_default();
     let mut catalog = Catalog::default();
     let mut changed = false;
     for source in &config.sources {
-        let Some(conn) = config.connection(&source.connection.value) else { continue };
+        let Some(conn) = config.connection(&source.connection.value) else {
+            continue;
+        };
         let definition = definition(config, source);
-        let Some(definition) = definition else { continue };
-        let from_lock = locked.sources.get(&source.name.value).filter(|e| e.definition == definition);
+        let Some(definition) = definition else {
+            continue;
+        };
+        let from_lock = locked
+            .sources
+            .get(&source.name.value)
+            .filter(|e| e.definition == definition);
         if mode == LockMode::Normal {
             if let Some(entry) = from_lock {
-                catalog.sources.insert(source.name.value.clone(), entry.clone());
+                catalog
+                    .sources
+                    .insert(source.name.value.clone(), entry.clone());
                 continue;
             }
         }
@@ -93,7 +112,9 @@ pub fn resolve(config: &Config, mode: LockMode, lock_path: Option<&PathBuf>, dia
             ConnectionKind::LocalStorage(ls) => files::infer(config, ls, source, diags),
             ConnectionKind::Unsupported { .. } => None, // reported by config validation
         };
-        let Some(schema) = live.map(|s| select_columns(s, source, diags)) else { continue };
+        let Some(schema) = live.map(|s| select_columns(s, source, diags)) else {
+            continue;
+        };
         if mode == LockMode::Locked {
             match from_lock {
                 None => diags.push(
@@ -116,9 +137,15 @@ pub fn resolve(config: &Config, mode: LockMode, lock_path: Option<&PathBuf>, dia
             }
         }
         changed |= from_lock.map(|e| &e.schema) != Some(&schema);
-        catalog.sources.insert(source.name.value.clone(), SourceEntry { definition, schema });
+        catalog.sources.insert(
+            source.name.value.clone(),
+            SourceEntry { definition, schema },
+        );
     }
-    let stale = locked.sources.keys().any(|k| !catalog.sources.contains_key(k));
+    let stale = locked
+        .sources
+        .keys()
+        .any(|k| !catalog.sources.contains_key(k));
     let complete = catalog.sources.len() == config.sources.len();
     if let Some(path) = lock_path {
         if mode != LockMode::Locked && complete && (changed || stale || !path.exists()) {
@@ -138,27 +165,58 @@ pub fn resolve(config: &Config, mode: LockMode, lock_path: Option<&PathBuf>, dia
 fn definition(config: &Config, source: &Source) -> Option<String> {
     let conn = config.connection(&source.connection.value)?;
     let columns = source.columns.as_ref().map_or(String::from("*"), |c| {
-        c.iter().map(|c| c.value.as_str()).collect::<Vec<_>>().join(",")
+        c.iter()
+            .map(|c| c.value.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     });
     Some(match &conn.kind {
         ConnectionKind::Postgres(pg) => {
-            let v = |s: &Option<crate::config::Spanned<String>>| s.as_ref().map_or("", |s| s.value.as_str()).to_string();
-            let url = pg.connection_url.as_ref().map(|u| postgres::redact_url(&u.value));
+            let v = |s: &Option<crate::config::Spanned<String>>| {
+                s.as_ref().map_or("", |s| s.value.as_str()).to_string()
+            };
+            let url = pg
+                .connection_url
+                .as_ref()
+                .map(|u| postgres::redact_url(&u.value));
             let target = url.unwrap_or_else(|| {
-                format!("{}@{}:{}/{}", v(&pg.user), v(&pg.host), pg.port.as_ref().map_or(5432, |p| p.value), v(&pg.database))
+                format!(
+                    "{}@{}:{}/{}",
+                    v(&pg.user),
+                    v(&pg.host),
+                    pg.port.as_ref().map_or(5432, |p| p.value),
+                    v(&pg.database)
+                )
             });
-            let schema = source.schema.as_ref().or(pg.schema.as_ref()).map_or("public", |s| s.value.as_str());
-            format!("postgres {target} {schema}.{} columns={columns}", source.table_name.value)
+            let schema = source
+                .schema
+                .as_ref()
+                .or(pg.schema.as_ref())
+                .map_or("public", |s| s.value.as_str());
+            format!(
+                "postgres {target} {schema}.{} columns={columns}",
+                source.table_name.value
+            )
         }
         ConnectionKind::LocalStorage(ls) => {
-            let t = ls.tables.iter().find(|t| t.name.value == source.table_name.value)?;
+            let t = ls
+                .tables
+                .iter()
+                .find(|t| t.name.value == source.table_name.value)?;
             let overrides: Vec<String> = t
                 .column_types
                 .iter()
-                .map(|o| format!("{}:{}{}", o.name.value, o.ty.value, o.nullable.map_or("", |n| if n { "?" } else { "!" })))
+                .map(|o| {
+                    format!(
+                        "{}:{}{}",
+                        o.name.value,
+                        o.ty.value,
+                        o.nullable.map_or("", |n| if n { "?" } else { "!" })
+                    )
+                })
                 .collect();
             format!(
-                "files {:?} {}/{}*{} header={} delimiter={:?} types=[{}] columns={columns}",
+                "files {:?} {}/{}/*{} header={} delimiter={:?} types=[{}] columns={columns}",
                 t.format,
                 ls.path.value,
                 t.path.value,
@@ -174,7 +232,9 @@ fn definition(config: &Config, source: &Source) -> Option<String> {
 
 /// Applies a source's `columns:` selection (in the order listed); unknown columns are errors.
 fn select_columns(schema: TableSchema, source: &Source, diags: &mut Diagnostics) -> TableSchema {
-    let Some(selected) = &source.columns else { return schema };
+    let Some(selected) = &source.columns else {
+        return schema;
+    };
     let mut out = TableSchema::default();
     let mut map = vec![None; schema.columns.len()];
     for name in selected {
@@ -184,10 +244,18 @@ fn select_columns(schema: TableSchema, source: &Source, diags: &mut Diagnostics)
                 out.columns.push(schema.columns[i].clone());
             }
             Some(_) => diags.push(
-                Diagnostic::error("catalog::duplicate-column", format!("column `{}` is selected twice", name.value))
-                    .label(name.span, "selected again"),
+                Diagnostic::error(
+                    "catalog::duplicate-column",
+                    format!("column `{}` is selected twice", name.value),
+                )
+                .label(name.span, "selected again"),
             ),
-            None => diags.push(unknown_column(&source.table_name.value, &name.value, name.span, &schema)),
+            None => diags.push(unknown_column(
+                &source.table_name.value,
+                &name.value,
+                name.span,
+                &schema,
+            )),
         }
     }
     let pk: Option<Vec<usize>> = schema.primary_key.iter().map(|&i| map[i]).collect();
@@ -209,14 +277,27 @@ fn select_columns(schema: TableSchema, source: &Source, diags: &mut Diagnostics)
     out
 }
 
-pub(crate) fn unknown_column(table: &str, column: &str, span: Span, schema: &TableSchema) -> Diagnostic {
-    let mut d = Diagnostic::error("catalog::unknown-column", format!("table `{table}` has no column `{column}`"))
-        .label(span, "no such column");
+pub(crate) fn unknown_column(
+    table: &str,
+    column: &str,
+    span: Span,
+    schema: &TableSchema,
+) -> Diagnostic {
+    let mut d = Diagnostic::error(
+        "catalog::unknown-column",
+        format!("table `{table}` has no column `{column}`"),
+    )
+    .label(span, "no such column");
     d = match did_you_mean(column, schema.columns.iter().map(|c| c.name.as_str())) {
         Some(h) => d.help(h),
         None => d.help(format!(
             "its columns are: {}",
-            schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            schema
+                .columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     };
     d

@@ -18,8 +18,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Replaces the password of a `postgresql://` URL, for messages and the lock file.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((creds, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((creds, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
     let user = creds.split(':').next().unwrap_or("");
     format!("{scheme}://{user}@{host}")
 }
@@ -27,7 +31,10 @@ pub fn redact_url(url: &str) -> String {
 /// Builds the client configuration from the YAML keys (or `connection_url`).
 pub fn client_config(pg: &PostgresConfig) -> Result<tokio_postgres::Config, String> {
     let mut cfg = match &pg.connection_url {
-        Some(url) => url.value.parse::<tokio_postgres::Config>().map_err(|e| format!("invalid connection_url: {e}"))?,
+        Some(url) => url
+            .value
+            .parse::<tokio_postgres::Config>()
+            .map_err(|e| format!("invalid connection_url: {e}"))?,
         None => tokio_postgres::Config::new(),
     };
     if let Some(v) = &pg.user {
@@ -64,20 +71,31 @@ fn target(cfg: &tokio_postgres::Config) -> String {
     format!("{host}:{port}")
 }
 
-pub fn introspect(conn: &Connection, pg: &PostgresConfig, source: &Source, diags: &mut Diagnostics) -> Option<TableSchema> {
+pub fn introspect(
+    conn: &Connection,
+    pg: &PostgresConfig,
+    source: &Source,
+    diags: &mut Diagnostics,
+) -> Option<TableSchema> {
     if pg.sslmode.as_ref().is_some_and(|m| m.value == "require") {
         let span = pg.sslmode.as_ref().map_or(conn.kind_span, |m| m.span);
         diags.push(
-            Diagnostic::error("catalog::postgres-tls", "not supported yet: TLS connections to PostgreSQL (`sslmode: require`)")
-                .label(span, "not supported yet")
-                .help("use `sslmode: disable` or `prefer` over a trusted network, or an SSH tunnel"),
+            Diagnostic::error(
+                "catalog::postgres-tls",
+                "not supported yet: TLS connections to PostgreSQL (`sslmode: require`)",
+            )
+            .label(span, "not supported yet")
+            .help("use `sslmode: disable` or `prefer` over a trusted network, or an SSH tunnel"),
         );
         return None;
     }
     let cfg = match client_config(pg) {
         Ok(c) => c,
         Err(e) => {
-            let span = pg.connection_url.as_ref().map_or(conn.kind_span, |u| u.span);
+            let span = pg
+                .connection_url
+                .as_ref()
+                .map_or(conn.kind_span, |u| u.span);
             diags.push(
                 Diagnostic::error("catalog::postgres-config", e)
                     .label(span, "here")
@@ -86,10 +104,16 @@ pub fn introspect(conn: &Connection, pg: &PostgresConfig, source: &Source, diags
             return None;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
-            diags.push(Diagnostic::error("catalog::runtime", format!("cannot start the I/O runtime: {e}")));
+            diags.push(Diagnostic::error(
+                "catalog::runtime",
+                format!("cannot start the I/O runtime: {e}"),
+            ));
             return None;
         }
     };
@@ -117,19 +141,32 @@ pub fn introspect(conn: &Connection, pg: &PostgresConfig, source: &Source, diags
                 diags.push(
                     Diagnostic::error(
                         "catalog::postgres-privilege",
-                        format!("user `{user}` may not read table `{schema_name}.{}`", source.table_name.value),
+                        format!(
+                            "user `{user}` may not read table `{schema_name}.{}`",
+                            source.table_name.value
+                        ),
                     )
                     .label(source.table_name.span, "no SELECT privilege")
-                    .help(format!("run `GRANT SELECT ON {schema_name}.{} TO {user};`", source.table_name.value)),
+                    .help(format!(
+                        "run `GRANT SELECT ON {schema_name}.{} TO {user};`",
+                        source.table_name.value
+                    )),
                 );
             }
             let mut columns = vec![];
             let mut ok = true;
             for c in &table.columns {
                 match pg_type(&c.type_name) {
-                    Some(ty) => columns.push(Column { name: c.name.clone(), ty, nullable: c.nullable }),
+                    Some(ty) => columns.push(Column {
+                        name: c.name.clone(),
+                        ty,
+                        nullable: c.nullable,
+                    }),
                     None => {
-                        let selected = source.columns.as_ref().is_none_or(|cols| cols.iter().any(|s| s.value == c.name));
+                        let selected = source
+                            .columns
+                            .as_ref()
+                            .is_none_or(|cols| cols.iter().any(|s| s.value == c.name));
                         if selected {
                             ok = false;
                             diags.push(
@@ -145,22 +182,37 @@ pub fn introspect(conn: &Connection, pg: &PostgresConfig, source: &Source, diags
                             );
                         }
                         // Keep the position so the primary key indices stay right; dropped below.
-                        columns.push(Column { name: c.name.clone(), ty: SqlType::Binary, nullable: true });
+                        columns.push(Column {
+                            name: c.name.clone(),
+                            ty: SqlType::Binary,
+                            nullable: true,
+                        });
                     }
                 }
             }
             if !ok {
                 return None;
             }
-            let mut pk: Vec<(i32, usize)> =
-                table.columns.iter().enumerate().filter_map(|(i, c)| c.pk_position.map(|p| (p, i))).collect();
+            let mut pk: Vec<(i32, usize)> = table
+                .columns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| c.pk_position.map(|p| (p, i)))
+                .collect();
             pk.sort();
-            Some(TableSchema { columns, primary_key: pk.into_iter().map(|(_, i)| i).collect() })
+            Some(TableSchema {
+                columns,
+                primary_key: pk.into_iter().map(|(_, i)| i).collect(),
+            })
         }
         Err(Failure::NoTable { tables }) => {
             let mut d = Diagnostic::error(
                 "catalog::postgres-no-table",
-                format!("table `{schema_name}.{}` does not exist in database `{db}` at {}", source.table_name.value, target(&cfg)),
+                format!(
+                    "table `{schema_name}.{}` does not exist in database `{db}` at {}",
+                    source.table_name.value,
+                    target(&cfg)
+                ),
             )
             .label(source.table_name.span, "no such table");
             d = match did_you_mean(&source.table_name.value, tables.iter().map(String::as_str)) {
@@ -178,7 +230,13 @@ pub fn introspect(conn: &Connection, pg: &PostgresConfig, source: &Source, diags
     }
 }
 
-fn connection_error(conn: &Connection, cfg: &tokio_postgres::Config, user: &str, db: &str, e: &tokio_postgres::Error) -> Diagnostic {
+fn connection_error(
+    conn: &Connection,
+    cfg: &tokio_postgres::Config,
+    user: &str,
+    db: &str,
+    e: &tokio_postgres::Error,
+) -> Diagnostic {
     let at = target(cfg);
     let name = &conn.name.value;
     let (message, help) = match e.as_db_error() {
@@ -203,7 +261,9 @@ fn connection_error(conn: &Connection, cfg: &tokio_postgres::Config, user: &str,
             )
         }
     };
-    Diagnostic::error("catalog::postgres-connect", message).label(conn.kind_span, "this connection").help(help)
+    Diagnostic::error("catalog::postgres-connect", message)
+        .label(conn.kind_span, "this connection")
+        .help(help)
 }
 
 fn pg_type(type_name: &str) -> Option<SqlType> {
@@ -261,7 +321,11 @@ WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
   AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ORDER BY a.attnum";
 
-async fn read_table(cfg: &tokio_postgres::Config, schema: &str, table: &str) -> Result<PgTable, Failure> {
+async fn read_table(
+    cfg: &tokio_postgres::Config,
+    schema: &str,
+    table: &str,
+) -> Result<PgTable, Failure> {
     let (client, connection) = cfg.connect(tokio_postgres::NoTls).await?;
     let driver = tokio::spawn(connection);
     let rows = client.query(COLUMNS_SQL, &[&schema, &table]).await?;
@@ -292,7 +356,11 @@ async fn read_table(cfg: &tokio_postgres::Config, schema: &str, table: &str) -> 
     let wal_level: String = client.query_one("SHOW wal_level", &[]).await?.get(0);
     drop(client);
     let _ = driver.await;
-    Ok(PgTable { columns, can_select, wal_level })
+    Ok(PgTable {
+        columns,
+        can_select,
+        wal_level,
+    })
 }
 
 #[cfg(test)]
@@ -301,7 +369,10 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(redact_url("postgresql://u:secret@h:5432/db"), "postgresql://u@h:5432/db");
+        assert_eq!(
+            redact_url("postgresql://u:secret@h:5432/db"),
+            "postgresql://u@h:5432/db"
+        );
         assert_eq!(redact_url("postgresql://h/db"), "postgresql://h/db");
     }
 }

@@ -41,11 +41,17 @@ pub struct Fields<'n> {
 
 impl<'n> Fields<'n> {
     pub fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|(k, _, _)| *k == key).map(|(_, _, n)| *n)
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, _, n)| *n)
     }
 
     pub fn key_span(&self, key: &str) -> Option<Span> {
-        self.entries.iter().find(|(k, _, _)| *k == key).map(|(_, s, _)| *s)
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, s, _)| *s)
     }
 }
 
@@ -66,10 +72,19 @@ impl Decoder<'_> {
 
     /// Checks that `node` is a mapping whose keys are all in `allowed`. Unknown and repeated keys are
     /// errors; the mapping is still returned so its known keys get checked too.
-    pub fn fields<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+    pub fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        allowed: &[&str],
+    ) -> Option<Fields<'n>> {
         let NodeKind::Map(entries) = &node.kind else {
             if node.as_scalar().is_some_and(|s| s.is_null()) {
-                return Some(Fields { span: node.span, what: what.to_string(), entries: vec![] });
+                return Some(Fields {
+                    span: node.span,
+                    what: what.to_string(),
+                    entries: vec![],
+                });
             }
             self.type_error(node, "a mapping", what);
             return None;
@@ -81,8 +96,11 @@ impl Decoder<'_> {
                 continue;
             };
             if !allowed.contains(&key) {
-                let mut d = Diagnostic::error("config::unknown-key", format!("unknown key `{key}` in {what}"))
-                    .label(k.span, "not a key of this section");
+                let mut d = Diagnostic::error(
+                    "config::unknown-key",
+                    format!("unknown key `{key}` in {what}"),
+                )
+                .label(k.span, "not a key of this section");
                 d = match did_you_mean(key, allowed.iter().copied()) {
                     Some(h) => d.help(h),
                     None => d.help(format!("the keys allowed here are: {}", allowed.join(", "))),
@@ -93,16 +111,23 @@ impl Decoder<'_> {
             if let Some((_, first, _)) = out.iter().find(|(seen, _, _)| *seen == key) {
                 let first = *first;
                 self.error(
-                    Diagnostic::error("config::duplicate-key", format!("key `{key}` is given twice in {what}"))
-                        .label(k.span, "repeated here")
-                        .label(first, "first given here")
-                        .help("remove one of them"),
+                    Diagnostic::error(
+                        "config::duplicate-key",
+                        format!("key `{key}` is given twice in {what}"),
+                    )
+                    .label(k.span, "repeated here")
+                    .label(first, "first given here")
+                    .help("remove one of them"),
                 );
                 continue;
             }
             out.push((key, k.span, v));
         }
-        Some(Fields { span: node.span, what: what.to_string(), entries: out })
+        Some(Fields {
+            span: node.span,
+            what: what.to_string(),
+            entries: out,
+        })
     }
 
     /// A key that must be present; reports it missing at the mapping.
@@ -110,9 +135,12 @@ impl Decoder<'_> {
         let n = f.get(key);
         if n.is_none() {
             self.error(
-                Diagnostic::error("config::missing-key", format!("{} is missing the required key `{key}`", f.what))
-                    .label(f.span, format!("`{key}` is missing here"))
-                    .help(format!("add `{key}: {example}`")),
+                Diagnostic::error(
+                    "config::missing-key",
+                    format!("{} is missing the required key `{key}`", f.what),
+                )
+                .label(f.span, format!("`{key}` is missing here"))
+                .help(format!("add `{key}: {example}`")),
             );
         }
         n
@@ -142,13 +170,19 @@ impl Decoder<'_> {
     }
 
     pub fn uint(&mut self, node: &Node, what: &str, max: u64) -> Option<Spanned<u64>> {
-        let parsed = node.as_scalar().filter(|s| s.plain).and_then(|s| s.value.replace('_', "").parse::<u64>().ok());
+        let parsed = node
+            .as_scalar()
+            .filter(|s| s.plain)
+            .and_then(|s| s.value.replace('_', "").parse::<u64>().ok());
         match parsed {
             Some(v) if v <= max => Some(Spanned::new(v, node.span)),
             Some(v) => {
                 self.error(
-                    Diagnostic::error("config::out-of-range", format!("{what} is {v}, above the maximum {max}"))
-                        .label(node.span, "too large"),
+                    Diagnostic::error(
+                        "config::out-of-range",
+                        format!("{what} is {v}, above the maximum {max}"),
+                    )
+                    .label(node.span, "too large"),
                 );
                 None
             }
@@ -160,7 +194,11 @@ impl Decoder<'_> {
     }
 
     pub fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
-        match node.as_scalar().filter(|s| s.plain).map(|s| s.value.as_str()) {
+        match node
+            .as_scalar()
+            .filter(|s| s.plain)
+            .map(|s| s.value.as_str())
+        {
             Some("true" | "True" | "TRUE") => Some(true),
             Some("false" | "False" | "FALSE") => Some(false),
             _ => {
@@ -184,12 +222,19 @@ impl Decoder<'_> {
 
     pub fn string_list(&mut self, node: &Node, what: &str) -> Vec<Spanned<String>> {
         let items = self.list(node, what);
-        items.iter().filter_map(|n| self.name(n, &format!("an entry of {what}"))).collect()
+        items
+            .iter()
+            .filter_map(|n| self.name(n, &format!("an entry of {what}")))
+            .collect()
     }
 
     /// The `!Tag` of a node, which must be one of `allowed`.
     pub fn tag(&mut self, node: &Node, what: &str, allowed: &[&str]) -> Option<String> {
-        let list = allowed.iter().map(|t| format!("!{t}")).collect::<Vec<_>>().join(", ");
+        let list = allowed
+            .iter()
+            .map(|t| format!("!{t}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let Some(tag) = node.tag.as_deref() else {
             self.error(
                 Diagnostic::error("config::missing-tag", format!("{what} needs a kind tag"))
@@ -202,8 +247,11 @@ impl Decoder<'_> {
         if let Some(t) = allowed.iter().find(|t| **t == name) {
             return Some(t.to_string());
         }
-        let mut d = Diagnostic::error("config::unknown-tag", format!("unknown kind `{tag}` for {what}"))
-            .label(node.span, "unknown kind");
+        let mut d = Diagnostic::error(
+            "config::unknown-tag",
+            format!("unknown kind `{tag}` for {what}"),
+        )
+        .label(node.span, "unknown kind");
         d = match did_you_mean(name, allowed.iter().copied()) {
             Some(h) => d.help(format!("{h} (kinds: {list})")),
             None => d.help(format!("kinds allowed here: {list}")),
@@ -216,9 +264,12 @@ impl Decoder<'_> {
     pub fn no_tag(&mut self, node: &Node, what: &str) {
         if let Some(tag) = &node.tag {
             self.error(
-                Diagnostic::error("config::unexpected-tag", format!("{what} takes no `{tag}` tag"))
-                    .label(node.span, "unexpected tag")
-                    .help("remove the tag"),
+                Diagnostic::error(
+                    "config::unexpected-tag",
+                    format!("{what} takes no `{tag}` tag"),
+                )
+                .label(node.span, "unexpected tag")
+                .help("remove the tag"),
             );
         }
     }
@@ -229,8 +280,11 @@ impl Decoder<'_> {
         if allowed.contains(&s.value.as_str()) {
             return Some(s);
         }
-        let mut d = Diagnostic::error("config::invalid-value", format!("`{}` is not a valid {what}", s.value))
-            .label(s.span, "invalid value");
+        let mut d = Diagnostic::error(
+            "config::invalid-value",
+            format!("`{}` is not a valid {what}", s.value),
+        )
+        .label(s.span, "invalid value");
         d = match did_you_mean(&s.value, allowed.iter().copied()) {
             Some(h) => d.help(format!("{h} (one of: {})", allowed.join(", "))),
             None => d.help(format!("use one of: {}", allowed.join(", "))),

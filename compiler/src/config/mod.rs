@@ -43,7 +43,11 @@ impl SqlText {
             SqlOrigin::File(file) => Span::new(*file, start, end),
             SqlOrigin::Yaml { file, scalar } => {
                 let s = scalar.offset_of(start);
-                let e = if end > start { scalar.offset_of(end - 1) + 1 } else { s };
+                let e = if end > start {
+                    scalar.offset_of(end - 1) + 1
+                } else {
+                    s
+                };
                 Span::new(*file, s, e.max(s))
             }
         }
@@ -135,7 +139,14 @@ pub fn load(
             }
         }
     }
-    Some(from_files(&yaml_files, &sql_files, base_dir, map, env, diags))
+    Some(from_files(
+        &yaml_files,
+        &sql_files,
+        base_dir,
+        map,
+        env,
+        diags,
+    ))
 }
 
 /// Decodes already-read files. Pure: no I/O, so it is what tests and the fuzzer call.
@@ -150,10 +161,15 @@ pub fn from_files(
     let mut sql = vec![];
     let mut merged: Option<Node> = None;
     for &file in yaml_files {
-        let Some(mut root) = yaml::parse(file, &map.file(file).text, env, diags) else { continue };
+        let Some(mut root) = yaml::parse(file, &map.file(file).text, env, diags) else {
+            continue;
+        };
         if let NodeKind::Map(entries) = &mut root.kind {
             // Take `sql` out before merging: each file's SQL keeps its own origin.
-            if let Some(i) = entries.iter().position(|(k, _)| k.as_scalar().is_some_and(|s| s.value == "sql")) {
+            if let Some(i) = entries
+                .iter()
+                .position(|(k, _)| k.as_scalar().is_some_and(|s| s.value == "sql"))
+            {
                 let (_, node) = entries.remove(i);
                 match node.kind {
                     NodeKind::Scalar(scalar) if !scalar.is_null() => sql.push(SqlText {
@@ -162,16 +178,24 @@ pub fn from_files(
                     }),
                     NodeKind::Scalar(_) => {}
                     _ => diags.push(
-                        Diagnostic::error("config::wrong-type", "expected a string of SQL statements for `sql`")
-                            .label(node.span, "expected a string")
-                            .help("write the statements as a block: `sql: |` followed by indented lines"),
+                        Diagnostic::error(
+                            "config::wrong-type",
+                            "expected a string of SQL statements for `sql`",
+                        )
+                        .label(node.span, "expected a string")
+                        .help(
+                            "write the statements as a block: `sql: |` followed by indented lines",
+                        ),
                     ),
                 }
             }
         } else if !root.as_scalar().is_some_and(Scalar::is_null) {
             diags.push(
-                Diagnostic::error("config::wrong-type", "a config file must be a mapping of top-level keys")
-                    .label(root.span, "expected keys such as `app_name:`"),
+                Diagnostic::error(
+                    "config::wrong-type",
+                    "a config file must be a mapping of top-level keys",
+                )
+                .label(root.span, "expected keys such as `app_name:`"),
             );
             continue;
         }
@@ -181,7 +205,10 @@ pub fn from_files(
         });
     }
     for &file in sql_files {
-        sql.push(SqlText { text: map.file(file).text.clone(), origin: SqlOrigin::File(file) });
+        sql.push(SqlText {
+            text: map.file(file).text.clone(),
+            origin: SqlOrigin::File(file),
+        });
     }
     let first = yaml_files.first().copied().unwrap_or(0);
     let root = merged.unwrap_or(Node {
@@ -204,7 +231,10 @@ fn merge(earlier: Node, later: Node) -> Node {
         (NodeKind::Map(mut a), NodeKind::Map(b)) => {
             for (k, v) in b {
                 let key = k.as_scalar().map(|s| s.value.clone());
-                match a.iter().position(|(ka, _)| ka.as_scalar().map(|s| &s.value) == key.as_ref()) {
+                match a
+                    .iter()
+                    .position(|(ka, _)| ka.as_scalar().map(|s| &s.value) == key.as_ref())
+                {
                     Some(i) if key.is_some() => {
                         let (ka, va) = a.remove(i);
                         a.insert(i, (ka, merge(va, v)));
@@ -212,12 +242,24 @@ fn merge(earlier: Node, later: Node) -> Node {
                     _ => a.push((k, v)),
                 }
             }
-            Node { kind: NodeKind::Map(a), tag: later.tag.or(earlier.tag), span: earlier.span }
+            Node {
+                kind: NodeKind::Map(a),
+                tag: later.tag.or(earlier.tag),
+                span: earlier.span,
+            }
         }
         (NodeKind::Seq(mut a), NodeKind::Seq(b)) => {
             a.extend(b);
-            Node { kind: NodeKind::Seq(a), tag: earlier.tag, span: earlier.span }
+            Node {
+                kind: NodeKind::Seq(a),
+                tag: earlier.tag,
+                span: earlier.span,
+            }
         }
-        (_, kind) => Node { kind, tag: later.tag, span: later.span },
+        (_, kind) => Node {
+            kind,
+            tag: later.tag,
+            span: later.span,
+        },
     }
 }

@@ -25,7 +25,9 @@ pub enum ConnectionKind {
     LocalStorage(LocalStorage),
     /// Kinds whose keys are known but that have no connector yet (`!MySQL`, `!S3Storage`, ...);
     /// using them in a source is a "not supported yet" error.
-    Unsupported { kind: String },
+    Unsupported {
+        kind: String,
+    },
 }
 
 impl ConnectionKind {
@@ -122,8 +124,14 @@ pub struct Endpoint {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SecondaryIndex {
-    SortedInverted { fields: Vec<Spanned<String>>, span: Span },
-    FullText { field: Spanned<String>, span: Span },
+    SortedInverted {
+        fields: Vec<Spanned<String>>,
+        span: Span,
+    },
+    FullText {
+        field: Spanned<String>,
+        span: Span,
+    },
 }
 
 impl SecondaryIndex {
@@ -184,8 +192,14 @@ impl Default for Api {
     fn default() -> Self {
         Api {
             jwt_secret: None,
-            rest: ServerAddr { host: "0.0.0.0".into(), port: 8080 },
-            grpc: ServerAddr { host: "0.0.0.0".into(), port: 50051 },
+            rest: ServerAddr {
+                host: "0.0.0.0".into(),
+                port: 8080,
+            },
+            grpc: ServerAddr {
+                host: "0.0.0.0".into(),
+                port: 50051,
+            },
             default_max_num_records: 50,
         }
     }
@@ -201,7 +215,12 @@ pub struct Flags {
 
 impl Default for Flags {
     fn default() -> Self {
-        Flags { dynamic: true, grpc_web: true, push_events: true, authenticate_server_reflection: false }
+        Flags {
+            dynamic: true,
+            grpc_web: true,
+            push_events: true,
+            authenticate_server_reflection: false,
+        }
     }
 }
 
@@ -275,16 +294,21 @@ pub(super) fn decode_root(root: &Node, diags: &mut Diagnostics) -> Config {
         base_dir: PathBuf::new(),
         files: vec![],
     };
-    let Some(f) = d.fields(root, "the config", ROOT_KEYS) else { return config };
+    let Some(f) = d.fields(root, "the config", ROOT_KEYS) else {
+        return config;
+    };
     d.no_tag(root, "the config");
 
     if let Some(n) = d.required(&f, "version", "1") {
         if let Some(v) = d.uint(n, "`version`", u64::MAX) {
             if v.value != 1 {
                 d.error(
-                    Diagnostic::error("config::version", format!("config version {} is not supported", v.value))
-                        .label(v.span, "unsupported version")
-                        .help("dozerc reads version 1 configs: write `version: 1`"),
+                    Diagnostic::error(
+                        "config::version",
+                        format!("config version {} is not supported", v.value),
+                    )
+                    .label(v.span, "unsupported version")
+                    .help("dozerc reads version 1 configs: write `version: 1`"),
                 );
             }
             config.version = Some(v);
@@ -293,19 +317,32 @@ pub(super) fn decode_root(root: &Node, diags: &mut Diagnostics) -> Config {
     if let Some(n) = d.required(&f, "app_name", "my-app") {
         config.app_name = d.name(n, "`app_name`");
         if let Some(name) = &config.app_name {
-            let ok = name.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            let ok = name
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok {
                 d.error(
-                    Diagnostic::error("config::app-name", format!("app_name `{}` has characters a crate name cannot have", name.value))
-                        .label(name.span, "invalid app name")
-                        .help("use letters, digits, `-` and `_` only: the name becomes the binary's name"),
+                    Diagnostic::error(
+                        "config::app-name",
+                        format!(
+                            "app_name `{}` has characters a crate name cannot have",
+                            name.value
+                        ),
+                    )
+                    .label(name.span, "invalid app name")
+                    .help(
+                        "use letters, digits, `-` and `_` only: the name becomes the binary's name",
+                    ),
                 );
             }
         }
     }
     config.home_dir = f.get("home_dir").and_then(|n| d.name(n, "`home_dir`"));
     config.cache_dir = f.get("cache_dir").and_then(|n| d.name(n, "`cache_dir`"));
-    config.cache_max_map_size = f.get("cache_max_map_size").and_then(|n| d.uint(n, "`cache_max_map_size`", u64::MAX));
+    config.cache_max_map_size = f
+        .get("cache_max_map_size")
+        .and_then(|n| d.uint(n, "`cache_max_map_size`", u64::MAX));
 
     if let Some(n) = f.get("connections") {
         for (i, c) in d.list(n, "`connections`").iter().enumerate() {
@@ -338,11 +375,16 @@ pub(super) fn decode_root(root: &Node, diags: &mut Diagnostics) -> Config {
         config.app = decode_app(&mut d, n);
     }
     if let Some(n) = f.get("telemetry") {
-        if d.fields(n, "`telemetry`", &["trace", "metrics"]).is_some_and(|t| t.get("trace").is_some() || t.get("metrics").is_some()) {
+        if d.fields(n, "`telemetry`", &["trace", "metrics"])
+            .is_some_and(|t| t.get("trace").is_some() || t.get("metrics").is_some())
+        {
             d.error(
-                Diagnostic::warning("config::telemetry-ignored", "not supported yet: telemetry export; the `telemetry` section is ignored")
-                    .label(n.span, "ignored")
-                    .help("dozerc logs with `tracing` to stderr; set RUST_LOG=debug for more"),
+                Diagnostic::warning(
+                    "config::telemetry-ignored",
+                    "not supported yet: telemetry export; the `telemetry` section is ignored",
+                )
+                .label(n.span, "ignored")
+                .help("dozerc logs with `tracing` to stderr; set RUST_LOG=debug for more"),
             );
         }
     }
@@ -361,8 +403,12 @@ pub(super) fn decode_root(root: &Node, diags: &mut Diagnostics) -> Config {
 fn decode_connection(d: &mut Decoder, node: &Node, i: usize) -> Option<Connection> {
     let what = format!("connection #{}", i + 1);
     let f = d.fields(node, &what, &["name", "config"])?;
-    let name = d.required(&f, "name", "my_connection").and_then(|n| d.name(n, "the connection `name`"));
-    let what = name.as_ref().map_or(what, |n| format!("connection `{}`", n.value));
+    let name = d
+        .required(&f, "name", "my_connection")
+        .and_then(|n| d.name(n, "the connection `name`"));
+    let what = name
+        .as_ref()
+        .map_or(what, |n| format!("connection `{}`", n.value));
     let config = d.required(&f, "config", "!Postgres { ... }")?;
     let kind = d.tag(config, &format!("the config of {what}"), CONNECTION_KINDS)?;
     let kind = match kind.as_str() {
@@ -379,26 +425,47 @@ fn decode_connection(d: &mut Decoder, node: &Node, i: usize) -> Option<Connectio
             if let Some(keys) = keys {
                 d.fields(config, &format!("the `!{other}` config of {what}"), keys);
             }
-            ConnectionKind::Unsupported { kind: other.to_string() }
+            ConnectionKind::Unsupported {
+                kind: other.to_string(),
+            }
         }
     };
-    Some(Connection { name: name?, span: node.span, kind_span: config.span, kind })
+    Some(Connection {
+        name: name?,
+        span: node.span,
+        kind_span: config.span,
+        kind,
+    })
 }
 
 fn opt_string(d: &mut Decoder, f: &Fields, key: &str, what: &str) -> Option<Spanned<String>> {
-    f.get(key).and_then(|n| d.string(n, &format!("`{key}` of {what}")))
+    f.get(key)
+        .and_then(|n| d.string(n, &format!("`{key}` of {what}")))
 }
 
 fn decode_postgres(d: &mut Decoder, node: &Node, what: &str) -> Option<PostgresConfig> {
-    let keys = ["user", "password", "host", "port", "database", "sslmode", "connection_url", "schema"];
+    let keys = [
+        "user",
+        "password",
+        "host",
+        "port",
+        "database",
+        "sslmode",
+        "connection_url",
+        "schema",
+    ];
     let f = d.fields(node, &format!("the `!Postgres` config of {what}"), &keys)?;
     let pg = PostgresConfig {
         user: opt_string(d, &f, "user", what),
         password: opt_string(d, &f, "password", what),
         host: opt_string(d, &f, "host", what),
-        port: f.get("port").and_then(|n| d.uint(n, "`port`", u64::from(u16::MAX))),
+        port: f
+            .get("port")
+            .and_then(|n| d.uint(n, "`port`", u64::from(u16::MAX))),
         database: opt_string(d, &f, "database", what),
-        sslmode: f.get("sslmode").and_then(|n| d.choice(n, "sslmode", &["disable", "prefer", "require"])),
+        sslmode: f
+            .get("sslmode")
+            .and_then(|n| d.choice(n, "sslmode", &["disable", "prefer", "require"])),
         connection_url: opt_string(d, &f, "connection_url", what),
         schema: opt_string(d, &f, "schema", what),
     };
@@ -421,21 +488,33 @@ fn decode_postgres(d: &mut Decoder, node: &Node, what: &str) -> Option<PostgresC
 }
 
 fn decode_local_storage(d: &mut Decoder, node: &Node, what: &str) -> Option<LocalStorage> {
-    let f = d.fields(node, &format!("the `!LocalStorage` config of {what}"), &["details", "tables"])?;
+    let f = d.fields(
+        node,
+        &format!("the `!LocalStorage` config of {what}"),
+        &["details", "tables"],
+    )?;
     let details = d.required(&f, "details", "{ path: ./data }");
     let path = details.and_then(|n| {
         let df = d.fields(n, &format!("`details` of {what}"), &["path"])?;
-        d.required(&df, "path", "./data").and_then(|p| d.name(p, "`details.path`"))
+        d.required(&df, "path", "./data")
+            .and_then(|p| d.name(p, "`details.path`"))
     });
     let mut tables = vec![];
-    if let Some(t) = d.required(&f, "tables", "[!Table { name: t, config: !CSV { path: t, extension: .csv } }]") {
+    if let Some(t) = d.required(
+        &f,
+        "tables",
+        "[!Table { name: t, config: !CSV { path: t, extension: .csv } }]",
+    ) {
         for (i, tn) in d.list(t, "`tables`").iter().enumerate() {
             if let Some(table) = decode_file_table(d, tn, i, what) {
                 tables.push(table);
             }
         }
     }
-    Some(LocalStorage { path: path?, tables })
+    Some(LocalStorage {
+        path: path?,
+        tables,
+    })
 }
 
 fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Option<FileTable> {
@@ -444,9 +523,15 @@ fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Opti
     }
     let what = format!("table #{} of {conn}", i + 1);
     let f = d.fields(node, &what, &["name", "config"])?;
-    let name = d.required(&f, "name", "my_table").and_then(|n| d.name(n, "the table `name`"));
+    let name = d
+        .required(&f, "name", "my_table")
+        .and_then(|n| d.name(n, "the table `name`"));
     let config = d.required(&f, "config", "!CSV { path: my_table, extension: .csv }")?;
-    let kind = d.tag(config, &format!("the config of {what}"), &["CSV", "Parquet", "JSONL", "Delta"])?;
+    let kind = d.tag(
+        config,
+        &format!("the config of {what}"),
+        &["CSV", "Parquet", "JSONL", "Delta"],
+    )?;
     let format = match kind.as_str() {
         "CSV" => FileFormat::Csv,
         "Parquet" => FileFormat::Parquet,
@@ -454,13 +539,22 @@ fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Opti
         _ => FileFormat::Delta,
     };
     let keys: &[&str] = match format {
-        FileFormat::Csv => &["path", "extension", "marker_extension", "has_header", "delimiter", "columns"],
+        FileFormat::Csv => &[
+            "path",
+            "extension",
+            "marker_extension",
+            "has_header",
+            "delimiter",
+            "columns",
+        ],
         FileFormat::JsonLines => &["path", "extension", "marker_extension", "columns"],
         FileFormat::Parquet => &["path", "extension", "marker_extension"],
         FileFormat::Delta => &["path"],
     };
     let cf = d.fields(config, &format!("the `!{kind}` config of {what}"), keys)?;
-    let path = d.required(&cf, "path", "folder_with_files").and_then(|n| d.name(n, "the table `path`"));
+    let path = d
+        .required(&cf, "path", "folder_with_files")
+        .and_then(|n| d.name(n, "the table `path`"));
     let mut extension = cf
         .get("extension")
         .and_then(|n| d.name(n, "`extension`"))
@@ -475,20 +569,29 @@ fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Opti
                 .help("remove `marker_extension`; write files atomically (write elsewhere, then rename into the folder)"),
         );
     }
-    let has_header = cf.get("has_header").and_then(|n| d.bool(n, "`has_header`")).unwrap_or(true);
+    let has_header = cf
+        .get("has_header")
+        .and_then(|n| d.bool(n, "`has_header`"))
+        .unwrap_or(true);
     let delimiter = match cf.get("delimiter").and_then(|n| d.string(n, "`delimiter`")) {
         Some(s) if s.value.len() == 1 && s.value.is_ascii() => s.value.as_bytes()[0],
         Some(s) => {
             d.error(
-                Diagnostic::error("config::invalid-value", "the CSV `delimiter` must be a single ASCII character")
-                    .label(s.span, "not one ASCII character")
-                    .help("for tab-separated files write `delimiter: \"\\t\"`"),
+                Diagnostic::error(
+                    "config::invalid-value",
+                    "the CSV `delimiter` must be a single ASCII character",
+                )
+                .label(s.span, "not one ASCII character")
+                .help("for tab-separated files write `delimiter: \"\\t\"`"),
             );
             b','
         }
         None => b',',
     };
-    let column_types = cf.get("columns").map(|n| decode_column_overrides(d, n)).unwrap_or_default();
+    let column_types = cf
+        .get("columns")
+        .map(|n| decode_column_overrides(d, n))
+        .unwrap_or_default();
     Some(FileTable {
         name: name?,
         format,
@@ -509,10 +612,16 @@ fn decode_column_overrides(d: &mut Decoder, node: &Node) -> Vec<ColumnOverride> 
     };
     let mut out = vec![];
     for (k, v) in entries {
-        let Some(name) = d.name(k, "a column name in `columns`") else { continue };
+        let Some(name) = d.name(k, "a column name in `columns`") else {
+            continue;
+        };
         let (ty_node, nullable) = match &v.kind {
             NodeKind::Map(_) => {
-                let Some(f) = d.fields(v, &format!("the override of column `{}`", name.value), &["type", "nullable"]) else {
+                let Some(f) = d.fields(
+                    v,
+                    &format!("the override of column `{}`", name.value),
+                    &["type", "nullable"],
+                ) else {
                     continue;
                 };
                 let nullable = f.get("nullable").and_then(|n| d.bool(n, "`nullable`"));
@@ -521,14 +630,24 @@ fn decode_column_overrides(d: &mut Decoder, node: &Node) -> Vec<ColumnOverride> 
             _ => (Some(v), None),
         };
         let Some(ty_node) = ty_node else { continue };
-        let Some(ty_name) = d.string(ty_node, "a column type") else { continue };
+        let Some(ty_name) = d.string(ty_node, "a column type") else {
+            continue;
+        };
         match SqlType::from_name(&ty_name.value) {
-            Some(ty) => out.push(ColumnOverride { name, ty: Spanned::new(ty, ty_name.span), nullable }),
+            Some(ty) => out.push(ColumnOverride {
+                name,
+                ty: Spanned::new(ty, ty_name.span),
+                nullable,
+            }),
             None => {
                 let names: Vec<&str> = SqlType::ALL.iter().map(|t| t.name()).collect();
-                let mut diag = Diagnostic::error("config::unknown-type", format!("unknown column type `{}`", ty_name.value))
-                    .label(ty_name.span, "unknown type");
-                diag = match crate::diagnostic::did_you_mean(&ty_name.value, names.iter().copied()) {
+                let mut diag = Diagnostic::error(
+                    "config::unknown-type",
+                    format!("unknown column type `{}`", ty_name.value),
+                )
+                .label(ty_name.span, "unknown type");
+                diag = match crate::diagnostic::did_you_mean(&ty_name.value, names.iter().copied())
+                {
                     Some(h) => diag.help(h),
                     None => diag.help(format!("types: {}", names.join(", "))),
                 };
@@ -541,30 +660,71 @@ fn decode_column_overrides(d: &mut Decoder, node: &Node) -> Vec<ColumnOverride> 
 
 fn decode_source(d: &mut Decoder, node: &Node, i: usize) -> Option<Source> {
     let what = format!("source #{}", i + 1);
-    let f = d.fields(node, &what, &["name", "table_name", "connection", "columns", "schema"])?;
-    let name = d.required(&f, "name", "my_table").and_then(|n| d.name(n, "the source `name`"));
-    let what = name.as_ref().map_or(what, |n| format!("source `{}`", n.value));
-    let table_name = d.required(&f, "table_name", "my_table").and_then(|n| d.name(n, &format!("`table_name` of {what}")));
-    let connection = d.required(&f, "connection", "my_connection").and_then(|n| d.name(n, &format!("`connection` of {what}")));
-    let columns = f.get("columns").map(|n| d.string_list(n, &format!("`columns` of {what}")));
+    let f = d.fields(
+        node,
+        &what,
+        &["name", "table_name", "connection", "columns", "schema"],
+    )?;
+    let name = d
+        .required(&f, "name", "my_table")
+        .and_then(|n| d.name(n, "the source `name`"));
+    let what = name
+        .as_ref()
+        .map_or(what, |n| format!("source `{}`", n.value));
+    let table_name = d
+        .required(&f, "table_name", "my_table")
+        .and_then(|n| d.name(n, &format!("`table_name` of {what}")));
+    let connection = d
+        .required(&f, "connection", "my_connection")
+        .and_then(|n| d.name(n, &format!("`connection` of {what}")));
+    let columns = f
+        .get("columns")
+        .map(|n| d.string_list(n, &format!("`columns` of {what}")));
     let columns = columns.filter(|c| !c.is_empty());
-    let schema = f.get("schema").and_then(|n| d.name(n, &format!("`schema` of {what}")));
-    Some(Source { name: name?, table_name: table_name?, connection: connection?, columns, schema, span: node.span })
+    let schema = f
+        .get("schema")
+        .and_then(|n| d.name(n, &format!("`schema` of {what}")));
+    Some(Source {
+        name: name?,
+        table_name: table_name?,
+        connection: connection?,
+        columns,
+        schema,
+        span: node.span,
+    })
 }
 
 fn decode_endpoint(d: &mut Decoder, node: &Node, i: usize) -> Option<Endpoint> {
     let what = format!("endpoint #{}", i + 1);
-    let f = d.fields(node, &what, &["name", "path", "table_name", "index", "conflict_resolution"])?;
-    let name = d.required(&f, "name", "my_endpoint").and_then(|n| d.name(n, "the endpoint `name`"));
-    let what = name.as_ref().map_or(what, |n| format!("endpoint `{}`", n.value));
-    let path = d.required(&f, "path", "/my_endpoint").and_then(|n| d.name(n, &format!("`path` of {what}")));
-    let table_name = d.required(&f, "table_name", "my_table").and_then(|n| d.name(n, &format!("`table_name` of {what}")));
+    let f = d.fields(
+        node,
+        &what,
+        &["name", "path", "table_name", "index", "conflict_resolution"],
+    )?;
+    let name = d
+        .required(&f, "name", "my_endpoint")
+        .and_then(|n| d.name(n, "the endpoint `name`"));
+    let what = name
+        .as_ref()
+        .map_or(what, |n| format!("endpoint `{}`", n.value));
+    let path = d
+        .required(&f, "path", "/my_endpoint")
+        .and_then(|n| d.name(n, &format!("`path` of {what}")));
+    let table_name = d
+        .required(&f, "table_name", "my_table")
+        .and_then(|n| d.name(n, &format!("`table_name` of {what}")));
     let mut primary_key = None;
     let mut skip_default = vec![];
     let mut secondary = vec![];
     if let Some(index) = f.get("index") {
-        if let Some(fi) = d.fields(index, &format!("`index` of {what}"), &["primary_key", "secondary"]) {
-            primary_key = fi.get("primary_key").map(|n| d.string_list(n, "`primary_key`"));
+        if let Some(fi) = d.fields(
+            index,
+            &format!("`index` of {what}"),
+            &["primary_key", "secondary"],
+        ) {
+            primary_key = fi
+                .get("primary_key")
+                .map(|n| d.string_list(n, "`primary_key`"));
             if let Some(sec) = fi.get("secondary") {
                 if let Some(fs) = d.fields(sec, "`index.secondary`", &["skip_default", "create"]) {
                     if let Some(n) = fs.get("skip_default") {
@@ -583,23 +743,40 @@ fn decode_endpoint(d: &mut Decoder, node: &Node, i: usize) -> Option<Endpoint> {
     }
     let mut conflict_resolution = ConflictResolution::default();
     if let Some(cr) = f.get("conflict_resolution") {
-        if let Some(fc) = d.fields(cr, "`conflict_resolution`", &["on_insert", "on_update", "on_delete"]) {
-            if let Some(v) = fc.get("on_insert").and_then(|n| d.choice(n, "`on_insert` action", &["Nothing", "Update", "Panic"])) {
+        if let Some(fc) = d.fields(
+            cr,
+            "`conflict_resolution`",
+            &["on_insert", "on_update", "on_delete"],
+        ) {
+            if let Some(v) = fc
+                .get("on_insert")
+                .and_then(|n| d.choice(n, "`on_insert` action", &["Nothing", "Update", "Panic"]))
+            {
                 conflict_resolution.on_insert = match v.value.as_str() {
                     "Update" => OnInsert::Update,
                     "Panic" => OnInsert::Panic,
                     _ => OnInsert::Nothing,
                 };
             }
-            if let Some(v) = fc.get("on_update").and_then(|n| d.choice(n, "`on_update` action", &["Nothing", "Upsert", "Panic"])) {
+            if let Some(v) = fc
+                .get("on_update")
+                .and_then(|n| d.choice(n, "`on_update` action", &["Nothing", "Upsert", "Panic"]))
+            {
                 conflict_resolution.on_update = match v.value.as_str() {
                     "Upsert" => OnUpdate::Upsert,
                     "Panic" => OnUpdate::Panic,
                     _ => OnUpdate::Nothing,
                 };
             }
-            if let Some(v) = fc.get("on_delete").and_then(|n| d.choice(n, "`on_delete` action", &["Nothing", "Panic"])) {
-                conflict_resolution.on_delete = if v.value == "Panic" { OnDelete::Panic } else { OnDelete::Nothing };
+            if let Some(v) = fc
+                .get("on_delete")
+                .and_then(|n| d.choice(n, "`on_delete` action", &["Nothing", "Panic"]))
+            {
+                conflict_resolution.on_delete = if v.value == "Panic" {
+                    OnDelete::Panic
+                } else {
+                    OnDelete::Nothing
+                };
             }
         }
     }
@@ -619,26 +796,42 @@ fn decode_secondary_index(d: &mut Decoder, node: &Node) -> Option<SecondaryIndex
     let kind = d.tag(node, "a secondary index", &["SortedInverted", "FullText"])?;
     if kind == "SortedInverted" {
         let f = d.fields(node, "a `!SortedInverted` index", &["fields"])?;
-        let fields = d.required(&f, "fields", "[a, b]").map(|n| d.string_list(n, "`fields`"))?;
+        let fields = d
+            .required(&f, "fields", "[a, b]")
+            .map(|n| d.string_list(n, "`fields`"))?;
         if fields.is_empty() {
             d.error(
-                Diagnostic::error("config::empty-index", "a `!SortedInverted` index needs at least one field")
-                    .label(node.span, "no fields")
-                    .help("list the fields to sort by: `fields: [a, b]`"),
+                Diagnostic::error(
+                    "config::empty-index",
+                    "a `!SortedInverted` index needs at least one field",
+                )
+                .label(node.span, "no fields")
+                .help("list the fields to sort by: `fields: [a, b]`"),
             );
         }
-        Some(SecondaryIndex::SortedInverted { fields, span: node.span })
+        Some(SecondaryIndex::SortedInverted {
+            fields,
+            span: node.span,
+        })
     } else {
         let f = d.fields(node, "a `!FullText` index", &["field"])?;
-        let field = d.required(&f, "field", "description").and_then(|n| d.name(n, "`field`"))?;
-        Some(SecondaryIndex::FullText { field, span: node.span })
+        let field = d
+            .required(&f, "field", "description")
+            .and_then(|n| d.name(n, "`field`"))?;
+        Some(SecondaryIndex::FullText {
+            field,
+            span: node.span,
+        })
     }
 }
 
 fn decode_server(d: &mut Decoder, node: &Node, what: &str, default: ServerAddr) -> ServerAddr {
     let mut out = default;
     if let Some(f) = d.fields(node, what, &["port", "host"]) {
-        if let Some(p) = f.get("port").and_then(|n| d.uint(n, "`port`", u64::from(u16::MAX))) {
+        if let Some(p) = f
+            .get("port")
+            .and_then(|n| d.uint(n, "`port`", u64::from(u16::MAX)))
+        {
             out.port = p.value as u16;
         }
         if let Some(h) = f.get("host").and_then(|n| d.name(n, "`host`")) {
@@ -650,7 +843,11 @@ fn decode_server(d: &mut Decoder, node: &Node, what: &str, default: ServerAddr) 
 
 fn decode_api(d: &mut Decoder, node: &Node) -> Api {
     let mut api = Api::default();
-    let Some(f) = d.fields(node, "`api`", &["api_security", "rest", "grpc", "default_max_num_records"]) else {
+    let Some(f) = d.fields(
+        node,
+        "`api`",
+        &["api_security", "rest", "grpc", "default_max_num_records"],
+    ) else {
         return api;
     };
     if let Some(sec) = f.get("api_security") {
@@ -664,7 +861,10 @@ fn decode_api(d: &mut Decoder, node: &Node) -> Api {
     if let Some(n) = f.get("grpc") {
         api.grpc = decode_server(d, n, "`api.grpc`", api.grpc.clone());
     }
-    if let Some(n) = f.get("default_max_num_records").and_then(|n| d.uint(n, "`default_max_num_records`", 1_000_000)) {
+    if let Some(n) = f
+        .get("default_max_num_records")
+        .and_then(|n| d.uint(n, "`default_max_num_records`", 1_000_000))
+    {
         api.default_max_num_records = n.value;
     }
     api
@@ -672,10 +872,20 @@ fn decode_api(d: &mut Decoder, node: &Node) -> Api {
 
 fn decode_flags(d: &mut Decoder, node: &Node) -> Flags {
     let mut flags = Flags::default();
-    let keys = ["dynamic", "grpc_web", "push_events", "authenticate_server_reflection"];
-    let Some(f) = d.fields(node, "`flags`", &keys) else { return flags };
+    let keys = [
+        "dynamic",
+        "grpc_web",
+        "push_events",
+        "authenticate_server_reflection",
+    ];
+    let Some(f) = d.fields(node, "`flags`", &keys) else {
+        return flags;
+    };
     for key in keys {
-        if let Some(v) = f.get(key).and_then(|n| d.bool(n, &format!("`flags.{key}`"))) {
+        if let Some(v) = f
+            .get(key)
+            .and_then(|n| d.bool(n, &format!("`flags.{key}`")))
+        {
             match key {
                 "dynamic" => flags.dynamic = v,
                 "grpc_web" => flags.grpc_web = v,
@@ -699,17 +909,34 @@ fn decode_app(d: &mut Decoder, node: &Node) -> AppOptions {
         "max_interval_before_persist_in_seconds",
         "on_bad_record",
     ];
-    let Some(f) = d.fields(node, "`app`", &keys) else { return app };
-    let mut num = |key: &str| f.get(key).and_then(|n| d.uint(n, &format!("`app.{key}`"), u64::MAX)).map(|v| v.value);
+    let Some(f) = d.fields(node, "`app`", &keys) else {
+        return app;
+    };
+    let mut num = |key: &str| {
+        f.get(key)
+            .and_then(|n| d.uint(n, &format!("`app.{key}`"), u64::MAX))
+            .map(|v| v.value)
+    };
     app.app_buffer_size = num("app_buffer_size");
     app.commit_size = num("commit_size");
     app.commit_timeout = num("commit_timeout");
     app.error_threshold = num("error_threshold");
-    for key in ["persist_queue_capacity", "max_num_records_before_persist", "max_interval_before_persist_in_seconds"] {
+    for key in [
+        "persist_queue_capacity",
+        "max_num_records_before_persist",
+        "max_interval_before_persist_in_seconds",
+    ] {
         num(key);
     }
-    if let Some(v) = f.get("on_bad_record").and_then(|n| d.choice(n, "`on_bad_record` action", &["fail", "skip"])) {
-        app.on_bad_record = if v.value == "skip" { OnBadRecord::Skip } else { OnBadRecord::Fail };
+    if let Some(v) = f
+        .get("on_bad_record")
+        .and_then(|n| d.choice(n, "`on_bad_record` action", &["fail", "skip"]))
+    {
+        app.on_bad_record = if v.value == "skip" {
+            OnBadRecord::Skip
+        } else {
+            OnBadRecord::Fail
+        };
     }
     app
 }

@@ -8,25 +8,43 @@ use super::{Config, ConnectionKind, Spanned};
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
 
 pub fn validate(config: &Config, diags: &mut Diagnostics) {
-    unique(config.connections.iter().map(|c| &c.name), "connection", diags);
+    unique(
+        config.connections.iter().map(|c| &c.name),
+        "connection",
+        diags,
+    );
     unique(config.sources.iter().map(|s| &s.name), "source", diags);
     unique(config.endpoints.iter().map(|e| &e.name), "endpoint", diags);
-    unique(config.endpoints.iter().map(|e| &e.path), "endpoint path", diags);
+    unique(
+        config.endpoints.iter().map(|e| &e.path),
+        "endpoint path",
+        diags,
+    );
 
     for source in &config.sources {
         let Some(conn) = config.connection(&source.connection.value) else {
             let names = config.connections.iter().map(|c| c.name.as_str());
             let mut d = Diagnostic::error(
                 "config::unknown-connection",
-                format!("source `{}` uses connection `{}`, which is not defined", source.name.value, source.connection.value),
+                format!(
+                    "source `{}` uses connection `{}`, which is not defined",
+                    source.name.value, source.connection.value
+                ),
             )
             .label(source.connection.span, "unknown connection");
             d = match did_you_mean(&source.connection.value, names) {
                 Some(h) => d.help(h),
-                None if config.connections.is_empty() => d.help("define it under `connections:` with a `name:` and a `config: !Kind`"),
+                None if config.connections.is_empty() => {
+                    d.help("define it under `connections:` with a `name:` and a `config: !Kind`")
+                }
                 None => d.help(format!(
                     "defined connections: {}",
-                    config.connections.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    config
+                        .connections
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             };
             diags.push(d);
@@ -34,10 +52,17 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
         };
         match &conn.kind {
             ConnectionKind::LocalStorage(ls) => {
-                if !ls.tables.iter().any(|t| t.name.value == source.table_name.value) {
+                if !ls
+                    .tables
+                    .iter()
+                    .any(|t| t.name.value == source.table_name.value)
+                {
                     let mut d = Diagnostic::error(
                         "config::unknown-table",
-                        format!("connection `{}` has no table `{}`", conn.name.value, source.table_name.value),
+                        format!(
+                            "connection `{}` has no table `{}`",
+                            conn.name.value, source.table_name.value
+                        ),
                     )
                     .label(source.table_name.span, "no such table in the connection")
                     .label(conn.name.span, "connection defined here");
@@ -59,24 +84,36 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
             ConnectionKind::Unsupported { kind } => diags.push(
                 Diagnostic::error(
                     "config::unsupported-connection",
-                    format!("not supported yet: `!{kind}` connections (source `{}`)", source.name.value),
+                    format!(
+                        "not supported yet: `!{kind}` connections (source `{}`)",
+                        source.name.value
+                    ),
                 )
                 .label(conn.kind_span, "not supported yet")
                 .label(source.connection.span, "used by this source")
-                .help("supported connection kinds: !Postgres and !LocalStorage (CSV, JSONL, Parquet)"),
+                .help(
+                    "supported connection kinds: !Postgres and !LocalStorage (CSV, JSONL, Parquet)",
+                ),
             ),
         }
     }
 
     for ep in &config.endpoints {
-        if !ep.path.value.starts_with('/') || ep.path.value.contains(char::is_whitespace) || ep.path.value.contains('{') {
+        if !ep.path.value.starts_with('/')
+            || ep.path.value.contains(char::is_whitespace)
+            || ep.path.value.contains('{')
+        {
             diags.push(
-                Diagnostic::error("config::endpoint-path", format!("endpoint path `{}` is not a valid route", ep.path.value))
-                    .label(ep.path.span, "invalid path")
-                    .help("a path starts with `/` and has no spaces or `{`, e.g. `/trips`"),
+                Diagnostic::error(
+                    "config::endpoint-path",
+                    format!("endpoint path `{}` is not a valid route", ep.path.value),
+                )
+                .label(ep.path.span, "invalid path")
+                .help("a path starts with `/` and has no spaces or `{`, e.g. `/trips`"),
             );
         }
-        if ep.path.value == "/" || ep.path.value.starts_with("/auth") || ep.path.value == "/health" {
+        if ep.path.value == "/" || ep.path.value.starts_with("/auth") || ep.path.value == "/health"
+        {
             diags.push(
                 Diagnostic::error("config::endpoint-path", format!("endpoint path `{}` is reserved", ep.path.value))
                     .label(ep.path.span, "reserved by the API server")
@@ -86,15 +123,22 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
     }
 }
 
-fn unique<'a>(names: impl Iterator<Item = &'a Spanned<String>>, what: &str, diags: &mut Diagnostics) {
+fn unique<'a>(
+    names: impl Iterator<Item = &'a Spanned<String>>,
+    what: &str,
+    diags: &mut Diagnostics,
+) {
     let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
     for n in names {
         if let Some(first) = seen.get(n.value.as_str()) {
             diags.push(
-                Diagnostic::error("config::duplicate-name", format!("{what} `{}` is defined twice", n.value))
-                    .label(n.span, "defined again here")
-                    .label(first.span, "first defined here")
-                    .help(format!("give each {what} a unique name")),
+                Diagnostic::error(
+                    "config::duplicate-name",
+                    format!("{what} `{}` is defined twice", n.value),
+                )
+                .label(n.span, "defined again here")
+                .label(first.span, "first defined here")
+                .help(format!("give each {what} a unique name")),
             );
         } else {
             seen.insert(&n.value, n);

@@ -1,0 +1,215 @@
+//! The front-end pipeline: config → catalog → SQL → endpoint checks. `dozerc check` is this plus
+//! printing; `dozerc build` (next) starts from its result.
+//!
+//! [`check_config`] is pure (no I/O): given decoded config and a catalog it binds the SQL and checks
+//! the endpoints. Tests and the fuzzer use it with in-memory files; [`check_paths`] adds file reading,
+//! source introspection and the lock file.
+
+use std::path::PathBuf;
+
+use crate::catalog::{self, lock::LOCK_FILE_NAME, Catalog, LockMode};
+use crate::config::{self, Config, Endpoint, SecondaryIndex};
+use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, SourceMap};
+use crate::sql::plan::{Field, Key};
+use crate::sql::{self, BoundQuery};
+use crate::types::SqlType;
+
+/// Everything the front end produced.
+#[derive(Debug)]
+pub struct Checked {
+    pub config: Option<Config>,
+    pub catalog: Catalog,
+    pub queries: Vec<BoundQuery>,
+}
+
+impl Checked {
+    /// The columns and key of a table an endpoint may serve (a source or an INTO table).
+    pub fn table(&self, name: &str) -> Option<(Vec<Field>, Vec<String>)> {
+        if let Some(q) = self.queries.iter().find(|q| q.into == name) {
+            let key = q
+                .plan
+                .schema
+                .key_names()
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            return Some((q.plan.schema.fields.clone(), key));
+        }
+        let entry = self.catalog.sources.get(name)?;
+        let fields = entry
+            .schema
+            .columns
+            .iter()
+            .map(|c| Field {
+                name: c.name.clone(),
+                ty: c.ty,
+                nullable: c.nullable,
+                qualifier: None,
+            })
+            .collect();
+        let key = entry
+            .schema
+            .primary_key_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        Some((fields, key))
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckOptions {
+    pub lock_mode: LockMode,
+}
+
+/// Reads the config files, resolves sources (through `dozer.lock` beside the first file), binds the
+/// SQL and checks the endpoints.
+pub fn check_paths(
+    paths: &[PathBuf],
+    opts: CheckOptions,
+    map: &mut SourceMap,
+    diags: &mut Diagnostics,
+) -> Checked {
+    let env = |k: &str| std::env::var(k).ok();
+    let Some(config) = config::load(paths, map, &env, diags) else {
+        return Checked {
+            config: None,
+            catalog: Catalog::default(),
+            queries: vec![],
+        };
+    };
+    let lock_path = config.base_dir.join(LOCK_FILE_NAME);
+    let catalog = catalog::resolve(&config, opts.lock_mode, Some(&lock_path), diags);
+    let queries = check_config(&config, &catalog, diags);
+    Checked {
+        config: Some(config),
+        catalog,
+        queries,
+    }
+}
+
+/// Binds the SQL and checks the endpoints against the resolved schemas. No I/O.
+pub fn check_config(
+    config: &Config,
+    catalog: &Catalog,
+    diags: &mut Diagnostics,
+) -> Vec<BoundQuery> {
+    let bound = sql::bind(config, catalog, diags);
+    let checked = Checked {
+        config: None,
+        catalog: catalog.clone(),
+        queries: bound.queries,
+    };
+    for ep in &config.endpoints {
+        check_endpoint(config, &checked, &bound.declared, ep, diags);
+    }
+    checked.queries
+}
+
+fn check_endpoint(
+    config: &Config,
+    checked: &Checked,
+    declared: &[String],
+    ep: &Endpoint,
+    diags: &mut Diagnostics,
+) {
+    let name = &ep.table_name.value;
+    let Some((fields, _key)) = checked.table(name) else {
+        if declared.contains(name) || config.sources.iter().any(|s| &s.name.value == name) {
+            return; // the table exists but failed to bind or resolve; that was reported
+        }
+        let mut candidates: Vec<&str> = declared.iter().map(String::as_str).collect();
+        candidates.extend(config.sources.iter().map(|s| s.name.value.as_str()));
+        let mut d = Diagnostic::error(
+            "config::unknown-endpoint-table",
+            format!(
+                "endpoint `{}` serves table `{name}`, which does not exist",
+                ep.name.value
+            ),
+        )
+        .label(
+            ep.table_name.span,
+            "no source or SELECT ... INTO has this name",
+        );
+        d = match did_you_mean(name, candidates.iter().copied()) {
+            Some(h) => d.help(h),
+            None if candidates.is_empty() => {
+                d.help("add `SELECT ... INTO <table>` under `sql:` or a source with this name")
+            }
+            None => d.help(format!("tables: {}", candidates.join(", "))),
+        };
+        diags.push(d);
+        return;
+    };
+    let check_field =
+        |field: &config::Spanned<String>, role: &str, diags: &mut Diagnostics| -> Option<SqlType> {
+            match fields.iter().find(|f| f.name == field.value) {
+                Some(f) => Some(f.ty),
+                None => {
+                    let mut d = Diagnostic::error(
+                        "config::unknown-endpoint-column",
+                        format!(
+                            "{role} `{}` of endpoint `{}` is not a column of `{name}`",
+                            field.value, ep.name.value
+                        ),
+                    )
+                    .label(field.span, "no such column");
+                    d = match did_you_mean(&field.value, fields.iter().map(|f| f.name.as_str())) {
+                        Some(h) => d.help(h),
+                        None => d.help(format!(
+                            "columns of `{name}`: {}",
+                            fields
+                                .iter()
+                                .map(|f| f.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    };
+                    diags.push(d);
+                    None
+                }
+            }
+        };
+    if let Some(pk) = &ep.primary_key {
+        for f in pk {
+            check_field(f, "primary key column", diags);
+        }
+    }
+    for f in &ep.skip_default {
+        check_field(f, "`skip_default` field", diags);
+    }
+    for ix in &ep.secondary {
+        for f in ix.fields() {
+            let ty = check_field(f, "index field", diags);
+            if let (SecondaryIndex::FullText { .. }, Some(ty)) = (ix, ty) {
+                if !ty.is_string() {
+                    diags.push(
+                        Diagnostic::error(
+                            "config::full-text-type",
+                            format!(
+                                "a `!FullText` index needs a string column; `{}` is {ty}",
+                                f.value
+                            ),
+                        )
+                        .label(f.span, format!("this column is {ty}"))
+                        .help("use `!SortedInverted` for non-text columns"),
+                    );
+                }
+            }
+        }
+    }
+    if ep.primary_key.is_none() {
+        if let Some(q) = checked.queries.iter().find(|q| &q.into == name) {
+            if q.plan.schema.key == Key::Synthetic {
+                diags.push(
+                    Diagnostic::note(
+                        "config::synthetic-key",
+                        format!("`{name}` has no primary key; endpoint `{}` identifies records by id only", ep.name.value),
+                    )
+                    .label(ep.table_name.span, "no key derived")
+                    .help("GROUP BY, a source primary key kept through the query, or `index.primary_key` gives one"),
+                );
+            }
+        }
+    }
+}

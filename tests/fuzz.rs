@@ -1,0 +1,273 @@
+//! A mutation fuzzer for the front end: YAML decoding, SQL parsing and binding, endpoint checks and
+//! diagnostic rendering, on inputs derived from the config corpus. Any panic is a bug: the front end
+//! must turn every input into diagnostics.
+//!
+//! No I/O happens per input: sources get a fixed sales-like schema, so the SQL binder is exercised
+//! without files or databases.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dozerc::catalog::{Catalog, Column, SourceEntry, TableSchema};
+use dozerc::config;
+use dozerc::diagnostic::{render, to_json, Diagnostics, RenderOptions, SourceMap};
+use dozerc::types::SqlType;
+
+/// Runs the whole pure front end on one config text. Panics are the caller's to catch.
+pub fn run_front_end(yaml: &str) -> usize {
+    let mut map = SourceMap::default();
+    let file = map.add("fuzz.yaml", yaml);
+    let mut diags = Diagnostics::default();
+    let env = |k: &str| (k == "SET").then(|| "value".to_string());
+    let cfg = config::from_files(&[file], &[], PathBuf::from("."), &map, &env, &mut diags);
+    let mut catalog = Catalog::default();
+    for s in &cfg.sources {
+        catalog.sources.insert(
+            s.name.value.clone(),
+            SourceEntry {
+                definition: String::new(),
+                schema: sales_schema(),
+            },
+        );
+    }
+    let _ = dozerc::check::check_config(&cfg, &catalog, &mut diags);
+    for d in diags.iter() {
+        let _ = render(d, &map, RenderOptions::default());
+        let _ = to_json(d, &map);
+    }
+    diags.iter().count()
+}
+
+pub fn sales_schema() -> TableSchema {
+    let c = |name: &str, ty, nullable| Column {
+        name: name.into(),
+        ty,
+        nullable,
+    };
+    TableSchema {
+        columns: vec![
+            c("InvoiceNo", SqlType::String, false),
+            c("StockCode", SqlType::String, false),
+            c("Description", SqlType::String, false),
+            c("Quantity", SqlType::Int, false),
+            c("InvoiceDate", SqlType::Timestamp, false),
+            c("UnitPrice", SqlType::Decimal, false),
+            c("CustomerID", SqlType::Int, true),
+            c("Country", SqlType::String, false),
+        ],
+        primary_key: vec![],
+    }
+}
+
+/// Reads every `.yaml` under the given folders (recursively), sorted.
+pub fn corpus(dirs: &[&Path]) -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = vec![];
+    for d in dirs {
+        walk(d, &mut files);
+    }
+    files.sort();
+    files
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect()
+}
+
+const TOKENS: &[&str] = &[
+    ":",
+    "- ",
+    "!",
+    "!Postgres",
+    "!LocalStorage",
+    "!CSV",
+    "!Table",
+    "!Jwt",
+    "{",
+    "}",
+    "[",
+    "]",
+    "{{",
+    "}}",
+    "{{SET}}",
+    "{{UNSET}}",
+    "'",
+    "\"",
+    "|",
+    ">",
+    "&a",
+    "*a",
+    "#",
+    "\n",
+    "\n  ",
+    "\t",
+    "SELECT ",
+    " FROM ",
+    " INTO ",
+    " GROUP BY ",
+    " WHERE ",
+    " HAVING ",
+    " JOIN ",
+    " ON ",
+    " LEFT ",
+    " UNION ",
+    " ALL ",
+    " AS ",
+    "*",
+    ",",
+    "(",
+    ")",
+    ";",
+    "NULL",
+    "'1 DAY'",
+    "TUMBLE(",
+    "HOP(",
+    "TTL(",
+    "window_start",
+    "COUNT(",
+    "SUM(",
+    "AVG(",
+    "CASE WHEN ",
+    " THEN ",
+    " END",
+    "CAST(",
+    " AS int)",
+    "Quantity",
+    "CustomerID",
+    "sales_data",
+    "é",
+    "ß",
+    "日本",
+    "🦀",
+    "\u{feff}",
+    "0",
+    "-1",
+    "1e309",
+    "99999999999999999999999999999",
+];
+
+/// splitmix64
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+}
+
+fn mutate(rng: &mut Rng, input: &str, corpus: &[String]) -> String {
+    let mut chars: Vec<char> = input.chars().collect();
+    for _ in 0..1 + rng.below(4) {
+        let len = chars.len();
+        match rng.below(7) {
+            0 if len > 0 => {
+                let a = rng.below(len);
+                let b = (a + 1 + rng.below(16)).min(len);
+                chars.drain(a..b);
+            }
+            1 => {
+                let at = rng.below(len + 1);
+                let tok = TOKENS[rng.below(TOKENS.len())];
+                chars.splice(at..at, tok.chars());
+            }
+            2 if len > 0 => {
+                let at = rng.below(len);
+                chars[at] = char::from(32 + rng.below(95) as u8);
+            }
+            3 => {
+                let text: String = chars.iter().collect();
+                let mut lines: Vec<&str> = text.lines().collect();
+                if lines.len() > 1 {
+                    let a = rng.below(lines.len());
+                    let b = rng.below(lines.len());
+                    lines.swap(a, b);
+                }
+                chars = lines.join("\n").chars().collect();
+            }
+            4 => {
+                let other: Vec<char> = corpus[rng.below(corpus.len())].chars().collect();
+                if !other.is_empty() {
+                    let a = rng.below(other.len());
+                    let b = (a + rng.below(200)).min(other.len());
+                    let at = rng.below(len + 1);
+                    chars.splice(at..at, other[a..b].iter().copied());
+                }
+            }
+            5 => {
+                let text: String = chars.iter().collect();
+                let lines: Vec<&str> = text.lines().collect();
+                if !lines.is_empty() {
+                    let l = lines[rng.below(lines.len())].to_string();
+                    let at = rng.below(len + 1);
+                    chars.splice(at..at, format!("\n{l}\n").chars());
+                }
+            }
+            _ => {
+                let at = rng.below(len + 1);
+                let n = rng.below(6);
+                chars.splice(at..at, std::iter::repeat_n(' ', n));
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+pub struct FuzzReport {
+    pub runs: u64,
+    pub crashes: Vec<(String, String)>,
+}
+
+/// Mutates corpus inputs until `iterations` runs or `time` has passed, whichever first.
+pub fn fuzz(corpus: &[String], seed: u64, iterations: u64, time: Duration) -> FuzzReport {
+    assert!(!corpus.is_empty(), "empty fuzz corpus");
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    let mut report = FuzzReport {
+        runs: 0,
+        crashes: vec![],
+    };
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    while report.runs < iterations && started.elapsed() < time {
+        let base = &corpus[rng.below(corpus.len())];
+        let input = mutate(&mut rng, base, corpus);
+        if let Err(e) = catch_unwind(AssertUnwindSafe(|| run_front_end(&input))) {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            report.crashes.push((input, msg));
+            if report.crashes.len() >= 10 {
+                break;
+            }
+        }
+        report.runs += 1;
+    }
+    std::panic::set_hook(hook);
+    report
+}
