@@ -160,8 +160,10 @@ pub fn from_files(
 ) -> Config {
     let mut sql = vec![];
     let mut merged: Option<Node> = None;
+    let mut unparsable = false;
     for &file in yaml_files {
         let Some(mut root) = yaml::parse(file, &map.file(file).text, env, diags) else {
+            unparsable = true;
             continue;
         };
         if let NodeKind::Map(entries) = &mut root.kind {
@@ -216,11 +218,16 @@ pub fn from_files(
         tag: None,
         span: Span::new(first, 0, 0),
     });
-    let mut config = sections::decode_root(&root, diags);
+    // A file that is not valid YAML would only add follow-on errors (missing keys); report the
+    // syntax error alone.
+    let mut quiet = Diagnostics::default();
+    let mut config = sections::decode_root(&root, if unparsable { &mut quiet } else { diags });
     config.sql = sql;
     config.base_dir = base_dir;
     config.files = yaml_files.to_vec();
-    validate::validate(&config, diags);
+    if !unparsable {
+        validate::validate(&config, diags);
+    }
     config
 }
 

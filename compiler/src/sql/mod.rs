@@ -169,6 +169,15 @@ fn syntax_error(source: &SqlSource, message: &str, statement: Span) -> Diagnosti
                 .min(source.text.text.len());
             (text, source.text.span(at, end))
         }
+        // Errors at the end of input carry no position: point at the statement's last character.
+        None if message.contains("EOF") => (
+            message,
+            Span::new(
+                statement.file,
+                statement.end.saturating_sub(1),
+                statement.end,
+            ),
+        ),
         None => (message, statement),
     };
     Diagnostic::error("sql::syntax", format!("SQL syntax error: {text}"))
