@@ -10,6 +10,16 @@ fn front_end_never_panics_on_mutated_configs() {
     let corpus = dozer_tests::fuzz::corpus(&[&root.join("corpus"), &root.join("../examples")]);
     assert!(corpus.len() >= 30, "corpus too small: {}", corpus.len());
     let report = dozer_tests::fuzz::fuzz(&corpus, 0x5eed, 3_000, Duration::from_secs(60));
-    let crashes: Vec<String> = report.crashes.iter().map(|(input, msg)| format!("{msg}\n--- input ---\n{input}\n")).collect();
-    assert!(crashes.is_empty(), "{} of {} runs panicked:\n{}", crashes.len(), report.runs, crashes.join("\n"));
+    let crashes: Vec<String> = report
+        .crashes
+        .iter()
+        .map(|(input, msg)| format!("{msg}\n--- input ---\n{input}\n"))
+        .collect();
+    assert!(
+        crashes.is_empty(),
+        "{} of {} runs panicked:\n{}",
+        crashes.len(),
+        report.runs,
+        crashes.join("\n")
+    );
 }

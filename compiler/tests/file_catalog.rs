@@ -12,8 +12,19 @@ use dozerc::types::SqlType;
 fn check(path: &Path) -> (Checked, String, bool) {
     let mut map = SourceMap::default();
     let mut diags = Diagnostics::default();
-    let checked = check_paths(&[path.to_path_buf()], CheckOptions { lock_mode: LockMode::Refresh }, &mut map, &mut diags);
-    let text: String = diags.sorted().into_iter().map(|d| render(d, &map, RenderOptions::default())).collect();
+    let checked = check_paths(
+        &[path.to_path_buf()],
+        CheckOptions {
+            lock_mode: LockMode::Refresh,
+        },
+        &mut map,
+        &mut diags,
+    );
+    let text: String = diags
+        .sorted()
+        .into_iter()
+        .map(|d| render(d, &map, RenderOptions::default()))
+        .collect();
     (checked, text, diags.has_errors())
 }
 
@@ -27,7 +38,12 @@ fn config(dir: &Path, tables: &str, sources: &str) -> std::path::PathBuf {
 }
 
 fn types(checked: &Checked, source: &str) -> Vec<(String, SqlType, bool)> {
-    checked.catalog.sources[source].schema.columns.iter().map(|c| (c.name.clone(), c.ty, c.nullable)).collect()
+    checked.catalog.sources[source]
+        .schema
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.ty, c.nullable))
+        .collect()
 }
 
 #[test]
@@ -40,7 +56,11 @@ fn csv_and_jsonl_are_inferred_and_overridable() {
         "id,zip,price,ratio,ok,day,at,note\n1,02134,2.50,1e3,true,2020-01-02,2020-01-02 10:00:00,x\n2,10001,3,2.5,false,2020-01-03,2020-01-03T11:00:00Z,\n",
     )
     .unwrap();
-    std::fs::write(dir.path().join("data/events/b.csv"), "id,zip,price,ratio,ok,day,at,note\n3,99999,4.25,0.5,true,2020-01-04,2020-01-04 12:00,y\n").unwrap();
+    std::fs::write(
+        dir.path().join("data/events/b.csv"),
+        "id,zip,price,ratio,ok,day,at,note\n3,99999,4.25,0.5,true,2020-01-04,2020-01-04 12:00,y\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("data/events/ignored.txt"), "not,a,csv\n").unwrap();
     std::fs::write(
         dir.path().join("data/logs/x.jsonl"),
@@ -88,8 +108,14 @@ fn file_errors_name_the_file_and_the_fix() {
     let sources = "  - name: a\n    table_name: a\n    connection: fs\n  - name: m\n    table_name: missing\n    connection: fs\n";
     let (_, text, failed) = check(&config(dir.path(), tables, sources));
     assert!(failed);
-    assert!(text.contains("2.csv` has columns (x, z)") && text.contains("same header"), "{text}");
-    assert!(text.contains("cannot read folder") && text.contains("nowhere"), "{text}");
+    assert!(
+        text.contains("2.csv` has columns (x, z)") && text.contains("same header"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cannot read folder") && text.contains("nowhere"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -115,7 +141,9 @@ fn parquet_schema_comes_from_the_footer() {
         .unwrap(),
     );
     let file = std::fs::File::create(dir.path().join("data/trips/part-0.parquet")).unwrap();
-    let writer = SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build())).unwrap();
+    let writer =
+        SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build()))
+            .unwrap();
     writer.close().unwrap();
     let tables = "        - !Table\n          name: trips\n          config: !Parquet\n            path: trips\n            extension: .parquet\n";
     let sources = "  - name: trips\n    table_name: trips\n    connection: fs\n";

@@ -13,7 +13,9 @@ use dozerc::types::SqlType;
 fn write_config(dir: &Path, url: &str, tables: &[&str], sql: &str) -> PathBuf {
     let mut yaml = format!("version: 1\napp_name: pgapp\nconnections:\n  - name: pg\n    config: !Postgres\n      connection_url: {url}\nsources:\n");
     for t in tables {
-        yaml.push_str(&format!("  - name: {t}\n    table_name: {t}\n    connection: pg\n"));
+        yaml.push_str(&format!(
+            "  - name: {t}\n    table_name: {t}\n    connection: pg\n"
+        ));
     }
     yaml.push_str("sql: |\n");
     for line in sql.lines() {
@@ -27,8 +29,17 @@ fn write_config(dir: &Path, url: &str, tables: &[&str], sql: &str) -> PathBuf {
 fn check(path: &Path, mode: LockMode) -> (Checked, String, bool) {
     let mut map = SourceMap::default();
     let mut diags = Diagnostics::default();
-    let checked = check_paths(&[path.to_path_buf()], CheckOptions { lock_mode: mode }, &mut map, &mut diags);
-    let text: String = diags.sorted().into_iter().map(|d| render(d, &map, RenderOptions::default())).collect();
+    let checked = check_paths(
+        &[path.to_path_buf()],
+        CheckOptions { lock_mode: mode },
+        &mut map,
+        &mut diags,
+    );
+    let text: String = diags
+        .sorted()
+        .into_iter()
+        .map(|d| render(d, &map, RenderOptions::default()))
+        .collect();
     (checked, text, diags.has_errors())
 }
 
@@ -59,7 +70,11 @@ fn postgres_sources_are_introspected_and_locked() {
     let (checked, text, failed) = check(&cfg, LockMode::Normal);
     assert!(!failed, "{text}");
     let users = &checked.catalog.sources["users"].schema;
-    let types: Vec<(&str, SqlType, bool)> = users.columns.iter().map(|c| (c.name.as_str(), c.ty, c.nullable)).collect();
+    let types: Vec<(&str, SqlType, bool)> = users
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.ty, c.nullable))
+        .collect();
     assert_eq!(
         types,
         vec![
@@ -78,53 +93,132 @@ fn postgres_sources_are_introspected_and_locked() {
         ]
     );
     assert_eq!(users.primary_key_names(), vec!["id"]);
-    assert_eq!(checked.catalog.sources["orders"].schema.primary_key_names(), vec!["line", "user_id"]);
+    assert_eq!(
+        checked.catalog.sources["orders"].schema.primary_key_names(),
+        vec!["line", "user_id"]
+    );
     let lock = std::fs::read_to_string(dir.path().join("dozer.lock")).unwrap();
-    assert!(lock.contains("\"balance\", \"type\": \"decimal\""), "{lock}");
-    assert!(!lock.contains("postgres:postgres@"), "the lock file must not hold the password:\n{lock}");
+    assert!(
+        lock.contains("\"balance\", \"type\": \"decimal\""),
+        "{lock}"
+    );
+    assert!(
+        !lock.contains("postgres:postgres@"),
+        "the lock file must not hold the password:\n{lock}"
+    );
 
     // A changed table: the default mode keeps using the lock file; --locked notices.
-    pg.psql("shop", "ALTER TABLE users ADD COLUMN nickname text").unwrap();
+    pg.psql("shop", "ALTER TABLE users ADD COLUMN nickname text")
+        .unwrap();
     let (checked, text, failed) = check(&cfg, LockMode::Normal);
     assert!(!failed, "{text}");
-    assert!(checked.catalog.sources["users"].schema.column_index("nickname").is_none());
+    assert!(checked.catalog.sources["users"]
+        .schema
+        .column_index("nickname")
+        .is_none());
     let (_, text, failed) = check(&cfg, LockMode::Locked);
-    assert!(failed && text.contains("changed since dozer.lock") && text.contains("column `nickname` added"), "{text}");
+    assert!(
+        failed
+            && text.contains("changed since dozer.lock")
+            && text.contains("column `nickname` added"),
+        "{text}"
+    );
     let (checked, text, failed) = check(&cfg, LockMode::Refresh);
     assert!(!failed, "{text}");
-    assert!(checked.catalog.sources["users"].schema.column_index("nickname").is_some());
+    assert!(checked.catalog.sources["users"]
+        .schema
+        .column_index("nickname")
+        .is_some());
 
     // SQL is checked against the real columns, with suggestions.
-    let cfg = write_config(dir.path(), &url, &["users"], "SELECT nmae INTO names FROM users;");
+    let cfg = write_config(
+        dir.path(),
+        &url,
+        &["users"],
+        "SELECT nmae INTO names FROM users;",
+    );
     let (_, text, failed) = check(&cfg, LockMode::Refresh);
-    assert!(failed && text.contains("column `nmae` does not exist") && text.contains("did you mean `name`?"), "{text}");
+    assert!(
+        failed
+            && text.contains("column `nmae` does not exist")
+            && text.contains("did you mean `name`?"),
+        "{text}"
+    );
 
     // An unsupported column type names the type and the column.
-    let cfg = write_config(dir.path(), &url, &["shapes"], "SELECT id INTO ids FROM shapes;");
+    let cfg = write_config(
+        dir.path(),
+        &url,
+        &["shapes"],
+        "SELECT id INTO ids FROM shapes;",
+    );
     let (_, text, failed) = check(&cfg, LockMode::Refresh);
-    assert!(failed && text.contains("type point of column `p`") && text.contains("not supported yet"), "{text}");
+    assert!(
+        failed && text.contains("type point of column `p`") && text.contains("not supported yet"),
+        "{text}"
+    );
 
     // A missing table names the table and suggests the closest one.
     let cfg = write_config(dir.path(), &url, &["user"], "SELECT id INTO ids FROM user;");
     let (_, text, failed) = check(&cfg, LockMode::Refresh);
-    assert!(failed && text.contains("table `public.user` does not exist") && text.contains("did you mean `users`?"), "{text}");
+    assert!(
+        failed
+            && text.contains("table `public.user` does not exist")
+            && text.contains("did you mean `users`?"),
+        "{text}"
+    );
 
     // Wrong password, missing database, unreachable server: each says what to fix.
     let bad_pw = url.replace("postgres:postgres@", "postgres:wrong@");
-    let cfg = write_config(dir.path(), &bad_pw, &["users"], "SELECT id INTO ids FROM users;");
+    let cfg = write_config(
+        dir.path(),
+        &bad_pw,
+        &["users"],
+        "SELECT id INTO ids FROM users;",
+    );
     let (_, text, failed) = check(&cfg, LockMode::Refresh);
-    assert!(failed && text.contains("rejected the password of user `postgres`"), "{text}");
+    assert!(
+        failed && text.contains("rejected the password of user `postgres`"),
+        "{text}"
+    );
     let message = text.lines().find(|l| l.contains('×')).unwrap_or_default();
-    assert!(!message.contains("wrong"), "the password must not be in the message:\n{text}");
+    assert!(
+        !message.contains("wrong"),
+        "the password must not be in the message:\n{text}"
+    );
 
     let no_db = url.replace("/shop", "/nosuchdb");
-    let cfg = write_config(dir.path(), &no_db, &["users"], "SELECT id INTO ids FROM users;");
+    let cfg = write_config(
+        dir.path(),
+        &no_db,
+        &["users"],
+        "SELECT id INTO ids FROM users;",
+    );
     let (_, text, failed) = check(&cfg, LockMode::Refresh);
-    assert!(failed && text.contains("database `nosuchdb` does not exist") && text.contains("createdb nosuchdb"), "{text}");
+    assert!(
+        failed
+            && text.contains("database `nosuchdb` does not exist")
+            && text.contains("createdb nosuchdb"),
+        "{text}"
+    );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let closed = format!("postgresql://postgres:postgres@127.0.0.1:{port}/shop");
-    let cfg = write_config(dir.path(), &closed, &["users"], "SELECT id INTO ids FROM users;");
+    let cfg = write_config(
+        dir.path(),
+        &closed,
+        &["users"],
+        "SELECT id INTO ids FROM users;",
+    );
     let (_, text, failed) = check(&cfg, LockMode::Refresh);
-    assert!(failed && text.contains("cannot connect to PostgreSQL at 127.0.0.1") && text.contains("pg_isready"), "{text}");
+    assert!(
+        failed
+            && text.contains("cannot connect to PostgreSQL at 127.0.0.1")
+            && text.contains("pg_isready"),
+        "{text}"
+    );
 }

@@ -226,7 +226,7 @@ fn definition(config: &Config, source: &Source) -> Option<String> {
                 overrides.join(",")
             )
         }
-        ConnectionKind::Unsupported { kind } => format!("{kind}"),
+        ConnectionKind::Unsupported { kind } => kind.clone(),
     })
 }
 

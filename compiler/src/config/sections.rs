@@ -21,7 +21,7 @@ pub struct Connection {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConnectionKind {
-    Postgres(PostgresConfig),
+    Postgres(Box<PostgresConfig>),
     LocalStorage(LocalStorage),
     /// Kinds whose keys are known but that have no connector yet (`!MySQL`, `!S3Storage`, ...);
     /// using them in a source is a "not supported yet" error.
@@ -412,7 +412,7 @@ fn decode_connection(d: &mut Decoder, node: &Node, i: usize) -> Option<Connectio
     let config = d.required(&f, "config", "!Postgres { ... }")?;
     let kind = d.tag(config, &format!("the config of {what}"), CONNECTION_KINDS)?;
     let kind = match kind.as_str() {
-        "Postgres" => ConnectionKind::Postgres(decode_postgres(d, config, &what)?),
+        "Postgres" => ConnectionKind::Postgres(Box::new(decode_postgres(d, config, &what)?)),
         "LocalStorage" => ConnectionKind::LocalStorage(decode_local_storage(d, config, &what)?),
         other => {
             let keys: Option<&[&str]> = match other {

@@ -594,7 +594,7 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
                 format!("{ctx} needs a string, found {}", e.ty),
             )
             .label(at, format!("this is {}", e.ty))
-            .help(format!("convert it first: CAST(... AS text)")),
+            .help("convert it first: CAST(... AS text)"),
         ))
     }
 
