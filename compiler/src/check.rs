@@ -11,7 +11,7 @@ use crate::catalog::{self, lock::LOCK_FILE_NAME, Catalog, LockMode};
 use crate::config::{self, Config, Endpoint, SecondaryIndex};
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, SourceMap};
 use crate::sql::plan::{Field, Key};
-use crate::sql::{self, BoundQuery};
+use crate::sql::{self, BoundQuery, BoundSql};
 use crate::types::SqlType;
 
 /// Everything the front end produced.
@@ -25,36 +25,44 @@ pub struct Checked {
 impl Checked {
     /// The columns and key of a table an endpoint may serve (a source or an INTO table).
     pub fn table(&self, name: &str) -> Option<(Vec<Field>, Vec<String>)> {
-        if let Some(q) = self.queries.iter().find(|q| q.into == name) {
-            let key = q
-                .plan
-                .schema
-                .key_names()
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-            return Some((q.plan.schema.fields.clone(), key));
-        }
-        let entry = self.catalog.sources.get(name)?;
-        let fields = entry
+        table(&self.queries, &self.catalog, name)
+    }
+}
+
+fn table(
+    queries: &[BoundQuery],
+    catalog: &Catalog,
+    name: &str,
+) -> Option<(Vec<Field>, Vec<String>)> {
+    if let Some(q) = queries.iter().find(|q| q.into == name) {
+        let key = q
+            .plan
             .schema
-            .columns
-            .iter()
-            .map(|c| Field {
-                name: c.name.clone(),
-                ty: c.ty,
-                nullable: c.nullable,
-                qualifier: None,
-            })
-            .collect();
-        let key = entry
-            .schema
-            .primary_key_names()
+            .key_names()
             .into_iter()
             .map(str::to_string)
             .collect();
-        Some((fields, key))
+        return Some((q.plan.schema.fields.clone(), key));
     }
+    let entry = catalog.sources.get(name)?;
+    let fields = entry
+        .schema
+        .columns
+        .iter()
+        .map(|c| Field {
+            name: c.name.clone(),
+            ty: c.ty,
+            nullable: c.nullable,
+            qualifier: None,
+        })
+        .collect();
+    let key = entry
+        .schema
+        .primary_key_names()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    Some((fields, key))
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -95,26 +103,22 @@ pub fn check_config(
     diags: &mut Diagnostics,
 ) -> Vec<BoundQuery> {
     let bound = sql::bind(config, catalog, diags);
-    let checked = Checked {
-        config: None,
-        catalog: catalog.clone(),
-        queries: bound.queries,
-    };
     for ep in &config.endpoints {
-        check_endpoint(config, &checked, &bound.declared, ep, diags);
+        check_endpoint(config, catalog, &bound, ep, diags);
     }
-    checked.queries
+    bound.queries
 }
 
 fn check_endpoint(
     config: &Config,
-    checked: &Checked,
-    declared: &[String],
+    catalog: &Catalog,
+    bound: &BoundSql,
     ep: &Endpoint,
     diags: &mut Diagnostics,
 ) {
     let name = &ep.table_name.value;
-    let Some((fields, _key)) = checked.table(name) else {
+    let declared = &bound.declared;
+    let Some((fields, _key)) = table(&bound.queries, catalog, name) else {
         if declared.contains(name) || config.sources.iter().any(|s| &s.name.value == name) {
             return; // the table exists but failed to bind or resolve; that was reported
         }
@@ -199,7 +203,7 @@ fn check_endpoint(
         }
     }
     if ep.primary_key.is_none() {
-        if let Some(q) = checked.queries.iter().find(|q| &q.into == name) {
+        if let Some(q) = bound.queries.iter().find(|q| &q.into == name) {
             if q.plan.schema.key == Key::Synthetic {
                 diags.push(
                     Diagnostic::note(

@@ -75,6 +75,20 @@ impl SourceFile {
         (line + 1, col + 1)
     }
 
+    /// The length to underline for a span: itself, or the one character at its start when it is
+    /// empty (so a "missing here" label is visible), never splitting a character.
+    pub fn visible_len(&self, span: Span) -> usize {
+        let start = span.start.min(self.text.len());
+        let end = span.end.clamp(start, self.text.len());
+        if end > start {
+            return end - start;
+        }
+        self.text
+            .get(start..)
+            .and_then(|r| r.chars().next())
+            .map_or(0, char::len_utf8)
+    }
+
     /// Byte offset of a 1-based line and 1-based character column, clamped to the text.
     pub fn offset(&self, line: usize, col: usize) -> usize {
         let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
@@ -343,8 +357,7 @@ impl MietteAdapter {
         let mut related = vec![];
         for (i, l) in d.labels.iter().enumerate() {
             let text = (!l.message.is_empty()).then(|| l.message.clone());
-            let len = (l.span.end - l.span.start)
-                .max(usize::from(l.span.end < map.file(l.span.file).text.len()));
+            let len = map.file(l.span.file).visible_len(l.span);
             if Some(l.span.file) == primary_file {
                 let ls = if i == 0 {
                     LabeledSpan::new_primary_with_span(text, (l.span.start, len))

@@ -98,7 +98,11 @@ fn several_files_merge_and_queries_sql_errors_point_into_their_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("data/sales")).unwrap();
     std::fs::create_dir_all(dir.path().join("queries")).unwrap();
-    std::fs::write(dir.path().join("data/sales/s.csv"), "Country,Quantity\nFrance,3\n").unwrap();
+    std::fs::write(
+        dir.path().join("data/sales/s.csv"),
+        "Country,Quantity\nFrance,3\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("dozer-config.yaml"),
         "version: 1\napp_name: merged\nconnections:\n  - name: fs\n    config: !LocalStorage\n      details:\n        path: ./data\n      tables:\n        - !Table\n          name: sales\n          config: !CSV\n            path: sales\n",
@@ -118,7 +122,16 @@ fn several_files_merge_and_queries_sql_errors_point_into_their_file() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("queries/more.sql:5:7]"), "the SQL error points into the .sql file:\n{stderr}");
-    assert!(stderr.contains("cannot apply `>` to int and string"), "{stderr}");
-    assert!(stderr.contains("error: 1 error found"), "only that error: the merged config is otherwise valid:\n{stderr}");
+    assert!(
+        stderr.contains("queries/more.sql:5:7]"),
+        "the SQL error points into the .sql file:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("cannot apply `>` to int and string"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: 1 error found"),
+        "only that error: the merged config is otherwise valid:\n{stderr}"
+    );
 }

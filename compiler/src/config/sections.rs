@@ -384,7 +384,7 @@ pub(super) fn decode_root(root: &Node, diags: &mut Diagnostics) -> Config {
                     "not supported yet: telemetry export; the `telemetry` section is ignored",
                 )
                 .label(n.span, "ignored")
-                .help("dozerc logs with `tracing` to stderr; set RUST_LOG=debug for more"),
+                .help("remove the `telemetry` section to silence this warning"),
             );
         }
     }
@@ -912,21 +912,30 @@ fn decode_app(d: &mut Decoder, node: &Node) -> AppOptions {
     let Some(f) = d.fields(node, "`app`", &keys) else {
         return app;
     };
-    let mut num = |key: &str| {
+    let num = |d: &mut Decoder, key: &str| {
         f.get(key)
             .and_then(|n| d.uint(n, &format!("`app.{key}`"), u64::MAX))
             .map(|v| v.value)
     };
-    app.app_buffer_size = num("app_buffer_size");
-    app.commit_size = num("commit_size");
-    app.commit_timeout = num("commit_timeout");
-    app.error_threshold = num("error_threshold");
+    app.app_buffer_size = num(d, "app_buffer_size");
+    app.commit_size = num(d, "commit_size");
+    app.commit_timeout = num(d, "commit_timeout");
+    app.error_threshold = num(d, "error_threshold");
+    // Dozer's persistence tuning: dozerc commits every source batch atomically, so these have
+    // nothing to tune. Accepted for compatibility, with a warning rather than silence.
     for key in [
         "persist_queue_capacity",
         "max_num_records_before_persist",
         "max_interval_before_persist_in_seconds",
     ] {
-        num(key);
+        if num(d, key).is_some() {
+            let span = f.key_span(key).unwrap_or(f.span);
+            d.error(
+                Diagnostic::warning("config::ignored-key", format!("`app.{key}` has no effect in dozerc"))
+                    .label(span, "ignored")
+                    .help("dozerc persists every source transaction or file chunk atomically; remove the key"),
+            );
+        }
     }
     if let Some(v) = f
         .get("on_bad_record")

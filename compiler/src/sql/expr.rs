@@ -549,6 +549,9 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
             .or(base.strip_suffix(" without time zone"))
             .unwrap_or(base);
         match SqlType::from_name(base) {
+            // In SQL, text and varchar are the same string type; `text` as Dozer's full-text
+            // storage hint only exists in YAML column overrides.
+            Some(SqlType::Text) => Ok(SqlType::String),
             Some(SqlType::Duration) | None => Err(self.unsupported(
                 &format!("type {dt}"),
                 at,

@@ -161,12 +161,15 @@ fn syntax_error(source: &SqlSource, message: &str, statement: Span) -> Diagnosti
                 .map(|n| n.trim().parse::<u64>().unwrap_or(0));
             let (line, col) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
             let at = source.offset(line, col);
-            let end = source.text.text[at..]
-                .char_indices()
-                .find(|(_, c)| c.is_whitespace())
-                .map_or(source.text.text.len(), |(i, _)| at + i)
-                .max(at + 1)
-                .min(source.text.text.len());
+            // Underline the word at the position (at least its first character).
+            let rest = &source.text.text[at..];
+            let word = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            let end = at
+                + if word > 0 {
+                    word
+                } else {
+                    rest.chars().next().map_or(0, char::len_utf8)
+                };
             (text, source.text.span(at, end))
         }
         // Errors at the end of input carry no position: point at the statement's last character.
