@@ -14,7 +14,8 @@ use dozerc::config;
 use dozerc::diagnostic::{render, to_json, Diagnostics, RenderOptions, SourceMap};
 use dozerc::types::SqlType;
 
-/// Runs the whole pure front end on one config text. Panics are the caller's to catch.
+/// Runs the whole pure front end on one config text and returns how many queries it bound (a
+/// measure of how deep the input got). Panics are the caller's to catch.
 pub fn run_front_end(yaml: &str) -> usize {
     let mut map = SourceMap::default();
     let file = map.add("fuzz.yaml", yaml);
@@ -31,12 +32,12 @@ pub fn run_front_end(yaml: &str) -> usize {
             },
         );
     }
-    let _ = dozerc::check::check_config(&cfg, &catalog, &mut diags);
+    let queries = dozerc::check::check_config(&cfg, &catalog, &mut diags);
     for d in diags.iter() {
         let _ = render(d, &map, RenderOptions::default());
         let _ = to_json(d, &map);
     }
-    diags.iter().count()
+    queries.len()
 }
 
 pub fn sales_schema() -> TableSchema {
@@ -179,6 +180,15 @@ impl Rng {
     }
 }
 
+/// The byte range of the text of the `sql:` block scalar, if the config has one.
+fn sql_block(config: &str) -> Option<(usize, usize)> {
+    let start = config.find("\nsql: |\n")? + "\nsql: |\n".len();
+    let end = config[start..]
+        .find("\nendpoints:")
+        .map_or(config.len(), |i| start + i);
+    Some((start, end))
+}
+
 fn mutate(rng: &mut Rng, input: &str, corpus: &[String]) -> String {
     let mut chars: Vec<char> = input.chars().collect();
     for _ in 0..1 + rng.below(4) {
@@ -238,6 +248,8 @@ fn mutate(rng: &mut Rng, input: &str, corpus: &[String]) -> String {
 
 pub struct FuzzReport {
     pub runs: u64,
+    /// Runs whose input got through YAML and config decoding to at least one bound query.
+    pub reached_plans: u64,
     pub crashes: Vec<(String, String)>,
 }
 
@@ -248,14 +260,41 @@ pub fn fuzz(corpus: &[String], seed: u64, iterations: u64, time: Duration) -> Fu
     let started = Instant::now();
     let mut report = FuzzReport {
         runs: 0,
+        reached_plans: 0,
         crashes: vec![],
     };
+    let binding: Vec<&String> = corpus
+        .iter()
+        .filter(|c| catch_unwind(AssertUnwindSafe(|| run_front_end(c))).is_ok_and(|n| n > 0))
+        .collect();
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     while report.runs < iterations && started.elapsed() < time {
-        let base = &corpus[rng.below(corpus.len())];
-        let input = mutate(&mut rng, base, corpus);
-        if let Err(e) = catch_unwind(AssertUnwindSafe(|| run_front_end(&input))) {
+        // Three times in four, start from a config that binds, so mutations exercise the SQL
+        // binder and not only the YAML parser; half the time mutate inside its SQL only.
+        let base = if !binding.is_empty() && rng.below(4) > 0 {
+            binding[rng.below(binding.len())]
+        } else {
+            &corpus[rng.below(corpus.len())]
+        };
+        let input = match sql_block(base) {
+            Some((a, b)) if rng.below(2) == 0 => {
+                // Mutate the SQL itself, then indent it again so the YAML around it stays valid.
+                let sql: String = base[a..b]
+                    .lines()
+                    .map(|l| format!("{}\n", l.trim_start()))
+                    .collect();
+                let mutated = mutate(&mut rng, &sql, corpus);
+                let indented: String = mutated.lines().map(|l| format!("  {l}\n")).collect();
+                format!("{}{indented}{}", &base[..a], &base[b..])
+            }
+            _ => mutate(&mut rng, base, corpus),
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| run_front_end(&input)));
+        if let Ok(bound) = &outcome {
+            report.reached_plans += u64::from(*bound > 0);
+        }
+        if let Err(e) = outcome {
             let msg = e
                 .downcast_ref::<String>()
                 .cloned()

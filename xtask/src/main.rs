@@ -52,7 +52,12 @@ fn main() -> Result<()> {
             );
             let report =
                 dozer_tests::fuzz::fuzz(&corpus, seed, u64::MAX, Duration::from_secs(seconds));
-            println!("{} runs, {} crashes", report.runs, report.crashes.len());
+            println!(
+                "{} runs ({} reached typed plans), {} crashes",
+                report.runs,
+                report.reached_plans,
+                report.crashes.len()
+            );
             if !report.crashes.is_empty() {
                 let dir = root.join("target/fuzz-crashes");
                 std::fs::create_dir_all(&dir)?;
@@ -163,8 +168,52 @@ fn test(extra: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    run(Command::new(&cargo)
-        .args(["test", "--workspace"])
-        .args(extra))?;
+    run_tests(
+        Command::new(&cargo)
+            .args(["test", "--workspace"])
+            .args(extra),
+    )
+}
+
+/// Runs `cargo test`, passing its output through, and closes with one summary line over all test
+/// binaries (cargo's own last line is the doc-tests', often "0 passed").
+fn run_tests(cmd: &mut Command) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("$ {cmd:?}");
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {cmd:?}"))?;
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let count = |word: &str| -> u64 {
+                    rest.split(';')
+                        .find_map(|part| {
+                            part.trim()
+                                .trim_start_matches("ok. ")
+                                .trim_start_matches("FAILED. ")
+                                .strip_suffix(word)
+                        })
+                        .and_then(|n| n.trim().parse().ok())
+                        .unwrap_or(0)
+                };
+                passed += count(" passed");
+                failed += count(" failed");
+                ignored += count(" ignored");
+            }
+        }
+    }
+    let status = child.wait()?;
+    println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    if passed == 0 {
+        bail!("no test ran");
+    }
     Ok(())
 }
