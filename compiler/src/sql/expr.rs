@@ -158,6 +158,16 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
                         )));
                     }
                 }
+                if name.quote_style.is_some() {
+                    if let Some(f) = self
+                        .fields
+                        .iter()
+                        .find(|f| f.name.eq_ignore_ascii_case(&name.value))
+                    {
+                        let help = format!("names in double quotes are case-sensitive: write \"{}\" (or {} unquoted)", f.name, f.name);
+                        return Err(self.error(d.help(help)));
+                    }
+                }
                 let names = self.fields.iter().map(|f| f.name.as_str());
                 d = match did_you_mean(&name.value, names) {
                     Some(h) => d.help(h),
@@ -648,6 +658,20 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
         }
         if e.is_null_literal() {
             return Ok(Expr { ty: to, ..e });
+        }
+        // Widen numeric literals here rather than casting them at run time.
+        let folded = match (&e.kind, to) {
+            (ExprKind::Literal(Literal::Int(i)), SqlType::Decimal) => {
+                Some(Literal::Decimal(i.to_string()))
+            }
+            (ExprKind::Literal(Literal::Int(i)), SqlType::Float) => Some(Literal::Float(*i as f64)),
+            (ExprKind::Literal(Literal::Decimal(d)), SqlType::Float) => {
+                d.parse::<f64>().ok().map(Literal::Float)
+            }
+            _ => None,
+        };
+        if let Some(l) = folded {
+            return Ok(lit(l, to));
         }
         if let ExprKind::Literal(Literal::String(s)) = &e.kind {
             let parsed = match to {
