@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use crate::catalog::{self, lock::LOCK_FILE_NAME, Catalog, LockMode};
 use crate::config::{self, Config, Endpoint, SecondaryIndex};
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, SourceMap};
-use crate::sql::plan::{Field, Key};
+use crate::sql::plan::{Field, Key, PlanSchema};
 use crate::sql::{self, BoundQuery, BoundSql};
 use crate::types::SqlType;
 
@@ -45,17 +45,7 @@ fn table(
         return Some((q.plan.schema.fields.clone(), key));
     }
     let entry = catalog.sources.get(name)?;
-    let fields = entry
-        .schema
-        .columns
-        .iter()
-        .map(|c| Field {
-            name: c.name.clone(),
-            ty: c.ty,
-            nullable: c.nullable,
-            qualifier: None,
-        })
-        .collect();
+    let fields = PlanSchema::source_fields(&entry.schema, None);
     let key = entry
         .schema
         .primary_key_names()

@@ -160,6 +160,17 @@ impl Inferred {
     }
 }
 
+fn inferred_schema(names: Vec<String>, cols: Vec<Inferred>) -> TableSchema {
+    TableSchema {
+        columns: names
+            .into_iter()
+            .zip(cols)
+            .map(|(n, c)| c.column(n))
+            .collect(),
+        primary_key: vec![],
+    }
+}
+
 /// The narrowest type that reads a CSV field.
 pub fn classify(s: &str) -> SqlType {
     let t = s.trim();
@@ -305,14 +316,7 @@ fn infer_csv(files: &[PathBuf], table: &FileTable) -> Result<Option<TableSchema>
             sampled += 1;
         }
     }
-    Ok(header.map(|(names, _)| TableSchema {
-        columns: names
-            .into_iter()
-            .zip(cols)
-            .map(|(n, c)| c.column(n))
-            .collect(),
-        primary_key: vec![],
-    }))
+    Ok(header.map(|(names, _)| inferred_schema(names, cols)))
 }
 
 fn check_header(names: &[String], file: &Path) -> Result<(), Failure> {
@@ -406,14 +410,7 @@ fn infer_jsonl(files: &[PathBuf]) -> Result<Option<TableSchema>, Failure> {
     if !any_file || names.is_empty() {
         return Ok(None);
     }
-    Ok(Some(TableSchema {
-        columns: names
-            .into_iter()
-            .zip(cols)
-            .map(|(n, c)| c.column(n))
-            .collect(),
-        primary_key: vec![],
-    }))
+    Ok(Some(inferred_schema(names, cols)))
 }
 
 fn json_type(v: &serde_json::Value) -> Option<SqlType> {

@@ -1053,17 +1053,7 @@ impl<'a> Binder<'a, '_> {
             let Some(entry) = self.catalog.sources.get(&source.name.value) else {
                 return Err(Reported); // its schema could not be resolved; that was reported
             };
-            let fields = entry
-                .schema
-                .columns
-                .iter()
-                .map(|c| Field {
-                    name: c.name.clone(),
-                    ty: c.ty,
-                    nullable: c.nullable,
-                    qualifier: Some(source.name.value.clone()),
-                })
-                .collect();
+            let fields = PlanSchema::source_fields(&entry.schema, Some(&source.name.value));
             let key = if entry.schema.primary_key.is_empty() {
                 Key::Synthetic
             } else {

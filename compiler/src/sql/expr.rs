@@ -597,46 +597,60 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
         self.expect_boolean(bound, at, clause)
     }
 
-    fn expect_string(&mut self, e: Expr, at: Span, ctx: &str) -> BindResult<Expr> {
-        if e.ty.is_string() || e.is_null_literal() {
+    /// Checks that `e` has a type of a family (or is NULL); `family` names it in the message.
+    fn expect(
+        &mut self,
+        e: Expr,
+        at: Span,
+        ctx: &str,
+        ok: fn(SqlType) -> bool,
+        family: &str,
+        help: &str,
+    ) -> BindResult<Expr> {
+        if ok(e.ty) || e.is_null_literal() {
             return Ok(e);
         }
         Err(self.error(
             Diagnostic::error(
                 "sql::type-mismatch",
-                format!("{ctx} needs a string, found {}", e.ty),
+                format!("{ctx} needs {family}, found {}", e.ty),
             )
             .label(at, format!("this is {}", e.ty))
-            .help("convert it first: CAST(... AS text)"),
+            .help(help.to_string()),
         ))
+    }
+
+    fn expect_string(&mut self, e: Expr, at: Span, ctx: &str) -> BindResult<Expr> {
+        self.expect(
+            e,
+            at,
+            ctx,
+            SqlType::is_string,
+            "a string",
+            "convert it first: CAST(... AS text)",
+        )
     }
 
     fn expect_numeric(&mut self, e: Expr, at: Span, ctx: &str) -> BindResult<Expr> {
-        if e.ty.is_numeric() || e.is_null_literal() {
-            return Ok(e);
-        }
-        Err(self.error(
-            Diagnostic::error(
-                "sql::type-mismatch",
-                format!("{ctx} needs a number, found {}", e.ty),
-            )
-            .label(at, format!("this is {}", e.ty))
-            .help("convert it first, e.g. CAST(x AS decimal)"),
-        ))
+        self.expect(
+            e,
+            at,
+            ctx,
+            SqlType::is_numeric,
+            "a number",
+            "convert it first, e.g. CAST(x AS decimal)",
+        )
     }
 
     fn expect_temporal(&mut self, e: Expr, at: Span, ctx: &str) -> BindResult<Expr> {
-        if e.ty.is_temporal() || e.is_null_literal() {
-            return Ok(e);
-        }
-        Err(self.error(
-            Diagnostic::error(
-                "sql::type-mismatch",
-                format!("{ctx} needs a date or timestamp, found {}", e.ty),
-            )
-            .label(at, format!("this is {}", e.ty))
-            .help("convert it first: CAST(x AS timestamp)"),
-        ))
+        self.expect(
+            e,
+            at,
+            ctx,
+            SqlType::is_temporal,
+            "a date or timestamp",
+            "convert it first: CAST(x AS timestamp)",
+        )
     }
 
     fn mismatch(&mut self, op: &str, l: &Expr, r: &Expr, at: Span, r_at: Span) -> Reported {

@@ -6,6 +6,7 @@
 
 use std::fmt::{self, Write as _};
 
+use crate::catalog::TableSchema;
 use crate::types::SqlType;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +36,20 @@ pub struct PlanSchema {
 }
 
 impl PlanSchema {
+    /// The fields of a source table, qualified with `qualifier`.
+    pub fn source_fields(schema: &TableSchema, qualifier: Option<&str>) -> Vec<Field> {
+        schema
+            .columns
+            .iter()
+            .map(|c| Field {
+                name: c.name.clone(),
+                ty: c.ty,
+                nullable: c.nullable,
+                qualifier: qualifier.map(str::to_string),
+            })
+            .collect()
+    }
+
     pub fn key_names(&self) -> Vec<&str> {
         match &self.key {
             Key::Columns(cols) => cols.iter().map(|&i| self.fields[i].name.as_str()).collect(),
