@@ -71,6 +71,15 @@ fn run(path: &Path) -> (String, bool, String) {
         dozerc::config::from_files(&[file], &[], PathBuf::from("."), &map, &env, &mut diags);
     let catalog = catalog_for(&config);
     let queries = dozerc::check::check_config(&config, &catalog, &mut diags);
+    for d in diags.iter() {
+        assert!(
+            d.help.is_some(),
+            "{}: diagnostic `{}` ({}) has no hint",
+            path.display(),
+            d.message,
+            d.code
+        );
+    }
     let rendered: String = diags
         .sorted()
         .into_iter()

@@ -50,7 +50,7 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Option<Catalog> {
             diags.push(Diagnostic::warning(
                 "catalog::lock-version",
                 format!("`{}` has version {}, this dozerc writes {LOCK_VERSION}; resolving sources again", path.display(), lock.version),
-            ));
+            ).help("the lock file is rewritten in this version's format; commit the new one"));
             None
         }
         Err(e) => {

@@ -153,7 +153,7 @@ pub fn resolve(
                 diags.push(Diagnostic::warning(
                     "catalog::lock-write",
                     format!("could not write the lock file `{}`: {e}", path.display()),
-                ));
+                ).help("make the config's folder writable; until then every check reads the sources live"));
             }
         }
     }
@@ -248,7 +248,8 @@ fn select_columns(schema: TableSchema, source: &Source, diags: &mut Diagnostics)
                     "catalog::duplicate-column",
                     format!("column `{}` is selected twice", name.value),
                 )
-                .label(name.span, "selected again"),
+                .label(name.span, "selected again")
+                .help("list each column once in `columns:`"),
             ),
             None => diags.push(unknown_column(
                 &source.table_name.value,

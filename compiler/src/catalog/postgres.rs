@@ -113,7 +113,7 @@ pub fn introspect(
             diags.push(Diagnostic::error(
                 "catalog::runtime",
                 format!("cannot start the I/O runtime: {e}"),
-            ));
+            ).help("the system is out of threads or file descriptors; check `ulimit -n` and `ulimit -u`"));
             return None;
         }
     };

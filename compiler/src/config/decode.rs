@@ -66,7 +66,10 @@ impl Decoder<'_> {
                 "config::wrong-type",
                 format!("expected {expected} for {what}, found {}", node.kind_name()),
             )
-            .label(node.span, format!("expected {expected}")),
+            .label(node.span, format!("expected {expected}"))
+            .help(format!(
+                "write {expected} here; docs/config.md shows every key's form"
+            )),
         );
     }
 
@@ -162,7 +165,8 @@ impl Decoder<'_> {
         if s.value.trim().is_empty() {
             self.error(
                 Diagnostic::error("config::empty-name", format!("{what} must not be empty"))
-                    .label(node.span, "empty"),
+                    .label(node.span, "empty")
+                    .help("give it a name"),
             );
             return None;
         }
@@ -182,7 +186,8 @@ impl Decoder<'_> {
                         "config::out-of-range",
                         format!("{what} is {v}, above the maximum {max}"),
                     )
-                    .label(node.span, "too large"),
+                    .label(node.span, "too large")
+                    .help(format!("use a value from 0 to {max}")),
                 );
                 None
             }

@@ -132,10 +132,13 @@ pub fn load(
         for p in found {
             match std::fs::read_to_string(&p) {
                 Ok(text) => sql_files.push(map.add(p.display().to_string(), text)),
-                Err(e) => diags.push(Diagnostic::error(
-                    "config::unreadable",
-                    format!("cannot read SQL file `{}`: {e}", p.display()),
-                )),
+                Err(e) => diags.push(
+                    Diagnostic::error(
+                        "config::unreadable",
+                        format!("cannot read SQL file `{}`: {e}", p.display()),
+                    )
+                    .help("SQL files in `queries/` must be readable UTF-8 text"),
+                ),
             }
         }
     }
@@ -197,7 +200,8 @@ pub fn from_files(
                     "config::wrong-type",
                     "a config file must be a mapping of top-level keys",
                 )
-                .label(root.span, "expected keys such as `app_name:`"),
+                .label(root.span, "expected keys such as `app_name:`")
+                .help("a config starts with `version: 1` and `app_name: ...` on their own lines"),
             );
             continue;
         }

@@ -387,7 +387,8 @@ impl<'a> Binder<'a, '_> {
                 .label(
                     r_at,
                     format!("this side has {} column(s)", r.schema.fields.len()),
-                ),
+                )
+                .help("select the same columns, in the same order, on every side of the UNION"),
             ));
         }
         let mut inputs = match l.node {
@@ -636,7 +637,8 @@ impl<'a> Binder<'a, '_> {
                                 "sql::unknown-table",
                                 format!("no table or alias `{qual}` in FROM"),
                             )
-                            .label(item_at, "unknown qualifier"),
+                            .label(item_at, "unknown qualifier")
+                            .help("use a table name or alias from FROM, e.g. `t.*`"),
                         );
                     }
                     for i in matching {
@@ -1657,7 +1659,8 @@ fn rename_columns(plan: Plan, alias: &ast::TableAlias, cx: Cx, b: &mut Binder) -
                     plan.schema.fields.len()
                 ),
             )
-            .label(cx.ident(&alias.name), "too many column names"),
+            .label(cx.ident(&alias.name), "too many column names")
+            .help("name at most as many columns as the table has"),
         ));
     }
     let mut schema = plan.schema.clone();

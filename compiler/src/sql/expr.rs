@@ -509,7 +509,8 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
                                     "sql::bad-literal",
                                     format!("`{n}` is not a number"),
                                 )
-                                .label(at, "invalid number"),
+                                .label(at, "invalid number")
+                                .help("write numbers as 42, 4.2 or 4.2e1"),
                             ))
                         }
                     }
@@ -787,7 +788,8 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
                             "sql::type-mismatch",
                             "JSON values can only be compared for equality",
                         )
-                        .label(at, "ordering JSON"),
+                        .label(at, "ordering JSON")
+                        .help("compare a field of it cast to a type, e.g. CAST(j AS text)"),
                     ))
                 }
                 Some(t) => t,
@@ -1184,7 +1186,8 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
                         args.len()
                     ),
                 )
-                .label(at, "wrong number of arguments"),
+                .label(at, "wrong number of arguments")
+                .help("docs/sql.md lists each function with its arguments"),
             ));
         }
         Ok(())
@@ -1450,7 +1453,8 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
                             "sql::type-mismatch",
                             format!("MIN/MAX cannot order {} values", arg.ty),
                         )
-                        .label(arg_at, format!("this is {}", arg.ty)),
+                        .label(arg_at, format!("this is {}", arg.ty))
+                        .help("MIN/MAX take numbers, strings, booleans, dates and timestamps"),
                     ))
                 }
                 _ => arg,
