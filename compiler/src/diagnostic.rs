@@ -75,18 +75,23 @@ impl SourceFile {
         (line + 1, col + 1)
     }
 
-    /// The length to underline for a span: itself, or the one character at its start when it is
-    /// empty (so a "missing here" label is visible), never splitting a character.
-    pub fn visible_len(&self, span: Span) -> usize {
-        let start = span.start.min(self.text.len());
-        let end = span.end.clamp(start, self.text.len());
-        if end > start {
-            return end - start;
+    /// The byte range to underline for a span, as (start, length): the span snapped outwards to
+    /// character boundaries and clamped to the text, or the one character at its start when it is
+    /// empty (so a "missing here" label is visible).
+    pub fn visible_range(&self, span: Span) -> (usize, usize) {
+        let text = &self.text;
+        let mut start = span.start.min(text.len());
+        while !text.is_char_boundary(start) {
+            start -= 1;
         }
-        self.text
-            .get(start..)
-            .and_then(|r| r.chars().next())
-            .map_or(0, char::len_utf8)
+        let mut end = span.end.clamp(start, text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        if end == start {
+            end += text[start..].chars().next().map_or(0, char::len_utf8);
+        }
+        (start, end - start)
     }
 
     /// Byte offset of a 1-based line and 1-based character column, clamped to the text.
@@ -357,12 +362,12 @@ impl MietteAdapter {
         let mut related = vec![];
         for (i, l) in d.labels.iter().enumerate() {
             let text = (!l.message.is_empty()).then(|| l.message.clone());
-            let len = map.file(l.span.file).visible_len(l.span);
+            let (start, len) = map.file(l.span.file).visible_range(l.span);
             if Some(l.span.file) == primary_file {
                 let ls = if i == 0 {
-                    LabeledSpan::new_primary_with_span(text, (l.span.start, len))
+                    LabeledSpan::new_primary_with_span(text, (start, len))
                 } else {
-                    LabeledSpan::new_with_span(text, (l.span.start, len))
+                    LabeledSpan::new_with_span(text, (start, len))
                 };
                 labels.push(ls);
             } else {
@@ -373,7 +378,7 @@ impl MietteAdapter {
                     message: l.message.clone(),
                     help: None,
                     source: Some(NamedSource::new(&f.name, f.text.clone())),
-                    labels: vec![LabeledSpan::new_with_span(None, (l.span.start, len))],
+                    labels: vec![LabeledSpan::new_with_span(None, (start, len))],
                     related: vec![],
                 });
             }
@@ -455,7 +460,11 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     candidates
         .into_iter()
         .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.chars().count().max(name.chars().count()) / 3).max(1))
+        .filter(|(d, c)| {
+            let (a, b) = (c.chars().count(), name.chars().count());
+            // Close enough, and not a complete replacement (`x` is no typo of `y`).
+            *d <= (a.max(b) / 3).max(1) && *d < a.min(b)
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -512,6 +521,16 @@ mod tests {
     }
 
     #[test]
+    fn visible_ranges_never_split_characters() {
+        let mut m = SourceMap::default();
+        let id = m.add("a", "xéy");
+        let f = m.file(id);
+        assert_eq!(f.visible_range(Span::new(id, 2, 2)), (1, 2));
+        assert_eq!(f.visible_range(Span::new(id, 0, 2)), (0, 3));
+        assert_eq!(f.visible_range(Span::new(id, 9, 9)), (4, 0));
+    }
+
+    #[test]
     fn suggestions() {
         assert_eq!(
             closest("CustomerId", ["CustomerID", "Country"]),
@@ -523,5 +542,6 @@ mod tests {
         );
         assert_eq!(closest("zzz", ["Quantity"]), None);
         assert_eq!(closest("nmae", ["id", "name"]), Some("name"));
+        assert_eq!(closest("é", ["a", "b"]), None);
     }
 }

@@ -43,10 +43,14 @@ impl SqlText {
             SqlOrigin::File(file) => Span::new(*file, start, end),
             SqlOrigin::Yaml { file, scalar } => {
                 let s = scalar.offset_of(start);
-                let e = if end > start {
-                    scalar.offset_of(end - 1) + 1
-                } else {
-                    s
+                // End after the last character of the range (which may be several bytes long).
+                let last = self
+                    .text
+                    .get(..end)
+                    .and_then(|t| t.char_indices().next_back());
+                let e = match last {
+                    Some((i, c)) if end > start => scalar.offset_of(i) + c.len_utf8(),
+                    _ => s,
                 };
                 Span::new(*file, s, e.max(s))
             }
