@@ -65,6 +65,15 @@ impl Node {
         }
     }
 
+    /// The number of nodes in this tree.
+    pub fn size(&self) -> usize {
+        1 + match &self.kind {
+            NodeKind::Scalar(_) => 0,
+            NodeKind::Seq(items) => items.iter().map(Node::size).sum(),
+            NodeKind::Map(entries) => entries.iter().map(|(k, v)| k.size() + v.size()).sum(),
+        }
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match &self.kind {
             NodeKind::Scalar(s) if s.is_null() => "null",
@@ -265,7 +274,13 @@ struct Builder<'a> {
     root: Option<Node>,
     documents: usize,
     extra_document: Option<Span>,
+    /// How many more nodes alias expansion may create.
+    alias_budget: usize,
+    alias_overflow: Option<Span>,
 }
+
+/// Nodes that alias expansion may create in one file: far more than any config needs.
+const ALIAS_EXPANSION_LIMIT: usize = 100_000;
 
 fn tag_name(tag: Option<Tag>) -> Option<String> {
     tag.map(|t| format!("{}{}", t.handle, t.suffix))
@@ -392,9 +407,22 @@ impl MarkedEventReceiver for Builder<'_> {
                 }
             }
             Event::Alias(id) => {
-                if let Some(node) = self.anchors.get(&id).cloned() {
-                    self.push(node, 0);
+                let Some(node) = self.anchors.get(&id) else {
+                    return;
+                };
+                // Aliases are expanded by copying; cap the copies so that nested aliases (a
+                // "billion laughs" file) cannot exhaust memory.
+                let size = node.size();
+                if size > self.alias_budget {
+                    if self.alias_overflow.is_none() {
+                        let at = self.text.offset(&mark);
+                        self.alias_overflow = Some(self.text.span(at, self.text.line_end(at)));
+                    }
+                    return;
                 }
+                self.alias_budget -= size;
+                let node = node.clone();
+                self.push(node, 0);
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
@@ -433,6 +461,8 @@ pub fn parse(
         root: None,
         documents: 0,
         extra_document: None,
+        alias_budget: ALIAS_EXPANSION_LIMIT,
+        alias_overflow: None,
     };
     let mut parser = Parser::new_from_str(&text);
     if let Err(e) = parser.load(&mut builder, true) {
@@ -442,6 +472,14 @@ pub fn parse(
             Diagnostic::error("yaml::syntax", format!("invalid YAML: {}", e.info()))
                 .label(span, e.info().to_string())
                 .help("check the indentation and quoting around this position"),
+        );
+        return None;
+    }
+    if let Some(span) = builder.alias_overflow {
+        diags.push(
+            Diagnostic::error("yaml::alias-expansion", "YAML aliases expand to too many nodes")
+                .label(span, "expansion limit reached here")
+                .help(format!("aliases may create at most {ALIAS_EXPANSION_LIMIT} nodes per file; write the values out instead")),
         );
         return None;
     }
@@ -516,6 +554,22 @@ mod tests {
         let errs: Vec<_> = d.iter().collect();
         assert_eq!(errs.len(), 1);
         assert_eq!(map.snippet(errs[0].labels[0].span), "{{NOPE}}");
+    }
+
+    #[test]
+    fn nested_aliases_cannot_exhaust_memory() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let (_, node, d) = parse_str(&text);
+        assert!(node.is_none());
+        assert!(d.iter().any(|d| d.code == "yaml::alias-expansion"));
+        // Ordinary aliases still work.
+        let (_, node, d) = parse_str("base: &b {x: 1}\ncopy: *b\n");
+        assert!(!d.has_errors());
+        assert_eq!(get(&node.unwrap(), "copy").size(), 3);
     }
 
     #[test]

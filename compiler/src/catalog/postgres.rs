@@ -15,6 +15,8 @@ use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
 use crate::types::SqlType;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Upper bound for reading one table's schema, connection included.
+const INTROSPECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Replaces the password of a `postgresql://` URL, for messages and the lock file.
 pub fn redact_url(url: &str) -> String {
@@ -122,7 +124,14 @@ pub fn introspect(
         .as_ref()
         .or(pg.schema.as_ref())
         .map_or_else(|| "public".to_string(), |s| s.value.clone());
-    let result = runtime.block_on(read_table(&cfg, &schema_name, &source.table_name.value));
+    let result = runtime.block_on(async {
+        tokio::time::timeout(
+            INTROSPECTION_TIMEOUT,
+            read_table(&cfg, &schema_name, &source.table_name.value),
+        )
+        .await
+        .unwrap_or(Err(Failure::Timeout))
+    });
     let user = cfg.get_user().unwrap_or("postgres").to_string();
     let db = cfg.get_dbname().unwrap_or("postgres").to_string();
     match result {
@@ -223,6 +232,22 @@ pub fn introspect(
             diags.push(d);
             None
         }
+        Err(Failure::Timeout) => {
+            diags.push(
+                Diagnostic::error(
+                    "catalog::postgres-timeout",
+                    format!(
+                        "PostgreSQL at {} did not answer within {}s while reading `{schema_name}.{}`",
+                        target(&cfg),
+                        INTROSPECTION_TIMEOUT.as_secs(),
+                        source.table_name.value
+                    ),
+                )
+                .label(conn.kind_span, "this connection")
+                .help("check that the server is not overloaded or blocked by a lock on the table (pg_stat_activity)"),
+            );
+            None
+        }
         Err(Failure::Db(e)) => {
             diags.push(connection_error(conn, &cfg, &user, &db, &e));
             None
@@ -298,6 +323,7 @@ struct PgTable {
 enum Failure {
     NoTable { tables: Vec<String> },
     Db(tokio_postgres::Error),
+    Timeout,
 }
 
 impl From<tokio_postgres::Error> for Failure {
