@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use dozer_types::parse::{classify, parse_date, parse_timestamp};
 
 use super::{Column, TableSchema};
 use crate::config::{Config, FileFormat, FileTable, LocalStorage, Source};
@@ -169,80 +169,6 @@ fn inferred_schema(names: Vec<String>, cols: Vec<Inferred>) -> TableSchema {
             .collect(),
         primary_key: vec![],
     }
-}
-
-/// The narrowest type that reads a CSV field.
-pub fn classify(s: &str) -> SqlType {
-    let t = s.trim();
-    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
-    let leading_zero = digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.");
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if leading_zero {
-            return SqlType::String;
-        }
-        return if t.parse::<i64>().is_ok() {
-            SqlType::Int
-        } else if digits.len() <= 28 {
-            SqlType::Decimal
-        } else {
-            SqlType::Float
-        };
-    }
-    if let Some((int, frac)) = digits.split_once('.') {
-        let ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-        if ok(int) && ok(frac) && !(int.is_empty() && frac.is_empty()) && !leading_zero {
-            return if int.len() + frac.len() <= 28 {
-                SqlType::Decimal
-            } else {
-                SqlType::Float
-            };
-        }
-    }
-    let lower = t.to_ascii_lowercase();
-    if matches!(lower.as_str(), "true" | "false") {
-        return SqlType::Boolean;
-    }
-    if !leading_zero
-        && (lower.contains('e')
-            || matches!(
-                lower.trim_start_matches(['-', '+']),
-                "inf" | "infinity" | "nan"
-            ))
-        && t.parse::<f64>().is_ok()
-    {
-        return SqlType::Float;
-    }
-    if parse_date(t).is_some() {
-        return SqlType::Date;
-    }
-    if parse_timestamp(t).is_some() {
-        return SqlType::Timestamp;
-    }
-    SqlType::String
-}
-
-pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    (s.len() == 10)
-        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-        .flatten()
-}
-
-/// Timestamps: RFC 3339, or `YYYY-MM-DD[ T]HH:MM[:SS[.fff]]` without offset (read as UTC).
-pub fn parse_timestamp(s: &str) -> Option<DateTime<chrono::Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&chrono::Utc));
-    }
-    for fmt in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(t.and_utc());
-        }
-    }
-    None
 }
 
 fn infer_csv(files: &[PathBuf], table: &FileTable) -> Result<Option<TableSchema>, Failure> {
@@ -496,25 +422,6 @@ fn parquet_column(field: &parquet::schema::types::Type) -> Result<Column, String
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classify_fields() {
-        assert_eq!(classify("42"), SqlType::Int);
-        assert_eq!(classify("-7"), SqlType::Int);
-        assert_eq!(classify("2.55"), SqlType::Decimal);
-        assert_eq!(classify("1e9"), SqlType::Float);
-        assert_eq!(classify("NaN"), SqlType::Float);
-        assert_eq!(classify("02134"), SqlType::String);
-        assert_eq!(classify("0"), SqlType::Int);
-        assert_eq!(classify("0.5"), SqlType::Decimal);
-        assert_eq!(classify("true"), SqlType::Boolean);
-        assert_eq!(classify("2011-12-09"), SqlType::Date);
-        assert_eq!(classify("2011-12-09 12:50:00"), SqlType::Timestamp);
-        assert_eq!(classify("2011-12-09T12:50:00+02:00"), SqlType::Timestamp);
-        assert_eq!(classify("85123A"), SqlType::String);
-        assert_eq!(classify("e"), SqlType::String);
-        assert_eq!(classify("99999999999999999999"), SqlType::Decimal);
-    }
 
     #[test]
     fn widening_while_sampling() {

@@ -1267,7 +1267,10 @@ impl<'a> Binder<'a, '_> {
             },
             _ => None,
         };
-        let parsed = text.as_deref().and_then(parse_duration);
+        let parsed = text
+            .as_deref()
+            .and_then(dozer_types::parse::parse_duration)
+            .map(|d| Millis(d.num_milliseconds()));
         parsed.ok_or_else(|| {
             self.error(
                 Diagnostic::error("sql::bad-duration", format!("`{e}` is not a duration"))
@@ -1681,23 +1684,4 @@ fn rename_columns(plan: Plan, alias: &ast::TableAlias, cx: Cx, b: &mut Binder) -
         },
         schema,
     })
-}
-
-/// Parses `'<n> <unit>'`.
-pub fn parse_duration(s: &str) -> Option<Millis> {
-    let mut parts = s.split_whitespace();
-    let n: i64 = parts.next()?.parse().ok()?;
-    let unit = parts.next()?.to_ascii_uppercase();
-    if parts.next().is_some() || n <= 0 {
-        return None;
-    }
-    let ms = match unit.trim_end_matches('S') {
-        "MILLISECOND" => 1,
-        "SECOND" => 1_000,
-        "MINUTE" => 60_000,
-        "HOUR" => 3_600_000,
-        "DAY" => 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(ms).map(Millis)
 }

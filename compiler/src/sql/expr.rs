@@ -14,9 +14,9 @@ use super::plan::{
     ScalarFunction, TrimWhere, UnaryOp,
 };
 use super::SqlSource;
-use crate::catalog::files::{parse_date, parse_timestamp};
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Span};
 use crate::types::SqlType;
+use dozer_types::parse::{parse_date, parse_timestamp_or_date};
 
 /// The error was reported to the diagnostics already.
 #[derive(Debug, Clone, Copy)]
@@ -690,15 +690,9 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
         }
         if let ExprKind::Literal(Literal::String(s)) = &e.kind {
             let parsed = match to {
-                SqlType::Timestamp => parse_timestamp(s)
-                    .or_else(|| {
-                        parse_date(s)
-                            .and_then(|d| d.and_hms_opt(0, 0, 0))
-                            .map(|t| t.and_utc())
-                    })
-                    .map(|t| {
-                        Literal::Timestamp(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-                    }),
+                SqlType::Timestamp => parse_timestamp_or_date(s).map(|t| {
+                    Literal::Timestamp(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                }),
                 SqlType::Date => parse_date(s).map(|d| Literal::Date(d.to_string())),
                 SqlType::String | SqlType::Text => Some(Literal::String(s.clone())),
                 _ => None,

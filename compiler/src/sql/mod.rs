@@ -15,7 +15,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
-pub use bind::{bind, parse_duration, BoundQuery, BoundSql};
+pub use bind::{bind, BoundQuery, BoundSql};
 
 use crate::config::SqlText;
 use crate::diagnostic::{Diagnostic, Diagnostics, Span};

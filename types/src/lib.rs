@@ -1,0 +1,20 @@
+//! Value types shared by the dozerc compiler and the runtime it links into every app.
+//!
+//! One crate holds what both sides must agree on, so they cannot drift apart:
+//! - [`SqlType`]: the column types (Dozer's field types) and their widening rules;
+//! - [`parse`]: reading values from text — the compiler's CSV schema inference and the runtime's
+//!   CSV ingestion use the same functions, so a column inferred as `decimal` always reads as one;
+//! - [`Value`]: a dynamically typed value for the edges (API filters, JSON, dumps); the hot path
+//!   works on generated typed structs instead;
+//! - [`keycode`]: an order-preserving byte encoding for LMDB keys and secondary indexes.
+//!
+//! The crate is small on purpose (chrono, rust_decimal, serde): the compiler depends on it too.
+
+pub mod keycode;
+pub mod parse;
+mod sql_type;
+mod value;
+
+pub use rust_decimal::Decimal;
+pub use sql_type::SqlType;
+pub use value::Value;
