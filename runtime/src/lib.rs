@@ -1,4 +1,8 @@
 //! Runtime linked into every app binary that `dozerc build` emits.
 //!
-//! The code-generation issue fills this crate with sources, incremental operators, the LMDB store and
-//! the API servers; today it only fixes the crate boundary so the workspace has its final shape.
+//! Generic code lives here and is compiled once; the code generated per app stays small. So far:
+//! [`store`], the LMDB environment that holds operator state, endpoint tables, indexes and source
+//! positions, committed one source batch per write transaction. Sources, incremental operators and
+//! the API servers follow (see docs/architecture.md).
+
+pub mod store;
