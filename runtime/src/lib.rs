@@ -1,8 +1,11 @@
 //! Runtime linked into every app binary that `dozerc build` emits.
 //!
 //! Generic code lives here and is compiled once; the code generated per app stays small. So far:
-//! [`store`], the LMDB environment that holds operator state, endpoint tables, indexes and source
-//! positions, committed one source batch per write transaction. Sources, incremental operators and
-//! the API servers follow (see docs/architecture.md).
+//! - [`store`]: the LMDB environment that holds operator state, endpoint tables, indexes and source
+//!   positions, committed one source batch per write transaction;
+//! - [`codec`]: the compact binary form of field values that generated records are stored in.
+//!
+//! Sources, incremental operators and the API servers follow (see docs/architecture.md).
 
+pub mod codec;
 pub mod store;
