@@ -9,6 +9,7 @@
 //! decimals are fixed-width little-endian, timestamps are microseconds since the epoch.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use dozer_types::Value;
 use rust_decimal::Decimal;
 
 /// Stored bytes that do not decode: a bug or a damaged store, never user input.
@@ -114,6 +115,19 @@ impl Decode for i64 {
     }
 }
 
+/// Fixed 16 bytes: wide sums are rare enough that a varint buys nothing.
+impl Encode for i128 {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend(self.to_le_bytes());
+    }
+}
+
+impl Decode for i128 {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(i128::from_le_bytes(r.array()?))
+    }
+}
+
 impl Encode for u64 {
     fn encode(&self, out: &mut Vec<u8>) {
         put_varint(out, *self);
@@ -202,7 +216,8 @@ impl Encode for DateTime<Utc> {
 
 impl Decode for DateTime<Utc> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        DateTime::from_timestamp_micros(i64::decode(r)?).ok_or(DecodeError("timestamp out of range"))
+        DateTime::from_timestamp_micros(i64::decode(r)?)
+            .ok_or(DecodeError("timestamp out of range"))
     }
 }
 
@@ -250,6 +265,63 @@ impl<T: Decode> Decode for Option<T> {
             1 => Ok(Some(T::decode(r)?)),
             _ => Err(DecodeError("invalid option tag")),
         }
+    }
+}
+
+/// Dynamic values (MIN/MAX state, API edges): a type tag, then the type's form.
+impl Encode for Value {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let tag: u8 = match self {
+            Value::Null => 0,
+            Value::Boolean(_) => 1,
+            Value::Int(_) => 2,
+            Value::UInt(_) => 3,
+            Value::Float(_) => 4,
+            Value::Decimal(_) => 5,
+            Value::String(_) => 6,
+            Value::Text(_) => 7,
+            Value::Binary(_) => 8,
+            Value::Timestamp(_) => 9,
+            Value::Date(_) => 10,
+            Value::Json(_) => 11,
+            Value::Duration(_) => 12,
+        };
+        out.push(tag);
+        match self {
+            Value::Null => {}
+            Value::Boolean(v) => v.encode(out),
+            Value::Int(v) => v.encode(out),
+            Value::UInt(v) => v.encode(out),
+            Value::Float(v) => v.encode(out),
+            Value::Decimal(v) => v.encode(out),
+            Value::String(v) | Value::Text(v) => v.encode(out),
+            Value::Binary(v) => v.encode(out),
+            Value::Timestamp(v) => v.encode(out),
+            Value::Date(v) => v.encode(out),
+            Value::Json(v) => v.encode(out),
+            Value::Duration(v) => v.num_nanoseconds().unwrap_or(i64::MAX).encode(out),
+        }
+    }
+}
+
+impl Decode for Value {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match r.take(1)?[0] {
+            0 => Value::Null,
+            1 => Value::Boolean(bool::decode(r)?),
+            2 => Value::Int(i64::decode(r)?),
+            3 => Value::UInt(u64::decode(r)?),
+            4 => Value::Float(f64::decode(r)?),
+            5 => Value::Decimal(Decimal::decode(r)?),
+            6 => Value::String(String::decode(r)?),
+            7 => Value::Text(String::decode(r)?),
+            8 => Value::Binary(Vec::decode(r)?),
+            9 => Value::Timestamp(DateTime::decode(r)?),
+            10 => Value::Date(NaiveDate::decode(r)?),
+            11 => Value::Json(serde_json::Value::decode(r)?),
+            12 => Value::Duration(chrono::TimeDelta::nanoseconds(i64::decode(r)?)),
+            _ => return Err(DecodeError("invalid value tag")),
+        })
     }
 }
 
@@ -302,5 +374,14 @@ mod tests {
         round_trip(serde_json::json!({"a": [1, 2]}));
         round_trip(Decimal::MAX);
         round_trip(-Decimal::new(255, 2));
+        for v in [
+            Value::Null,
+            Value::Int(-4),
+            Value::String("é".into()),
+            Value::Decimal(Decimal::new(-12, 1)),
+            Value::Boolean(true),
+        ] {
+            round_trip(v);
+        }
     }
 }

@@ -3,9 +3,11 @@
 //! Generic code lives here and is compiled once; the code generated per app stays small. So far:
 //! - [`store`]: the LMDB environment that holds operator state, endpoint tables, indexes and source
 //!   positions, committed one source batch per write transaction;
-//! - [`codec`]: the compact binary form of field values that generated records are stored in.
+//! - [`codec`]: the compact binary form of field values that generated records are stored in;
+//! - [`ops`]: incremental operators over batches of weighted rows (so far GROUP BY aggregation).
 //!
 //! Sources, incremental operators and the API servers follow (see docs/architecture.md).
 
 pub mod codec;
+pub mod ops;
 pub mod store;

@@ -1,0 +1,777 @@
+//! GROUP BY with COUNT(*), COUNT, COUNT(DISTINCT), SUM, AVG, MIN, MAX — incrementally, with
+//! retractions.
+//!
+//! State lives in LMDB, so it may be larger than memory:
+//! - `groups`: group key → the group's encoded values, its row count and each accumulator's state
+//!   (counts, sums);
+//! - `multisets`: (accumulator, group key, value key) → (count, value), for MIN, MAX and
+//!   COUNT(DISTINCT). MIN is the first entry of the group's range and MAX the last, so deleting the
+//!   current minimum is exact and costs one range lookup.
+//!
+//! A batch is pre-aggregated in memory per group, then every touched group is read, updated and
+//! written once; the operator reports the groups whose output row changed (old row out, new row in).
+//! A grouped aggregate's row disappears with its last input row; a global aggregate (no GROUP BY)
+//! always has exactly one row, also over no input (COUNT 0, SUM NULL), as in SQL.
+//!
+//! Integer sums are kept in 128 bits, so intermediate sums never overflow; only a final SUM beyond
+//! 64 bits is an error. Float sums under retraction accumulate rounding error (as any running sum).
+
+use std::collections::BTreeMap;
+
+use dozer_types::keycode;
+use dozer_types::{Decimal, Value};
+use heed::types::Bytes;
+use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
+
+use super::{OpError, Weight};
+use crate::codec::{Decode, Encode, Reader};
+
+/// What one accumulator computes; dozerc picks the variant from the argument's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggKind {
+    CountStar,
+    Count,
+    CountDistinct,
+    /// SUM of integers: `int`.
+    SumInt,
+    SumDecimal,
+    SumFloat,
+    /// AVG of integers or decimals: `decimal`.
+    AvgDecimal,
+    AvgFloat,
+    Min,
+    Max,
+}
+
+impl AggKind {
+    fn uses_multiset(self) -> bool {
+        matches!(self, AggKind::CountDistinct | AggKind::Min | AggKind::Max)
+    }
+}
+
+/// One input row: its group key (`keycode` bytes), its group values (encoded, handed back in the
+/// output), one argument per accumulator (`Value::Null` for COUNT(*)), and its weight.
+#[derive(Clone, Debug)]
+pub struct AggRow {
+    pub key: Vec<u8>,
+    pub group: Vec<u8>,
+    pub args: Vec<Value>,
+    pub weight: Weight,
+}
+
+/// A group whose output row changed: retract `old` (if any), insert `new` (if any). Rows are the
+/// accumulator values in order; `group` is the group's encoded values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupChange {
+    pub group: Vec<u8>,
+    pub old: Option<Vec<Value>>,
+    pub new: Option<Vec<Value>>,
+}
+
+pub struct Aggregate {
+    kinds: Vec<AggKind>,
+    global: bool,
+    groups: Database<Bytes, Bytes>,
+    multisets: Database<Bytes, Bytes>,
+}
+
+/// Per-accumulator state, stored in the group's record.
+#[derive(Clone, Debug, PartialEq)]
+enum AccState {
+    /// COUNT(*), MIN, MAX: nothing beyond the row count / the multiset.
+    None,
+    /// COUNT(x): non-null values; COUNT(DISTINCT x): distinct non-null values.
+    Count(i64),
+    Int {
+        sum: i128,
+        n: i64,
+    },
+    Dec {
+        sum: Decimal,
+        n: i64,
+    },
+    Float {
+        sum: f64,
+        n: i64,
+    },
+}
+
+struct GroupState {
+    group: Vec<u8>,
+    rows: i64,
+    accs: Vec<AccState>,
+}
+
+/// A batch's changes to one group, before they are applied.
+struct Pending {
+    group: Vec<u8>,
+    rows: i64,
+    accs: Vec<AccState>,
+    /// For multiset accumulators: value key → (weight, value).
+    values: Vec<BTreeMap<Vec<u8>, (Weight, Value)>>,
+}
+
+fn zero_state(kind: AggKind) -> AccState {
+    match kind {
+        AggKind::CountStar | AggKind::Min | AggKind::Max => AccState::None,
+        AggKind::Count | AggKind::CountDistinct => AccState::Count(0),
+        AggKind::SumInt => AccState::Int { sum: 0, n: 0 },
+        AggKind::SumDecimal | AggKind::AvgDecimal => AccState::Dec {
+            sum: Decimal::ZERO,
+            n: 0,
+        },
+        AggKind::SumFloat | AggKind::AvgFloat => AccState::Float { sum: 0.0, n: 0 },
+    }
+}
+
+fn overflow(what: &str) -> OpError {
+    OpError::Overflow(format!("{what} does not fit its type"))
+}
+
+impl Aggregate {
+    /// Opens (or creates) the operator's state databases, named after `name`.
+    pub fn open(
+        env: &Env<WithoutTls>,
+        txn: &mut RwTxn,
+        name: &str,
+        kinds: Vec<AggKind>,
+        global: bool,
+    ) -> Result<Self, OpError> {
+        if kinds.len() > usize::from(u8::MAX) {
+            return Err(OpError::Inconsistent(format!(
+                "{} aggregates in one query; at most 255 are supported",
+                kinds.len()
+            )));
+        }
+        let groups = env.create_database(txn, Some(&format!("{name}.groups")))?;
+        let multisets = env.create_database(txn, Some(&format!("{name}.multisets")))?;
+        Ok(Aggregate {
+            kinds,
+            global,
+            groups,
+            multisets,
+        })
+    }
+
+    /// Applies a batch and returns the changed groups in key order.
+    pub fn apply(
+        &self,
+        txn: &mut RwTxn,
+        rows: impl IntoIterator<Item = AggRow>,
+    ) -> Result<Vec<GroupChange>, OpError> {
+        let mut pending: BTreeMap<Vec<u8>, Pending> = BTreeMap::new();
+        for row in rows {
+            if row.args.len() != self.kinds.len() {
+                return Err(OpError::Inconsistent(format!(
+                    "{} aggregate arguments for {} aggregates",
+                    row.args.len(),
+                    self.kinds.len()
+                )));
+            }
+            let p = pending.entry(row.key).or_insert_with(|| Pending {
+                group: row.group,
+                rows: 0,
+                accs: self.kinds.iter().map(|&k| zero_state(k)).collect(),
+                values: self.kinds.iter().map(|_| BTreeMap::new()).collect(),
+            });
+            let w = row.weight;
+            p.rows = p
+                .rows
+                .checked_add(w)
+                .ok_or_else(|| overflow("a group's row count"))?;
+            for (i, (kind, arg)) in self.kinds.iter().zip(row.args).enumerate() {
+                if arg.is_null() {
+                    continue; // every aggregate but COUNT(*) ignores NULLs; COUNT(*) uses `rows`
+                }
+                if kind.uses_multiset() {
+                    let mut k = vec![];
+                    keycode::encode_value(&mut k, &arg);
+                    let e = p.values[i].entry(k).or_insert((0, arg));
+                    e.0 =
+                        e.0.checked_add(w)
+                            .ok_or_else(|| overflow("a value count"))?;
+                    continue;
+                }
+                add(&mut p.accs[i], &arg, w)?;
+            }
+        }
+        // A global aggregate has its row from the first batch on, even an empty one.
+        if self.global && pending.is_empty() && self.groups.get(txn, &[GROUP_KEY_MARKER])?.is_none()
+        {
+            pending.insert(
+                vec![],
+                Pending {
+                    group: vec![],
+                    rows: 0,
+                    accs: self.kinds.iter().map(|&k| zero_state(k)).collect(),
+                    values: self.kinds.iter().map(|_| BTreeMap::new()).collect(),
+                },
+            );
+        }
+        let mut changes = vec![];
+        for (key, p) in pending {
+            if let Some(change) = self.apply_group(txn, &key, p)? {
+                changes.push(change);
+            }
+        }
+        Ok(changes)
+    }
+
+    fn apply_group(
+        &self,
+        txn: &mut RwTxn,
+        key: &[u8],
+        p: Pending,
+    ) -> Result<Option<GroupChange>, OpError> {
+        // LMDB keys cannot be empty, and a global aggregate's group key is: prefix a marker byte.
+        let mut db_key = Vec::with_capacity(key.len() + 1);
+        db_key.push(GROUP_KEY_MARKER);
+        db_key.extend_from_slice(key);
+        let stored = match self.groups.get(txn, &db_key)? {
+            Some(bytes) => Some(self.decode_state(bytes)?),
+            None => None,
+        };
+        let existed = stored.is_some();
+        let mut state = stored.unwrap_or_else(|| GroupState {
+            group: p.group.clone(),
+            rows: 0,
+            accs: self.kinds.iter().map(|&k| zero_state(k)).collect(),
+        });
+        let old = if existed {
+            Some(self.output(txn, key, &state)?)
+        } else {
+            None
+        };
+
+        state.rows = state
+            .rows
+            .checked_add(p.rows)
+            .ok_or_else(|| overflow("a group's row count"))?;
+        if state.rows < 0 {
+            return Err(OpError::Inconsistent(
+                "more rows deleted from a group than it had".into(),
+            ));
+        }
+        for (i, (acc, delta)) in state.accs.iter_mut().zip(p.accs).enumerate() {
+            merge(acc, delta)?;
+            let values = &p.values[i];
+            if !values.is_empty() {
+                let distinct_delta = self.apply_multiset(txn, i, key, values)?;
+                if let AccState::Count(n) = acc {
+                    *n += distinct_delta;
+                }
+            }
+        }
+        let alive = state.rows > 0 || self.global;
+        let new = if alive {
+            Some(self.output(txn, key, &state)?)
+        } else {
+            None
+        };
+        if alive {
+            let mut bytes = vec![];
+            self.encode_state(&state, &mut bytes);
+            self.groups.put(txn, &db_key, &bytes)?;
+        } else if existed {
+            self.groups.delete(txn, &db_key)?;
+        }
+        Ok((old != new).then(|| GroupChange {
+            group: state.group,
+            old,
+            new,
+        }))
+    }
+
+    /// Applies value-count changes to one accumulator's multiset for one group; returns the change
+    /// in the number of distinct values.
+    fn apply_multiset(
+        &self,
+        txn: &mut RwTxn,
+        acc: usize,
+        group_key: &[u8],
+        values: &BTreeMap<Vec<u8>, (Weight, Value)>,
+    ) -> Result<i64, OpError> {
+        let mut distinct = 0;
+        let mut key = multiset_prefix(acc, group_key);
+        let prefix_len = key.len();
+        for (value_key, (w, value)) in values {
+            if *w == 0 {
+                continue;
+            }
+            key.truncate(prefix_len);
+            key.extend_from_slice(value_key);
+            let before = match self.multisets.get(txn, &key)? {
+                Some(bytes) => i64::decode(&mut Reader::new(bytes))?,
+                None => 0,
+            };
+            let after = before
+                .checked_add(*w)
+                .ok_or_else(|| overflow("a value count"))?;
+            if after < 0 {
+                return Err(OpError::Inconsistent(
+                    "a value was deleted more often than inserted".into(),
+                ));
+            }
+            if after == 0 {
+                self.multisets.delete(txn, &key)?;
+                distinct -= 1;
+            } else {
+                let mut bytes = vec![];
+                after.encode(&mut bytes);
+                value.encode(&mut bytes);
+                self.multisets.put(txn, &key, &bytes)?;
+                distinct += i64::from(before == 0);
+            }
+        }
+        Ok(distinct)
+    }
+
+    /// The first (MIN) or last (MAX) value of a group's multiset.
+    fn extreme(
+        &self,
+        txn: &RoTxn<WithoutTls>,
+        acc: usize,
+        group_key: &[u8],
+        last: bool,
+    ) -> Result<Value, OpError> {
+        let prefix = multiset_prefix(acc, group_key);
+        let entry = if last {
+            self.multisets
+                .rev_prefix_iter(txn, &prefix)?
+                .next()
+                .transpose()?
+        } else {
+            self.multisets
+                .prefix_iter(txn, &prefix)?
+                .next()
+                .transpose()?
+        };
+        match entry {
+            None => Ok(Value::Null),
+            Some((_, bytes)) => {
+                let mut r = Reader::new(bytes);
+                let _count = i64::decode(&mut r)?;
+                Ok(Value::decode(&mut r)?)
+            }
+        }
+    }
+
+    fn output(
+        &self,
+        txn: &RoTxn<WithoutTls>,
+        key: &[u8],
+        state: &GroupState,
+    ) -> Result<Vec<Value>, OpError> {
+        let mut out = Vec::with_capacity(self.kinds.len());
+        for (i, (kind, acc)) in self.kinds.iter().zip(&state.accs).enumerate() {
+            out.push(match (kind, acc) {
+                (AggKind::CountStar, _) => Value::Int(state.rows),
+                (AggKind::Count | AggKind::CountDistinct, AccState::Count(n)) => Value::Int(*n),
+                (AggKind::SumInt, AccState::Int { sum, n }) if *n > 0 => {
+                    Value::Int(i64::try_from(*sum).map_err(|_| overflow("an integer SUM"))?)
+                }
+                (AggKind::SumDecimal, AccState::Dec { sum, n }) if *n > 0 => Value::Decimal(*sum),
+                (AggKind::SumFloat, AccState::Float { sum, n }) if *n > 0 => Value::Float(*sum),
+                (AggKind::AvgDecimal, AccState::Dec { sum, n }) if *n > 0 => Value::Decimal(
+                    sum.checked_div(Decimal::from(*n))
+                        .ok_or_else(|| overflow("an AVG"))?,
+                ),
+                (AggKind::AvgFloat, AccState::Float { sum, n }) if *n > 0 => {
+                    Value::Float(sum / *n as f64)
+                }
+                (AggKind::Min, _) => self.extreme(txn, i, key, false)?,
+                (AggKind::Max, _) => self.extreme(txn, i, key, true)?,
+                _ => Value::Null,
+            });
+        }
+        Ok(out)
+    }
+
+    fn encode_state(&self, s: &GroupState, out: &mut Vec<u8>) {
+        s.group.encode(out);
+        s.rows.encode(out);
+        for acc in &s.accs {
+            match acc {
+                AccState::None => {}
+                AccState::Count(n) => n.encode(out),
+                AccState::Int { sum, n } => {
+                    sum.encode(out);
+                    n.encode(out);
+                }
+                AccState::Dec { sum, n } => {
+                    sum.encode(out);
+                    n.encode(out);
+                }
+                AccState::Float { sum, n } => {
+                    sum.encode(out);
+                    n.encode(out);
+                }
+            }
+        }
+    }
+
+    fn decode_state(&self, bytes: &[u8]) -> Result<GroupState, OpError> {
+        let mut r = Reader::new(bytes);
+        let group = Vec::<u8>::decode(&mut r)?;
+        let rows = i64::decode(&mut r)?;
+        let mut accs = Vec::with_capacity(self.kinds.len());
+        for &kind in &self.kinds {
+            accs.push(match zero_state(kind) {
+                AccState::None => AccState::None,
+                AccState::Count(_) => AccState::Count(i64::decode(&mut r)?),
+                AccState::Int { .. } => AccState::Int {
+                    sum: i128::decode(&mut r)?,
+                    n: i64::decode(&mut r)?,
+                },
+                AccState::Dec { .. } => AccState::Dec {
+                    sum: Decimal::decode(&mut r)?,
+                    n: i64::decode(&mut r)?,
+                },
+                AccState::Float { .. } => AccState::Float {
+                    sum: f64::decode(&mut r)?,
+                    n: i64::decode(&mut r)?,
+                },
+            });
+        }
+        Ok(GroupState { group, rows, accs })
+    }
+}
+
+const GROUP_KEY_MARKER: u8 = b'g';
+
+fn multiset_prefix(acc: usize, group_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(group_key.len() + 24);
+    k.push(acc as u8);
+    k.extend_from_slice(group_key);
+    k
+}
+
+/// Folds one weighted argument into an accumulator's pending state.
+fn add(acc: &mut AccState, arg: &Value, w: Weight) -> Result<(), OpError> {
+    match (acc, arg) {
+        (AccState::Count(n), _) => *n = n.checked_add(w).ok_or_else(|| overflow("a COUNT"))?,
+        (AccState::Int { sum, n }, Value::Int(v)) => {
+            *sum += i128::from(*v) * i128::from(w);
+            *n += w;
+        }
+        (AccState::Dec { sum, n }, v) => {
+            let d = match v {
+                Value::Decimal(d) => *d,
+                Value::Int(i) => Decimal::from(*i),
+                other => {
+                    return Err(OpError::Inconsistent(format!(
+                        "decimal aggregate over {other:?}"
+                    )))
+                }
+            };
+            *sum = d
+                .checked_mul(Decimal::from(w))
+                .and_then(|x| sum.checked_add(x))
+                .ok_or_else(|| overflow("a decimal SUM"))?;
+            *n += w;
+        }
+        (AccState::Float { sum, n }, v) => {
+            let f = match v {
+                Value::Float(f) => *f,
+                Value::Int(i) => *i as f64,
+                other => {
+                    return Err(OpError::Inconsistent(format!(
+                        "float aggregate over {other:?}"
+                    )))
+                }
+            };
+            *sum += f * w as f64;
+            *n += w;
+        }
+        (AccState::None, _) => {}
+        (AccState::Int { .. }, other) => {
+            return Err(OpError::Inconsistent(format!("integer SUM over {other:?}")))
+        }
+    }
+    Ok(())
+}
+
+/// Adds a batch's pending accumulator state to the stored state.
+fn merge(acc: &mut AccState, delta: AccState) -> Result<(), OpError> {
+    match (acc, delta) {
+        (AccState::None, AccState::None) => {}
+        (AccState::Count(a), AccState::Count(b)) => {
+            *a = a.checked_add(b).ok_or_else(|| overflow("a COUNT"))?
+        }
+        (AccState::Int { sum, n }, AccState::Int { sum: s, n: m }) => {
+            *sum = sum
+                .checked_add(s)
+                .ok_or_else(|| overflow("an integer SUM"))?;
+            *n += m;
+        }
+        (AccState::Dec { sum, n }, AccState::Dec { sum: s, n: m }) => {
+            *sum = sum
+                .checked_add(s)
+                .ok_or_else(|| overflow("a decimal SUM"))?;
+            *n += m;
+        }
+        (AccState::Float { sum, n }, AccState::Float { sum: s, n: m }) => {
+            *sum += s;
+            *n += m;
+        }
+        _ => return Err(OpError::Inconsistent("accumulator kinds differ".into())),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::Store;
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Row {
+        group: i64,
+        int: Option<i64>,
+        dec: Option<Decimal>,
+        text: Option<String>,
+    }
+
+    const KINDS: [AggKind; 11] = [
+        AggKind::CountStar,
+        AggKind::Count,
+        AggKind::CountDistinct,
+        AggKind::SumInt,
+        AggKind::SumDecimal,
+        AggKind::AvgDecimal,
+        AggKind::Min,
+        AggKind::Max,
+        AggKind::SumFloat,
+        AggKind::AvgFloat,
+        AggKind::Max,
+    ];
+
+    fn opt<T>(v: Option<T>, f: impl Fn(T) -> Value) -> Value {
+        v.map_or(Value::Null, f)
+    }
+
+    /// The arguments of KINDS for one row.
+    fn args(r: &Row) -> Vec<Value> {
+        let int = || opt(r.int, Value::Int);
+        let float = || opt(r.int, |i| Value::Float(i as f64));
+        let text = || opt(r.text.clone(), Value::String);
+        vec![
+            Value::Null,
+            int(),
+            text(),
+            int(),
+            opt(r.dec, Value::Decimal),
+            int(),
+            text(),
+            int(),
+            float(),
+            float(),
+            text(),
+        ]
+    }
+
+    /// What SQL says the aggregates of these rows are.
+    fn expected(rows: &[&Row]) -> Vec<Value> {
+        let ints: Vec<i64> = rows.iter().filter_map(|r| r.int).collect();
+        let decs: Vec<Decimal> = rows.iter().filter_map(|r| r.dec).collect();
+        let texts: Vec<&String> = rows.iter().filter_map(|r| r.text.as_ref()).collect();
+        let distinct: std::collections::BTreeSet<&&String> = texts.iter().collect();
+        let non_empty = |v: Value, any: bool| if any { v } else { Value::Null };
+        let int_sum: i64 = ints.iter().sum();
+        vec![
+            Value::Int(rows.len() as i64),
+            Value::Int(ints.len() as i64),
+            Value::Int(distinct.len() as i64),
+            non_empty(Value::Int(int_sum), !ints.is_empty()),
+            non_empty(Value::Decimal(decs.iter().sum()), !decs.is_empty()),
+            non_empty(
+                Value::Decimal(
+                    Decimal::from(int_sum)
+                        .checked_div(Decimal::from(ints.len().max(1) as i64))
+                        .unwrap(),
+                ),
+                !ints.is_empty(),
+            ),
+            texts
+                .iter()
+                .min()
+                .map_or(Value::Null, |s| Value::String((*s).clone())),
+            ints.iter().max().map_or(Value::Null, |i| Value::Int(*i)),
+            non_empty(Value::Float(int_sum as f64), !ints.is_empty()),
+            non_empty(
+                Value::Float(int_sum as f64 / ints.len().max(1) as f64),
+                !ints.is_empty(),
+            ),
+            texts
+                .iter()
+                .max()
+                .map_or(Value::Null, |s| Value::String((*s).clone())),
+        ]
+    }
+
+    fn row_strategy() -> impl Strategy<Value = Row> {
+        (
+            0i64..4,
+            proptest::option::weighted(0.8, -50i64..50),
+            proptest::option::weighted(0.8, (-5000i64..5000).prop_map(|m| Decimal::new(m, 2))),
+            proptest::option::weighted(0.8, "[a-d]{0,2}"),
+        )
+            .prop_map(|(group, int, dec, text)| Row {
+                group,
+                int,
+                dec,
+                text,
+            })
+    }
+
+    /// (insert?, row to insert, index of the row to delete)
+    type Op = (bool, Row, usize);
+
+    fn run(batches: Vec<Vec<Op>>, global: bool) -> Result<(), TestCaseError> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(1 << 20)).unwrap();
+        let agg = store
+            .write(|txn| Aggregate::open(store.env(), txn, "agg", KINDS.to_vec(), global))
+            .unwrap();
+        let mut live: Vec<Row> = vec![];
+        let mut view: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
+        for batch in batches {
+            let mut input = vec![];
+            for (insert, row, idx) in batch {
+                if insert || live.is_empty() {
+                    input.push((row.clone(), 1));
+                    live.push(row);
+                } else {
+                    let row = live.swap_remove(idx % live.len());
+                    input.push((row, -1));
+                }
+            }
+            let rows: Vec<AggRow> = input
+                .iter()
+                .map(|(r, w)| {
+                    let g = if global { 0 } else { r.group };
+                    let mut key = vec![];
+                    if !global {
+                        keycode::encode_i64(&mut key, g);
+                    }
+                    let mut group = vec![];
+                    if !global {
+                        g.encode(&mut group);
+                    }
+                    AggRow {
+                        key,
+                        group,
+                        args: args(r),
+                        weight: *w,
+                    }
+                })
+                .collect();
+            let changes = store.write(|txn| agg.apply(txn, rows.clone())).unwrap();
+            for c in changes {
+                let g = if global {
+                    0
+                } else {
+                    i64::decode(&mut Reader::new(&c.group)).unwrap()
+                };
+                if let Some(old) = c.old {
+                    prop_assert_eq!(
+                        view.remove(&g),
+                        Some(old),
+                        "retracted a row that was not current"
+                    );
+                }
+                if let Some(new) = c.new {
+                    prop_assert!(
+                        view.insert(g, new).is_none(),
+                        "inserted a second row for a group"
+                    );
+                }
+            }
+            let mut want: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
+            if global {
+                want.insert(0, expected(&live.iter().collect::<Vec<_>>()));
+            } else {
+                for g in 0..4 {
+                    let rows: Vec<&Row> = live.iter().filter(|r| r.group == g).collect();
+                    if !rows.is_empty() {
+                        want.insert(g, expected(&rows));
+                    }
+                }
+            }
+            prop_assert_eq!(&view, &want);
+        }
+        Ok(())
+    }
+
+    fn batches() -> impl Strategy<Value = Vec<Vec<Op>>> {
+        prop::collection::vec(
+            prop::collection::vec(
+                (prop::bool::weighted(0.6), row_strategy(), any::<usize>()),
+                0..12,
+            ),
+            1..12,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn grouped_aggregates_match_recomputation(b in batches()) {
+            run(b, false)?;
+        }
+
+        #[test]
+        fn global_aggregates_match_recomputation(b in batches()) {
+            run(b, true)?;
+        }
+    }
+
+    #[test]
+    fn deleting_more_than_inserted_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
+        let agg = store
+            .write(|txn| Aggregate::open(store.env(), txn, "agg", vec![AggKind::Min], false))
+            .unwrap();
+        let row = |w| AggRow {
+            key: vec![1],
+            group: vec![],
+            args: vec![Value::Int(1)],
+            weight: w,
+        };
+        store.write(|txn| agg.apply(txn, vec![row(1)])).unwrap();
+        let err = store
+            .write(|txn| agg.apply(txn, vec![row(-2)]))
+            .unwrap_err();
+        assert!(matches!(err, OpError::Inconsistent(_)), "{err}");
+    }
+
+    #[test]
+    fn integer_sums_overflow_only_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
+        let agg = store
+            .write(|txn| Aggregate::open(store.env(), txn, "agg", vec![AggKind::SumInt], true))
+            .unwrap();
+        let row = |v, w| AggRow {
+            key: vec![],
+            group: vec![],
+            args: vec![Value::Int(v)],
+            weight: w,
+        };
+        // MAX + MAX - MAX in one batch: the intermediate overflows 64 bits, the result does not.
+        let changes = store
+            .write(|txn| agg.apply(txn, vec![row(i64::MAX, 2), row(i64::MAX, -1)]))
+            .unwrap();
+        assert_eq!(changes[0].new, Some(vec![Value::Int(i64::MAX)]));
+        let err = store
+            .write(|txn| agg.apply(txn, vec![row(1, 1)]))
+            .unwrap_err();
+        assert!(matches!(err, OpError::Overflow(_)), "{err}");
+    }
+}
