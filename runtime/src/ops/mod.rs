@@ -3,6 +3,7 @@
 //! write transaction, keeping whatever state it needs in LMDB.
 
 pub mod aggregate;
+pub mod join;
 
 /// The multiplicity change of a row: +n inserts n copies, −n deletes n copies.
 pub type Weight = i64;
