@@ -4,8 +4,8 @@
 //! - [`store`]: the LMDB environment that holds operator state, endpoint tables, indexes and source
 //!   positions, committed one source batch per write transaction;
 //! - [`codec`]: the compact binary form of field values that generated records are stored in;
-//! - [`ops`]: incremental operators over batches of weighted rows (so far GROUP BY aggregation and
-//!   equi-joins).
+//! - [`ops`]: incremental operators over batches of weighted rows: GROUP BY aggregation, equi-joins,
+//!   DISTINCT, TTL and window assignment.
 //!
 //! Sources, incremental operators and the API servers follow (see docs/architecture.md).
 

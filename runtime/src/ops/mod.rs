@@ -3,7 +3,10 @@
 //! write transaction, keeping whatever state it needs in LMDB.
 
 pub mod aggregate;
+pub mod distinct;
 pub mod join;
+pub mod ttl;
+pub mod window;
 
 /// The multiplicity change of a row: +n inserts n copies, −n deletes n copies.
 pub type Weight = i64;

@@ -1,0 +1,186 @@
+//! TTL(input, time, '1 DAY'): rows whose time is older than the newest time seen minus the TTL are
+//! retracted downstream, so aggregates over a TTL drop them (event time, not wall-clock time: a
+//! replay computes the same results).
+//!
+//! State: live rows in time order (`time ++ row hash` → count and row) and the watermark (the newest
+//! time of any inserted row). A row older than the cutoff when it arrives is never emitted; the
+//! watermark only moves forward, so an expired row stays expired, and a late delete of it is a
+//! no-op. Expiry is strict: a row exactly at `watermark − ttl` stays. Every inserted row advances
+//! the watermark, so results do not depend on how the input is cut into batches.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use heed::types::Bytes;
+use heed::{Database, Env, RwTxn, WithoutTls};
+use xxhash_rust::xxh3::xxh3_128;
+
+use super::{OpError, Weight};
+use crate::codec::{Decode, Encode, Reader};
+
+const WATERMARK: &[u8] = b"watermark";
+
+pub struct Ttl {
+    ttl: i64,
+    rows: Database<Bytes, Bytes>,
+    meta: Database<Bytes, Bytes>,
+}
+
+fn time_key(t: i64) -> [u8; 8] {
+    ((t as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+impl Ttl {
+    /// `ttl` in the same unit as the times given to [`Ttl::apply`] (microseconds in apps).
+    pub fn open(
+        env: &Env<WithoutTls>,
+        txn: &mut RwTxn,
+        name: &str,
+        ttl: i64,
+    ) -> Result<Self, OpError> {
+        Ok(Ttl {
+            ttl,
+            rows: env.create_database(txn, Some(&format!("{name}.rows")))?,
+            meta: env.create_database(txn, Some(&format!("{name}.meta")))?,
+        })
+    }
+
+    pub fn watermark(&self, txn: &RwTxn) -> Result<Option<i64>, OpError> {
+        match self.meta.get(txn, WATERMARK)? {
+            Some(bytes) => Ok(Some(i64::decode(&mut Reader::new(bytes))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies changes `(time, encoded row, weight)`; returns the output changes per row.
+    pub fn apply(
+        &self,
+        txn: &mut RwTxn,
+        input: Vec<(i64, Vec<u8>, Weight)>,
+    ) -> Result<Vec<(Vec<u8>, Weight)>, OpError> {
+        let old_watermark = self.watermark(txn)?;
+        // Every inserted row moves the watermark, even one deleted again in the same batch, so the
+        // result does not depend on how the input was cut into batches.
+        let mut new_watermark = old_watermark;
+        let mut delta: BTreeMap<(i64, Vec<u8>), Weight> = BTreeMap::new();
+        for (t, row, w) in input {
+            if w > 0 {
+                new_watermark = Some(new_watermark.map_or(t, |m| m.max(t)));
+            }
+            *delta.entry((t, row)).or_insert(0) += w;
+        }
+        let cutoff = |wm: Option<i64>| wm.map_or(i64::MIN, |wm| wm.saturating_sub(self.ttl));
+        let old_cutoff = cutoff(old_watermark);
+        let mut out: BTreeMap<Vec<u8>, Weight> = BTreeMap::new();
+        for ((t, row), w) in delta {
+            if w == 0 {
+                continue;
+            }
+            if t < old_cutoff {
+                continue; // expired on arrival, or a late delete of an expired row
+            }
+            let mut key = time_key(t).to_vec();
+            key.extend(xxh3_128(&row).to_be_bytes());
+            let before = match self.rows.get(txn, &key)? {
+                Some(bytes) => {
+                    let mut r = Reader::new(bytes);
+                    let count = i64::decode(&mut r)?;
+                    if Vec::<u8>::decode(&mut r)? != row {
+                        return Err(OpError::Inconsistent(
+                            "128-bit hash collision between two rows".into(),
+                        ));
+                    }
+                    count
+                }
+                None => 0,
+            };
+            let after = before + w;
+            if after < 0 {
+                return Err(OpError::Inconsistent(
+                    "a row was deleted more often than inserted".into(),
+                ));
+            }
+            if after == 0 {
+                self.rows.delete(txn, &key)?;
+            } else {
+                let mut bytes = Vec::with_capacity(row.len() + 12);
+                after.encode(&mut bytes);
+                row.encode(&mut bytes);
+                self.rows.put(txn, &key, &bytes)?;
+            }
+            *out.entry(row).or_insert(0) += w;
+        }
+        if new_watermark != old_watermark {
+            let mut bytes = vec![];
+            new_watermark.unwrap_or(i64::MIN).encode(&mut bytes);
+            self.meta.put(txn, WATERMARK, &bytes)?;
+            // Evict everything now older than the cutoff: the front of the time-ordered rows.
+            let end = time_key(cutoff(new_watermark));
+            let mut expired = vec![];
+            let end: &[u8] = &end;
+            let before_cutoff: (Bound<&[u8]>, Bound<&[u8]>) =
+                (Bound::Unbounded, Bound::Excluded(end));
+            for entry in self.rows.range(txn, &before_cutoff)? {
+                let (key, bytes) = entry?;
+                let mut r = Reader::new(bytes);
+                let count = i64::decode(&mut r)?;
+                expired.push((key.to_vec(), Vec::<u8>::decode(&mut r)?, count));
+            }
+            for (key, row, count) in expired {
+                self.rows.delete(txn, &key)?;
+                *out.entry(row).or_insert(0) -= count;
+            }
+        }
+        Ok(out.into_iter().filter(|(_, w)| *w != 0).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::Store;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn output_is_the_live_rows_within_the_ttl(
+            batches in prop::collection::vec(prop::collection::vec((0i64..40, 0u8..3, prop::bool::weighted(0.7), any::<usize>()), 0..8), 1..12),
+            ttl in 0i64..15,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path(), Some(1 << 20)).unwrap();
+            let op = store.write(|txn| Ttl::open(store.env(), txn, "ttl", ttl)).unwrap();
+            let mut live: Vec<(i64, u8)> = vec![];
+            let mut watermark: Option<i64> = None;
+            let mut view: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+            let row = |(t, v): (i64, u8)| vec![v, t as u8];
+            for batch in batches {
+                let mut input = vec![];
+                for (t, v, insert, idx) in batch {
+                    if insert || live.is_empty() {
+                        live.push((t, v));
+                        watermark = Some(watermark.map_or(t, |m| m.max(t)));
+                        input.push((t, row((t, v)), 1));
+                    } else {
+                        let (t, v) = live.swap_remove(idx % live.len());
+                        input.push((t, row((t, v)), -1));
+                    }
+                }
+                for (r, w) in store.write(|txn| op.apply(txn, input.clone())).unwrap() {
+                    *view.entry(r).or_insert(0) += w;
+                }
+                prop_assert!(view.values().all(|w| *w >= 0), "a row's multiplicity went negative");
+                view.retain(|_, w| *w != 0);
+                let cutoff = watermark.map_or(i64::MIN, |m| m - ttl);
+                let mut want: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+                for (t, v) in live.iter().filter(|(t, _)| *t >= cutoff) {
+                    *want.entry(row((*t, *v))).or_insert(0) += 1;
+                }
+                prop_assert_eq!(&view, &want);
+            }
+        }
+    }
+}
