@@ -38,6 +38,11 @@ impl<'a> Reader<'a> {
         self.bytes.is_empty()
     }
 
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.bytes.len() < n {
             return Err(DecodeError("value ends early"));

@@ -5,10 +5,12 @@
 //!   positions, committed one source batch per write transaction;
 //! - [`codec`]: the compact binary form of field values that generated records are stored in;
 //! - [`ops`]: incremental operators over batches of weighted rows: GROUP BY aggregation, equi-joins,
-//!   DISTINCT, TTL and window assignment.
+//!   DISTINCT, TTL and window assignment;
+//! - [`table`]: an endpoint's materialized table with record ids, versions and secondary indexes.
 //!
 //! Sources, incremental operators and the API servers follow (see docs/architecture.md).
 
 pub mod codec;
 pub mod ops;
 pub mod store;
+pub mod table;

@@ -1,0 +1,620 @@
+//! An endpoint's materialized table: what the API reads.
+//!
+//! - `records`: primary key (`keycode`) → record id, version, encoded row. Tables whose result has
+//!   no key ([`KeyKind::Synthetic`]) are keyed by record id, and a row-hash index finds a copy of a
+//!   row to delete.
+//! - `ids`: record id → primary key, for reads by id and `$after` cursors. Ids are assigned once
+//!   per key and never reused; versions start at 1 and grow with every update (Dozer's
+//!   `__dozer_record_id` / `__dozer_record_version`).
+//! - one database per secondary index: index key ++ primary key → (), maintained in the same
+//!   transaction as the record, so a query never misses a committed row (Dozer built indexes
+//!   asynchronously and could).
+//!
+//! Rows are encoded by generated code; the table asks a [`RowKeys`] implementation (generated) for
+//! a row's primary key and index keys, so this code is compiled once for all apps.
+
+use std::collections::BTreeMap;
+
+use heed::byteorder::BigEndian;
+use heed::types::{Bytes, Unit, U64};
+use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::codec::{Decode, Encode, Reader};
+use crate::ops::{OpError, Weight};
+
+/// Keys of a row, computed by generated code from the typed row.
+pub trait RowKeys {
+    /// The `keycode` primary key of an encoded row (unused for synthetic-key tables).
+    fn primary_key(&self, row: &[u8]) -> Result<Vec<u8>, OpError>;
+    /// The `keycode` key of each secondary index, in index order.
+    fn index_keys(&self, row: &[u8]) -> Result<Vec<Vec<u8>>, OpError>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    Primary,
+    /// No key: every inserted row is a new record.
+    Synthetic,
+}
+
+/// What to do when a change does not fit the table (the endpoint's `conflict_resolution`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Ignore the change.
+    Nothing,
+    /// Insert of an existing key: update it. Update of a missing key: insert it.
+    Apply,
+    /// Stop the pipeline with an error.
+    Fail,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConflictPolicy {
+    pub on_insert: OnConflict,
+    pub on_update: OnConflict,
+    pub on_delete: OnConflict,
+}
+
+impl ConflictPolicy {
+    /// For query results, whose keys are derived and cannot conflict: any conflict is a bug.
+    pub const STRICT: ConflictPolicy = ConflictPolicy {
+        on_insert: OnConflict::Fail,
+        on_update: OnConflict::Fail,
+        on_delete: OnConflict::Fail,
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// One record change, for event streams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordChange {
+    pub kind: ChangeKind,
+    pub id: u64,
+    pub version: u32,
+    pub old: Option<Vec<u8>>,
+    pub new: Option<Vec<u8>>,
+}
+
+/// A stored record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub id: u64,
+    pub version: u32,
+    pub row: Vec<u8>,
+}
+
+pub struct Table {
+    kind: KeyKind,
+    policy: ConflictPolicy,
+    records: Database<Bytes, Bytes>,
+    ids: Database<U64<BigEndian>, Bytes>,
+    meta: Database<Bytes, Bytes>,
+    /// Synthetic tables: row hash ++ id → ().
+    copies: Database<Bytes, Unit>,
+    indexes: Vec<Database<Bytes, Unit>>,
+}
+
+const NEXT_ID: &[u8] = b"next_id";
+
+fn encode_record(r: &Record) -> Vec<u8> {
+    let mut out = Vec::with_capacity(r.row.len() + 12);
+    r.id.encode(&mut out);
+    u64::from(r.version).encode(&mut out);
+    out.extend_from_slice(&r.row);
+    out
+}
+
+fn decode_record(bytes: &[u8]) -> Result<Record, OpError> {
+    let mut r = Reader::new(bytes);
+    let id = u64::decode(&mut r)?;
+    let version = u32::try_from(u64::decode(&mut r)?)
+        .map_err(|_| OpError::Inconsistent("record version out of range".into()))?;
+    let row = bytes[bytes.len() - r.remaining()..].to_vec();
+    Ok(Record { id, version, row })
+}
+
+impl Table {
+    pub fn open(
+        env: &Env<WithoutTls>,
+        txn: &mut RwTxn,
+        name: &str,
+        kind: KeyKind,
+        policy: ConflictPolicy,
+        indexes: usize,
+    ) -> Result<Self, OpError> {
+        let db = |txn: &mut RwTxn, suffix: &str| {
+            env.create_database::<Bytes, Bytes>(txn, Some(&format!("{name}.{suffix}")))
+        };
+        Ok(Table {
+            kind,
+            policy,
+            records: db(txn, "records")?,
+            ids: env.create_database(txn, Some(&format!("{name}.ids")))?,
+            meta: db(txn, "meta")?,
+            copies: env.create_database(txn, Some(&format!("{name}.copies")))?,
+            indexes: (0..indexes)
+                .map(|i| env.create_database(txn, Some(&format!("{name}.index{i}"))))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    pub fn get(&self, txn: &RoTxn<WithoutTls>, key: &[u8]) -> Result<Option<Record>, OpError> {
+        self.records.get(txn, key)?.map(decode_record).transpose()
+    }
+
+    pub fn get_by_id(&self, txn: &RoTxn<WithoutTls>, id: u64) -> Result<Option<Record>, OpError> {
+        match self.ids.get(txn, &id)? {
+            Some(key) => self.get(txn, key),
+            None => Ok(None),
+        }
+    }
+
+    pub fn len(&self, txn: &RoTxn<WithoutTls>) -> Result<u64, OpError> {
+        Ok(self.records.len(txn)?)
+    }
+
+    pub fn is_empty(&self, txn: &RoTxn<WithoutTls>) -> Result<bool, OpError> {
+        Ok(self.records.is_empty(txn)?)
+    }
+
+    /// All records in primary-key order.
+    pub fn scan<'t>(
+        &self,
+        txn: &'t RoTxn<WithoutTls>,
+    ) -> Result<impl Iterator<Item = Result<Record, OpError>> + 't, OpError> {
+        Ok(self
+            .records
+            .iter(txn)?
+            .map(|e| e.map_err(OpError::from).and_then(|(_, v)| decode_record(v))))
+    }
+
+    /// Primary keys of records whose index `index` key starts with `prefix`, in index order.
+    pub fn index_prefix<'t>(
+        &self,
+        txn: &'t RoTxn<WithoutTls>,
+        index: usize,
+        prefix: &[u8],
+    ) -> Result<impl Iterator<Item = Result<Vec<u8>, OpError>> + 't, OpError> {
+        let len = prefix.len();
+        Ok(self.indexes[index]
+            .prefix_iter(txn, prefix)?
+            .map(move |e| e.map(|(k, ())| k[len..].to_vec()).map_err(OpError::from)))
+    }
+
+    fn next_id(&self, txn: &mut RwTxn) -> Result<u64, OpError> {
+        let id = match self.meta.get(txn, NEXT_ID)? {
+            Some(b) => u64::decode(&mut Reader::new(b))?,
+            None => 1,
+        };
+        let mut bytes = vec![];
+        (id + 1).encode(&mut bytes);
+        self.meta.put(txn, NEXT_ID, &bytes)?;
+        Ok(id)
+    }
+
+    fn put(
+        &self,
+        txn: &mut RwTxn,
+        keys: &dyn RowKeys,
+        key: &[u8],
+        record: &Record,
+    ) -> Result<(), OpError> {
+        self.records.put(txn, key, &encode_record(record))?;
+        self.ids.put(txn, &record.id, key)?;
+        for (db, ix) in self.indexes.iter().zip(keys.index_keys(&record.row)?) {
+            db.put(txn, &[&ix[..], key].concat(), &())?;
+        }
+        Ok(())
+    }
+
+    fn remove(
+        &self,
+        txn: &mut RwTxn,
+        keys: &dyn RowKeys,
+        key: &[u8],
+        record: &Record,
+    ) -> Result<(), OpError> {
+        self.records.delete(txn, key)?;
+        self.ids.delete(txn, &record.id)?;
+        for (db, ix) in self.indexes.iter().zip(keys.index_keys(&record.row)?) {
+            db.delete(txn, &[&ix[..], key].concat())?;
+        }
+        Ok(())
+    }
+
+    fn conflict(&self, what: OnConflict, message: &str) -> Result<bool, OpError> {
+        match what {
+            OnConflict::Nothing => Ok(false),
+            OnConflict::Apply => Ok(true),
+            OnConflict::Fail => Err(OpError::Inconsistent(message.to_string())),
+        }
+    }
+
+    /// Applies row changes (encoded rows, weights) and returns the record changes.
+    pub fn apply(
+        &self,
+        txn: &mut RwTxn,
+        keys: &dyn RowKeys,
+        changes: Vec<(Vec<u8>, Weight)>,
+    ) -> Result<Vec<RecordChange>, OpError> {
+        match self.kind {
+            KeyKind::Primary => self.apply_keyed(txn, keys, changes),
+            KeyKind::Synthetic => self.apply_synthetic(txn, keys, changes),
+        }
+    }
+
+    fn apply_keyed(
+        &self,
+        txn: &mut RwTxn,
+        keys: &dyn RowKeys,
+        changes: Vec<(Vec<u8>, Weight)>,
+    ) -> Result<Vec<RecordChange>, OpError> {
+        // Per key: the rows deleted and inserted by this batch (consolidated).
+        let mut per_key: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Weight>> = BTreeMap::new();
+        for (row, w) in changes {
+            let key = keys.primary_key(&row)?;
+            *per_key.entry(key).or_default().entry(row).or_insert(0) += w;
+        }
+        let mut out = vec![];
+        for (key, rows) in per_key {
+            let had_delete = rows.values().any(|w| *w < 0);
+            let mut inserted: Vec<&Vec<u8>> = rows
+                .iter()
+                .filter(|(_, w)| **w > 0)
+                .map(|(r, _)| r)
+                .collect();
+            let duplicates = inserted.len() > 1 || rows.values().any(|w| *w > 1);
+            if duplicates {
+                // Several rows for one key in one batch: keep the first or the last, or fail.
+                match self.policy.on_insert {
+                    OnConflict::Fail => {
+                        return Err(OpError::Inconsistent(
+                            "several rows with one primary key in one batch".into(),
+                        ))
+                    }
+                    OnConflict::Nothing => inserted.truncate(1),
+                    OnConflict::Apply => {
+                        inserted.drain(..inserted.len().saturating_sub(1));
+                    }
+                }
+            }
+            let new_row = inserted.first().map(|r| (*r).clone());
+            let old = self
+                .records
+                .get(txn, &key)?
+                .map(decode_record)
+                .transpose()?;
+            match (old, new_row) {
+                (Some(old), None) if had_delete => {
+                    self.remove(txn, keys, &key, &old)?;
+                    out.push(RecordChange {
+                        kind: ChangeKind::Delete,
+                        id: old.id,
+                        version: old.version,
+                        old: Some(old.row),
+                        new: None,
+                    });
+                }
+                (None, None) if had_delete => {
+                    self.conflict(
+                        self.policy.on_delete,
+                        "delete of a key that is not in the table",
+                    )?;
+                }
+                // Nothing changed in net (a row inserted and deleted again).
+                (_, None) => {}
+                // An update, or an insert of a key that exists.
+                (Some(old), Some(row)) => {
+                    let apply = had_delete
+                        || self.conflict(
+                            self.policy.on_insert,
+                            "insert of a key that is already in the table",
+                        )?;
+                    if apply && row != old.row {
+                        let new = Record {
+                            id: old.id,
+                            version: old.version + 1,
+                            row,
+                        };
+                        self.remove(txn, keys, &key, &old)?;
+                        self.put(txn, keys, &key, &new)?;
+                        out.push(RecordChange {
+                            kind: ChangeKind::Update,
+                            id: new.id,
+                            version: new.version,
+                            old: Some(old.row),
+                            new: Some(new.row),
+                        });
+                    }
+                }
+                // An insert, or an update of a key that does not exist.
+                (None, Some(row)) => {
+                    let apply = !had_delete
+                        || self.conflict(
+                            self.policy.on_update,
+                            "update of a key that is not in the table",
+                        )?;
+                    if apply {
+                        let record = Record {
+                            id: self.next_id(txn)?,
+                            version: 1,
+                            row,
+                        };
+                        self.put(txn, keys, &key, &record)?;
+                        out.push(RecordChange {
+                            kind: ChangeKind::Insert,
+                            id: record.id,
+                            version: 1,
+                            old: None,
+                            new: Some(record.row),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn apply_synthetic(
+        &self,
+        txn: &mut RwTxn,
+        keys: &dyn RowKeys,
+        changes: Vec<(Vec<u8>, Weight)>,
+    ) -> Result<Vec<RecordChange>, OpError> {
+        let mut consolidated: BTreeMap<Vec<u8>, Weight> = BTreeMap::new();
+        for (row, w) in changes {
+            *consolidated.entry(row).or_insert(0) += w;
+        }
+        let mut out = vec![];
+        for (row, w) in consolidated {
+            let hash = xxh3_128(&row).to_be_bytes();
+            if w > 0 {
+                for _ in 0..w {
+                    let record = Record {
+                        id: self.next_id(txn)?,
+                        version: 1,
+                        row: row.clone(),
+                    };
+                    let key = record.id.to_be_bytes();
+                    self.put(txn, keys, &key, &record)?;
+                    self.copies.put(txn, &[&hash[..], &key].concat(), &())?;
+                    out.push(RecordChange {
+                        kind: ChangeKind::Insert,
+                        id: record.id,
+                        version: 1,
+                        old: None,
+                        new: Some(row.clone()),
+                    });
+                }
+            } else {
+                // Delete the newest copies of the row.
+                let copies: Vec<Vec<u8>> = self
+                    .copies
+                    .rev_prefix_iter(txn, &hash)?
+                    .take(w.unsigned_abs() as usize)
+                    .map(|e| e.map(|(k, ())| k.to_vec()))
+                    .collect::<Result<_, _>>()?;
+                if (copies.len() as u64) < w.unsigned_abs() {
+                    self.conflict(
+                        self.policy.on_delete,
+                        "delete of a row that is not in the table",
+                    )?;
+                }
+                for copy in copies {
+                    let key = &copy[hash.len()..];
+                    let Some(old) = self.records.get(txn, key)?.map(decode_record).transpose()?
+                    else {
+                        return Err(OpError::Inconsistent(
+                            "a row copy without its record".into(),
+                        ));
+                    };
+                    if old.row != row {
+                        return Err(OpError::Inconsistent(
+                            "128-bit hash collision between two rows".into(),
+                        ));
+                    }
+                    self.copies.delete(txn, &copy)?;
+                    self.remove(txn, keys, key, &old)?;
+                    out.push(RecordChange {
+                        kind: ChangeKind::Delete,
+                        id: old.id,
+                        version: old.version,
+                        old: Some(old.row),
+                        new: None,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use dozer_types::keycode;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::Store;
+
+    /// Test rows: (key, value, note); the primary key is `key`, one index on `value`.
+    type Row = (i64, i64, Option<String>);
+
+    fn encode(r: &Row) -> Vec<u8> {
+        let mut out = vec![];
+        r.0.encode(&mut out);
+        r.1.encode(&mut out);
+        r.2.encode(&mut out);
+        out
+    }
+
+    fn decode(b: &[u8]) -> Row {
+        let mut r = Reader::new(b);
+        (
+            i64::decode(&mut r).unwrap(),
+            i64::decode(&mut r).unwrap(),
+            Option::decode(&mut r).unwrap(),
+        )
+    }
+
+    struct Keys;
+
+    impl RowKeys for Keys {
+        fn primary_key(&self, row: &[u8]) -> Result<Vec<u8>, OpError> {
+            let mut k = vec![];
+            keycode::encode_i64(&mut k, decode(row).0);
+            Ok(k)
+        }
+
+        fn index_keys(&self, row: &[u8]) -> Result<Vec<Vec<u8>>, OpError> {
+            let mut k = vec![];
+            keycode::encode_i64(&mut k, decode(row).1);
+            Ok(vec![k])
+        }
+    }
+
+    fn open(store: &Store, kind: KeyKind, policy: ConflictPolicy) -> Table {
+        store
+            .write(|txn| Table::open(store.env(), txn, "t", kind, policy, 1))
+            .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn keyed_tables_follow_upserts_and_deletes(
+            batches in prop::collection::vec(prop::collection::vec((0i64..6, 0i64..4, proptest::option::of("[a-c]"), prop::bool::weighted(0.75)), 0..8), 1..10)
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path(), Some(1 << 20)).unwrap();
+            let table = open(&store, KeyKind::Primary, ConflictPolicy::STRICT);
+            let mut model: BTreeMap<i64, Row> = BTreeMap::new();
+            let mut ids: BTreeMap<i64, u64> = BTreeMap::new();
+            let mut versions: BTreeMap<i64, u32> = BTreeMap::new();
+            for batch in batches {
+                // One change per key per batch, as a keyed query result produces.
+                let mut touched = BTreeSet::new();
+                let mut changes = vec![];
+                for (k, v, note, upsert) in batch {
+                    if !touched.insert(k) {
+                        continue;
+                    }
+                    let old = model.get(&k).cloned();
+                    if let Some(old) = &old {
+                        changes.push((encode(old), -1));
+                    }
+                    if upsert {
+                        let row = (k, v, note);
+                        changes.push((encode(&row), 1));
+                        if old.as_ref() != Some(&row) {
+                            *versions.entry(k).or_insert(0) += 1;
+                        }
+                        model.insert(k, row);
+                    } else if model.remove(&k).is_some() {
+                        versions.remove(&k);
+                    }
+                }
+                store.write(|txn| table.apply(txn, &Keys, changes.clone())).unwrap();
+                let view = store.read().unwrap();
+                let records: Vec<Record> = table.scan(&view).unwrap().collect::<Result<_, _>>().unwrap();
+                let rows: BTreeMap<i64, Row> = records.iter().map(|r| (decode(&r.row).0, decode(&r.row))).collect();
+                prop_assert_eq!(&rows, &model);
+                for r in &records {
+                    let k = decode(&r.row).0;
+                    // Ids are stable per key; versions count the key's changes.
+                    prop_assert_eq!(*ids.entry(k).or_insert(r.id), r.id);
+                    prop_assert_eq!(r.version, versions[&k]);
+                    let by_id = table.get_by_id(&view, r.id).unwrap();
+                    prop_assert_eq!(by_id.as_ref(), Some(r));
+                }
+                ids.retain(|k, _| model.contains_key(k));
+                // The index holds exactly (value, key) of every record.
+                let mut indexed = BTreeSet::new();
+                for v in 0..4 {
+                    let mut prefix = vec![];
+                    keycode::encode_i64(&mut prefix, v);
+                    for pk in table.index_prefix(&view, 0, &prefix).unwrap() {
+                        indexed.insert((v, pk.unwrap()));
+                    }
+                }
+                let want: BTreeSet<(i64, Vec<u8>)> = model.values().map(|r| (r.1, Keys.primary_key(&encode(r)).unwrap())).collect();
+                prop_assert_eq!(indexed, want);
+            }
+        }
+
+        #[test]
+        fn keyless_tables_hold_a_multiset(batches in prop::collection::vec(prop::collection::vec((0i64..3, prop::bool::weighted(0.6)), 0..8), 1..10)) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path(), Some(1 << 20)).unwrap();
+            let table = open(&store, KeyKind::Synthetic, ConflictPolicy::STRICT);
+            let mut model: BTreeMap<i64, i64> = BTreeMap::new();
+            for batch in batches {
+                let mut changes = vec![];
+                for (v, insert) in batch {
+                    let count = model.entry(v).or_insert(0);
+                    let w = if insert || *count == 0 { 1 } else { -1 };
+                    *count += w;
+                    changes.push((encode(&(v, v, None)), w));
+                }
+                store.write(|txn| table.apply(txn, &Keys, changes.clone())).unwrap();
+                let view = store.read().unwrap();
+                let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
+                let mut seen_ids = BTreeSet::new();
+                for r in table.scan(&view).unwrap() {
+                    let r = r.unwrap();
+                    prop_assert!(seen_ids.insert(r.id));
+                    *counts.entry(decode(&r.row).0).or_insert(0) += 1;
+                }
+                model.retain(|_, c| *c != 0);
+                prop_assert_eq!(&counts, &model);
+            }
+        }
+    }
+
+    #[test]
+    fn conflict_policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
+        let row = |v: i64| encode(&(1, v, None));
+        let strict = open(&store, KeyKind::Primary, ConflictPolicy::STRICT);
+        store
+            .write(|txn| strict.apply(txn, &Keys, vec![(row(1), 1)]))
+            .unwrap();
+        let err = store
+            .write(|txn| strict.apply(txn, &Keys, vec![(row(2), 1)]))
+            .unwrap_err();
+        assert!(matches!(err, OpError::Inconsistent(_)), "{err}");
+
+        let lenient = ConflictPolicy {
+            on_insert: OnConflict::Apply,
+            on_update: OnConflict::Apply,
+            on_delete: OnConflict::Nothing,
+        };
+        let table = store
+            .write(|txn| Table::open(store.env(), txn, "lenient", KeyKind::Primary, lenient, 1))
+            .unwrap();
+        store
+            .write(|txn| table.apply(txn, &Keys, vec![(row(1), 1)]))
+            .unwrap();
+        // An insert of an existing key updates it; a delete of a missing key is ignored.
+        let changes = store
+            .write(|txn| table.apply(txn, &Keys, vec![(row(2), 1)]))
+            .unwrap();
+        assert_eq!(changes[0].kind, ChangeKind::Update);
+        assert_eq!(changes[0].version, 2);
+        let changes = store
+            .write(|txn| table.apply(txn, &Keys, vec![(encode(&(9, 0, None)), -1)]))
+            .unwrap();
+        assert!(changes.is_empty());
+    }
+}
