@@ -6,11 +6,13 @@
 //! - [`codec`]: the compact binary form of field values that generated records are stored in;
 //! - [`ops`]: incremental operators over batches of weighted rows: GROUP BY aggregation, equi-joins,
 //!   DISTINCT, TTL and window assignment;
-//! - [`table`]: an endpoint's materialized table with record ids, versions and secondary indexes.
+//! - [`table`]: an endpoint's materialized table with record ids, versions and secondary indexes;
+//! - [`source`]: sources with exact, committable positions (so far CSV and JSON-lines files).
 //!
 //! Sources, incremental operators and the API servers follow (see docs/architecture.md).
 
 pub mod codec;
 pub mod ops;
+pub mod source;
 pub mod store;
 pub mod table;

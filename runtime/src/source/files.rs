@@ -1,0 +1,508 @@
+//! `!LocalStorage` tables: every file with the table's extension in its folder, read in name order,
+//! then followed for new files and for data appended to the last one.
+//!
+//! The reader is exact about where it is: a [`FilePosition`] names the file being read, the byte
+//! offset of the next unread record and its line number; every earlier file (in name order) is done.
+//! Only complete lines are consumed — a record still being written (no final newline yet) is left
+//! for the next poll — unless the file is complete: a later file exists, or it has not changed for
+//! [`DEFAULT_IDLE_AFTER`] (so a file without a trailing newline still yields its last record). Records come out raw ([`RawRecord`]): turning fields into typed values, and
+//! reporting a bad value with its file, line and column, is the generated code's job.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::codec::{Decode, DecodeError, Encode, Reader};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv { delimiter: u8, has_header: bool },
+    JsonLines,
+}
+
+#[derive(Clone, Debug)]
+pub struct FileTable {
+    pub dir: PathBuf,
+    /// Files whose name ends with this belong to the table (e.g. `.csv`).
+    pub extension: String,
+    pub format: FileFormat,
+    /// The column names a CSV header must have, in order.
+    pub columns: Vec<String>,
+}
+
+/// Where reading stopped. Files before `file` in name order are fully read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FilePosition {
+    pub file: String,
+    /// Byte offset of the next unread record in `file`.
+    pub offset: u64,
+    /// 1-based line number at `offset`.
+    pub line: u64,
+}
+
+impl Encode for FilePosition {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.file.encode(out);
+        self.offset.encode(out);
+        self.line.encode(out);
+    }
+}
+
+impl Decode for FilePosition {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(FilePosition {
+            file: String::decode(r)?,
+            offset: u64::decode(r)?,
+            line: u64::decode(r)?,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RawRecord {
+    Csv(csv::ByteRecord),
+    Json(String),
+}
+
+/// Records read from one file, and the position after them.
+#[derive(Clone, Debug)]
+pub struct Chunk {
+    pub file: Arc<str>,
+    /// Each record with its 1-based line number.
+    pub records: Vec<(u64, RawRecord)>,
+    pub end: FilePosition,
+}
+
+/// A file could not be read or does not have the table's shape.
+#[derive(Debug)]
+pub struct SourceError {
+    pub file: Option<PathBuf>,
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{}:{line}: {}", file.display(), self.message),
+            (Some(file), None) => write!(f, "{}: {}", file.display(), self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+fn io_error(path: &Path, e: std::io::Error) -> SourceError {
+    SourceError {
+        file: Some(path.to_path_buf()),
+        line: None,
+        message: e.to_string(),
+    }
+}
+
+/// Reads a table's files from a position on.
+pub struct FileReader {
+    table: FileTable,
+    position: FilePosition,
+    idle_after: Duration,
+}
+
+/// How long the last file must be unchanged before a final line without newline counts as a record.
+pub const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(2);
+
+fn idle(path: &Path, after: Duration) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| {
+            SystemTime::now()
+                .duration_since(t)
+                .is_ok_and(|age| age >= after)
+        })
+}
+
+impl FileReader {
+    pub fn new(table: FileTable, position: FilePosition) -> Self {
+        FileReader {
+            table,
+            position,
+            idle_after: DEFAULT_IDLE_AFTER,
+        }
+    }
+
+    /// Changes how long the last file must be unchanged before its final line counts (tests).
+    pub fn with_idle_after(mut self, idle_after: Duration) -> Self {
+        self.idle_after = idle_after;
+        self
+    }
+
+    pub fn position(&self) -> &FilePosition {
+        &self.position
+    }
+
+    /// The table's files, in name order.
+    fn files(&self) -> Result<Vec<String>, SourceError> {
+        let entries =
+            std::fs::read_dir(&self.table.dir).map_err(|e| io_error(&self.table.dir, e))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(&self.table.extension))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The next records (at most `max_records`, from one file), or `None` when everything written
+    /// so far has been read. Call again later to follow new data.
+    pub fn next_chunk(&mut self, max_records: usize) -> Result<Option<Chunk>, SourceError> {
+        loop {
+            let files = self.files()?;
+            // The current file, or the first one after it.
+            let Some(name) = files.iter().find(|n| **n >= self.position.file) else {
+                return Ok(None);
+            };
+            if *name != self.position.file {
+                self.position = FilePosition {
+                    file: name.clone(),
+                    offset: 0,
+                    line: 1,
+                };
+            }
+            let later = files.iter().find(|n| **n > self.position.file).cloned();
+            let path = self.table.dir.join(name);
+            // A file is complete when a later one exists or it has not changed for a while; only
+            // then is a last line without a newline a record (otherwise it may still be written).
+            let complete = later.is_some() || idle(&path, self.idle_after);
+            let chunk = self.read_from(&path, max_records, complete)?;
+            let progressed = chunk.end != self.position;
+            self.position = chunk.end.clone();
+            if !chunk.records.is_empty() {
+                return Ok(Some(chunk));
+            }
+            if progressed {
+                continue; // a header or blank lines: look again
+            }
+            match later {
+                Some(next) => {
+                    self.position = FilePosition {
+                        file: next,
+                        offset: 0,
+                        line: 1,
+                    }
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+
+    fn read_from(
+        &self,
+        path: &Path,
+        max_records: usize,
+        complete: bool,
+    ) -> Result<Chunk, SourceError> {
+        let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+        let len = file.metadata().map_err(|e| io_error(path, e))?.len();
+        let mut pos = self.position.clone();
+        if pos.offset > len {
+            return Err(SourceError {
+                file: Some(path.to_path_buf()),
+                line: None,
+                message: format!("the file shrank below the position already read ({} bytes); files must only grow", pos.offset),
+            });
+        }
+        file.seek(SeekFrom::Start(pos.offset))
+            .map_err(|e| io_error(path, e))?;
+        // Read what is there, up to the last complete line (or all of it when the file is complete).
+        let mut bytes = Vec::with_capacity((len - pos.offset).min(64 << 20) as usize);
+        file.take(len - pos.offset)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_error(path, e))?;
+        if complete {
+            if bytes.last().is_some_and(|b| *b != b'\n') {
+                bytes.push(b'\n'); // a final line without newline is a record; its offset stays the file's length
+            }
+        } else {
+            let whole_lines = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            bytes.truncate(whole_lines);
+        }
+        let file_len_left = len - pos.offset;
+        let file_name: Arc<str> = Arc::from(pos.file.as_str());
+        let mut records = vec![];
+        match &self.table.format {
+            FileFormat::JsonLines => {
+                let mut start = 0;
+                for (i, b) in bytes.iter().enumerate() {
+                    if *b != b'\n' {
+                        continue;
+                    }
+                    if records.len() == max_records {
+                        break;
+                    }
+                    let line = &bytes[start..i];
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    if !line.iter().all(u8::is_ascii_whitespace) {
+                        let text = String::from_utf8(line.to_vec()).map_err(|_| SourceError {
+                            file: Some(path.to_path_buf()),
+                            line: Some(pos.line),
+                            message: "not valid UTF-8".into(),
+                        })?;
+                        records.push((pos.line, RawRecord::Json(text)));
+                    }
+                    pos.line += 1;
+                    start = i + 1;
+                }
+                pos.offset += (start as u64).min(file_len_left);
+            }
+            FileFormat::Csv {
+                delimiter,
+                has_header,
+            } => {
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .delimiter(*delimiter)
+                    .flexible(true)
+                    .from_reader(&bytes[..]);
+                let mut record = csv::ByteRecord::new();
+                let mut consumed = 0u64;
+                loop {
+                    if records.len() == max_records {
+                        break;
+                    }
+                    let line = pos.line + reader.position().line() - 1;
+                    let more = reader
+                        .read_byte_record(&mut record)
+                        .map_err(|e| SourceError {
+                            file: Some(path.to_path_buf()),
+                            line: Some(line),
+                            message: e.to_string(),
+                        })?;
+                    if !more {
+                        break;
+                    }
+                    consumed = reader.position().byte();
+                    let header_line =
+                        *has_header && pos.offset == 0 && records.is_empty() && line == 1;
+                    if header_line {
+                        self.check_header(path, &record)?;
+                        continue;
+                    }
+                    if record.len() == 1 && record[0].is_empty() {
+                        continue; // an empty line
+                    }
+                    records.push((line, RawRecord::Csv(record.clone())));
+                }
+                pos.line += reader.position().line() - 1;
+                pos.offset += consumed.min(file_len_left);
+            }
+        }
+        Ok(Chunk {
+            file: file_name,
+            records,
+            end: pos,
+        })
+    }
+
+    fn check_header(&self, path: &Path, header: &csv::ByteRecord) -> Result<(), SourceError> {
+        let found: Vec<String> = header
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).trim().to_string())
+            .collect();
+        if found != self.table.columns {
+            return Err(SourceError {
+                file: Some(path.to_path_buf()),
+                line: Some(1),
+                message: format!(
+                    "the header has columns ({}) but the table has ({}); all files of a table need the same columns",
+                    found.join(", "),
+                    self.table.columns.join(", ")
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn table(dir: &Path, format: FileFormat) -> FileTable {
+        let extension = if format == FileFormat::JsonLines {
+            ".jsonl"
+        } else {
+            ".csv"
+        }
+        .to_string();
+        FileTable {
+            dir: dir.to_path_buf(),
+            extension,
+            format,
+            columns: vec!["a".into(), "b".into()],
+        }
+    }
+
+    fn csv_table(dir: &Path) -> FileTable {
+        table(
+            dir,
+            FileFormat::Csv {
+                delimiter: b',',
+                has_header: true,
+            },
+        )
+    }
+
+    /// Every record from now on as (file, line, first field).
+    fn drain(reader: &mut FileReader, max: usize) -> Vec<(String, u64, String)> {
+        let mut out = vec![];
+        while let Some(chunk) = reader.next_chunk(max).unwrap() {
+            assert!(chunk.records.len() <= max);
+            for (line, r) in chunk.records {
+                let first = match r {
+                    RawRecord::Csv(r) => String::from_utf8_lossy(&r[0]).into_owned(),
+                    RawRecord::Json(t) => t,
+                };
+                out.push((chunk.file.to_string(), line, first));
+            }
+        }
+        out
+    }
+
+    fn rec(file: &str, line: u64, v: &str) -> (String, u64, String) {
+        (file.to_string(), line, v.to_string())
+    }
+
+    #[test]
+    fn files_are_read_in_order_and_resume_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("2.csv"), "a,b\n3,x\n4,y\n").unwrap();
+        std::fs::write(dir.path().join("1.csv"), "a,b\n1,x\n\"2\nmultiline\",y\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default());
+        let first = reader.next_chunk(1).unwrap().unwrap();
+        assert_eq!(first.records.len(), 1);
+        // Restart from the position after the first record: the rest, nothing twice.
+        let mut resumed = FileReader::new(csv_table(dir.path()), first.end.clone());
+        assert_eq!(
+            drain(&mut resumed, 2),
+            vec![
+                rec("1.csv", 3, "2\nmultiline"),
+                rec("2.csv", 2, "3"),
+                rec("2.csv", 3, "4")
+            ]
+        );
+        assert_eq!(
+            resumed.position(),
+            &FilePosition {
+                file: "2.csv".into(),
+                offset: 12,
+                line: 4
+            }
+        );
+    }
+
+    #[test]
+    fn appended_data_and_new_files_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.csv");
+        std::fs::write(&path, "a,b\n1,x\n2,y").unwrap(); // the last line is still being written
+        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+            .with_idle_after(Duration::from_secs(3600));
+        assert_eq!(drain(&mut reader, 10), vec![rec("1.csv", 2, "1")]);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"2\n3,z\n").unwrap();
+        assert_eq!(
+            drain(&mut reader, 10),
+            vec![rec("1.csv", 3, "2"), rec("1.csv", 4, "3")]
+        );
+        assert_eq!(drain(&mut reader, 10), vec![]);
+        std::fs::write(dir.path().join("2.csv"), "a,b\n5,w\n").unwrap();
+        assert_eq!(drain(&mut reader, 10), vec![rec("2.csv", 2, "5")]);
+    }
+
+    #[test]
+    fn a_final_line_without_newline_is_read_once_the_file_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.csv"), "a,b\n1,x\n2,y").unwrap();
+        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+            .with_idle_after(Duration::ZERO);
+        assert_eq!(
+            drain(&mut reader, 10),
+            vec![rec("1.csv", 2, "1"), rec("1.csv", 3, "2")]
+        );
+        assert_eq!(reader.position().offset, 11);
+        assert_eq!(drain(&mut reader, 10), vec![]);
+        // A later file also completes an earlier one.
+        std::fs::write(dir.path().join("3.csv"), "a,b\n7,x\n8,y").unwrap();
+        std::fs::write(dir.path().join("4.csv"), "a,b\n9,x\n").unwrap();
+        let mut reader = FileReader::new(csv_table(dir.path()), reader.position().clone())
+            .with_idle_after(Duration::from_secs(3600));
+        assert_eq!(
+            drain(&mut reader, 10),
+            vec![
+                rec("3.csv", 2, "7"),
+                rec("3.csv", 3, "8"),
+                rec("4.csv", 2, "9")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_header_mismatch_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.csv"), "a,c\n1,x\n").unwrap();
+        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default());
+        let err = reader.next_chunk(10).unwrap_err().to_string();
+        assert!(
+            err.contains("1.csv:1: the header has columns (a, c) but the table has (a, b)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_shrunk_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.csv"), "a,b\n1,x\n").unwrap();
+        let position = FilePosition {
+            file: "1.csv".into(),
+            offset: 100,
+            line: 9,
+        };
+        let err = FileReader::new(csv_table(dir.path()), position)
+            .next_chunk(10)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("shrank"), "{err}");
+    }
+
+    #[test]
+    fn json_lines_skip_blank_lines_and_keep_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("1.jsonl"),
+            "{\"a\":1}\n\n  \r\n{\"a\":2}\r\n",
+        )
+        .unwrap();
+        let mut reader = FileReader::new(
+            table(dir.path(), FileFormat::JsonLines),
+            FilePosition::default(),
+        );
+        assert_eq!(
+            drain(&mut reader, 10),
+            vec![
+                rec("1.jsonl", 1, "{\"a\":1}"),
+                rec("1.jsonl", 4, "{\"a\":2}")
+            ]
+        );
+        assert_eq!(reader.position().line, 5);
+    }
+}
