@@ -1,4 +1,5 @@
 //! Sources: where rows come from. Each yields chunks of raw records together with the position
 //! after them; the pipeline commits a chunk's results and that position in one transaction.
 
+pub mod fields;
 pub mod files;

@@ -1,0 +1,248 @@
+//! Typed values from raw records: what generated code calls to turn a CSV field or a JSON-lines
+//! member into a struct field.
+//!
+//! The text grammar is `dozer_types::parse` — the one schema inference used — so a column inferred
+//! as `decimal` always reads as one. An empty CSV field is NULL; NULL in a non-nullable column, or a
+//! value that does not parse, is a [`BadValue`] that names the column; the caller adds file, line
+//! and column number and applies the app's bad-record policy ([`BadRecords`]).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use dozer_types::parse::{parse_value, ParseError};
+use dozer_types::{Decimal, SqlType, Value};
+
+/// A field that could not become its column's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadValue {
+    pub message: String,
+}
+
+/// A type a column can hold, read from CSV text or a JSON value.
+pub trait FromField: Sized {
+    const TYPE: SqlType;
+
+    fn from_value(v: Value) -> Option<Self>;
+
+    /// A non-NULL CSV field.
+    fn from_text(text: &str) -> Result<Self, BadValue> {
+        let value = parse_value(Self::TYPE, text).map_err(|e: ParseError| BadValue {
+            message: e.to_string(),
+        })?;
+        Self::from_value(value).ok_or_else(|| BadValue {
+            message: format!("`{text}` is not a valid {}", Self::TYPE),
+        })
+    }
+
+    /// A non-null JSON value: numbers and booleans as themselves, strings parsed as text.
+    fn from_json(v: &serde_json::Value) -> Result<Self, BadValue> {
+        let bad = || BadValue {
+            message: format!("{v} is not a valid {}", Self::TYPE),
+        };
+        match v {
+            serde_json::Value::String(s) if Self::TYPE != SqlType::Json => Self::from_text(s),
+            serde_json::Value::Number(n) if Self::TYPE != SqlType::Json => {
+                Self::from_text(&n.to_string())
+            }
+            serde_json::Value::Bool(b) if Self::TYPE == SqlType::Boolean => {
+                Self::from_text(if *b { "true" } else { "false" })
+            }
+            other if Self::TYPE == SqlType::Json => {
+                Self::from_value(Value::Json(other.clone())).ok_or_else(bad)
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+macro_rules! from_field {
+    ($t:ty, $ty:expr, $variant:ident) => {
+        impl FromField for $t {
+            const TYPE: SqlType = $ty;
+
+            fn from_value(v: Value) -> Option<Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+from_field!(bool, SqlType::Boolean, Boolean);
+from_field!(i64, SqlType::Int, Int);
+from_field!(u64, SqlType::UInt, UInt);
+from_field!(f64, SqlType::Float, Float);
+from_field!(Decimal, SqlType::Decimal, Decimal);
+from_field!(String, SqlType::String, String);
+from_field!(Vec<u8>, SqlType::Binary, Binary);
+from_field!(DateTime<Utc>, SqlType::Timestamp, Timestamp);
+from_field!(NaiveDate, SqlType::Date, Date);
+from_field!(serde_json::Value, SqlType::Json, Json);
+
+/// A CSV field for a non-nullable column.
+pub fn csv_required<T: FromField>(field: &[u8]) -> Result<T, BadValue> {
+    let text = std::str::from_utf8(field).map_err(|_| BadValue {
+        message: "not valid UTF-8".into(),
+    })?;
+    if text.is_empty() {
+        return Err(BadValue {
+            message: "empty, but the column is NOT NULL".into(),
+        });
+    }
+    T::from_text(text)
+}
+
+/// A CSV field for a nullable column (empty = NULL).
+pub fn csv_nullable<T: FromField>(field: &[u8]) -> Result<Option<T>, BadValue> {
+    if field.is_empty() {
+        return Ok(None);
+    }
+    csv_required(field).map(Some)
+}
+
+/// A JSON member for a non-nullable column.
+pub fn json_required<T: FromField>(v: Option<&serde_json::Value>) -> Result<T, BadValue> {
+    match v {
+        None | Some(serde_json::Value::Null) => Err(BadValue {
+            message: "missing or null, but the column is NOT NULL".into(),
+        }),
+        Some(v) => T::from_json(v),
+    }
+}
+
+/// A JSON member for a nullable column (missing or null = NULL).
+pub fn json_nullable<T: FromField>(v: Option<&serde_json::Value>) -> Result<Option<T>, BadValue> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => T::from_json(v).map(Some),
+    }
+}
+
+/// One unreadable record, located.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadRecord {
+    pub file: String,
+    pub line: u64,
+    /// 1-based column number (field position); `None` for record-level problems.
+    pub column: Option<usize>,
+    pub column_name: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for BadRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(c) = self.column {
+            write!(f, ":{c}")?;
+        }
+        if let Some(name) = &self.column_name {
+            write!(f, " (column `{name}`)")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for BadRecord {}
+
+/// The app's policy for unreadable records (`app.on_bad_record`): stop at the first, or report,
+/// count and skip them. Never silent.
+#[derive(Debug)]
+pub struct BadRecords {
+    skip: bool,
+    skipped: u64,
+    /// The first few skipped records, kept for `info` and logs.
+    pub examples: Vec<BadRecord>,
+}
+
+const KEPT_EXAMPLES: usize = 20;
+
+impl BadRecords {
+    pub fn new(skip: bool) -> Self {
+        BadRecords {
+            skip,
+            skipped: 0,
+            examples: vec![],
+        }
+    }
+
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Handles one bad record: `Err` stops the pipeline (policy `fail`); `Ok` skips it (policy
+    /// `skip`), after counting it and keeping it as an example if there are few.
+    pub fn handle(&mut self, bad: BadRecord) -> Result<(), BadRecord> {
+        if !self.skip {
+            return Err(bad);
+        }
+        self.skipped += 1;
+        if self.examples.len() < KEPT_EXAMPLES {
+            self.examples.push(bad);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields() {
+        assert_eq!(csv_required::<i64>(b"42"), Ok(42));
+        assert_eq!(csv_required::<Decimal>(b"2.55"), Ok(Decimal::new(255, 2)));
+        assert_eq!(csv_nullable::<i64>(b""), Ok(None));
+        assert_eq!(csv_required::<f64>(b"42"), Ok(42.0));
+        let err = csv_required::<i64>(b"").unwrap_err();
+        assert!(err.message.contains("NOT NULL"), "{err:?}");
+        let err = csv_required::<NaiveDate>(b"2011-02-30").unwrap_err();
+        assert!(err.message.contains("not a valid date"), "{err:?}");
+        assert!(csv_required::<String>(&[0xff]).is_err());
+        let ts = csv_required::<DateTime<Utc>>(b"2010-12-01 08:26:00").unwrap();
+        assert_eq!(ts.to_rfc3339(), "2010-12-01T08:26:00+00:00");
+    }
+
+    #[test]
+    fn json_members() {
+        let v = serde_json::json!({"n": 3, "d": "2.50", "f": 1.5, "b": true, "s": "x", "j": [1], "z": null});
+        assert_eq!(json_required::<i64>(v.get("n")), Ok(3));
+        assert_eq!(
+            json_required::<Decimal>(v.get("d")),
+            Ok(Decimal::new(250, 2))
+        );
+        assert_eq!(json_required::<Decimal>(v.get("n")), Ok(Decimal::from(3)));
+        assert_eq!(json_required::<f64>(v.get("f")), Ok(1.5));
+        assert_eq!(json_required::<bool>(v.get("b")), Ok(true));
+        assert_eq!(
+            json_required::<serde_json::Value>(v.get("j")),
+            Ok(serde_json::json!([1]))
+        );
+        assert_eq!(json_nullable::<String>(v.get("z")), Ok(None));
+        assert_eq!(json_nullable::<String>(v.get("missing")), Ok(None));
+        assert!(json_required::<i64>(v.get("f")).is_err());
+        assert!(json_required::<i64>(v.get("s")).is_err());
+        assert!(json_required::<i64>(v.get("z")).is_err());
+    }
+
+    #[test]
+    fn bad_record_policy() {
+        let bad = BadRecord {
+            file: "sales.csv".into(),
+            line: 7,
+            column: Some(4),
+            column_name: Some("Quantity".into()),
+            message: "`x` is not a valid int".into(),
+        };
+        assert_eq!(
+            bad.to_string(),
+            "sales.csv:7:4 (column `Quantity`): `x` is not a valid int"
+        );
+        assert!(BadRecords::new(false).handle(bad.clone()).is_err());
+        let mut skip = BadRecords::new(true);
+        for _ in 0..30 {
+            skip.handle(bad.clone()).unwrap();
+        }
+        assert_eq!(skip.skipped(), 30);
+        assert_eq!(skip.examples.len(), KEPT_EXAMPLES);
+    }
+}
