@@ -7,10 +7,13 @@
 //! - [`ops`]: incremental operators over batches of weighted rows: GROUP BY aggregation, equi-joins,
 //!   DISTINCT, TTL and window assignment;
 //! - [`table`]: an endpoint's materialized table with record ids, versions and secondary indexes;
-//! - [`source`]: sources with exact, committable positions (so far CSV and JSON-lines files).
+//! - [`source`]: sources with exact, committable positions (so far CSV and JSON-lines files);
+//! - [`app`]: the driver — each source chunk's results and position in one transaction, through the
+//!   [`app::Pipeline`] that generated code implements.
 //!
 //! Sources, incremental operators and the API servers follow (see docs/architecture.md).
 
+pub mod app;
 pub mod codec;
 pub mod ops;
 pub mod source;

@@ -169,6 +169,18 @@ impl BadRecords {
         self.skipped
     }
 
+    /// Whether the policy is to skip bad records.
+    pub fn skipping(&self) -> bool {
+        self.skip
+    }
+
+    /// Adds the counts and examples of another collector (one transaction's).
+    pub fn absorb(&mut self, other: BadRecords) {
+        self.skipped += other.skipped;
+        let room = KEPT_EXAMPLES.saturating_sub(self.examples.len());
+        self.examples.extend(other.examples.into_iter().take(room));
+    }
+
     /// Handles one bad record: `Err` stops the pipeline (policy `fail`); `Ok` skips it (policy
     /// `skip`), after counting it and keeping it as an example if there are few.
     pub fn handle(&mut self, bad: BadRecord) -> Result<(), BadRecord> {

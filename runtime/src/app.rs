@@ -1,0 +1,282 @@
+//! The app driver: sources → the generated pipeline → endpoint tables, one chunk per transaction.
+//!
+//! Generated code implements [`Pipeline`] (typed rows, operator wiring); everything here is generic
+//! and compiled once. For each chunk a source yields, [`Runner::step`] runs the pipeline *and* stores
+//! the source's position after the chunk in one write transaction, so after a crash (even SIGKILL)
+//! the app resumes exactly after the last committed chunk: nothing is ingested twice or missed.
+
+use std::path::Path;
+
+use dozer_types::{SqlType, Value};
+use heed::types::Bytes;
+use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
+
+use crate::codec::{Decode, DecodeError, Encode, Reader};
+use crate::ops::OpError;
+use crate::source::fields::{BadRecord, BadRecords};
+use crate::source::files::{Chunk, FilePosition, FileReader, FileTable, SourceError};
+use crate::store::{BatchError, Store, StoreError};
+use crate::table::Table;
+
+/// A source of the app.
+#[derive(Clone, Debug)]
+pub struct SourceDef {
+    pub name: String,
+    pub table: FileTable,
+}
+
+/// A column of an endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldDef {
+    pub name: String,
+    pub ty: SqlType,
+    pub nullable: bool,
+}
+
+/// What generated code provides: typed parsing of source records, the operators between sources
+/// and endpoint tables, and decoding of stored rows for reads.
+pub trait Pipeline {
+    fn sources(&self) -> &[SourceDef];
+
+    /// Endpoint names and fields, in endpoint order.
+    fn endpoints(&self) -> &[(String, Vec<FieldDef>)];
+
+    fn table(&self, endpoint: usize) -> &Table;
+
+    /// Parses the records of a chunk of source `source` and applies them to every query reading
+    /// that source, inside `txn`. Unreadable records go to `bad`.
+    fn apply(
+        &self,
+        txn: &mut RwTxn,
+        source: usize,
+        chunk: &Chunk,
+        bad: &mut BadRecords,
+    ) -> Result<(), PipelineError>;
+
+    /// The values of a stored row of an endpoint.
+    fn decode(&self, endpoint: usize, row: &[u8]) -> Result<Vec<Value>, DecodeError>;
+}
+
+/// Opens the generated pipeline's operators and tables inside a write transaction (a generated
+/// `fn`; may be called more than once).
+pub type OpenPipeline<'a> =
+    &'a dyn Fn(&Env<WithoutTls>, &mut RwTxn) -> Result<Box<dyn Pipeline>, OpError>;
+
+#[derive(Debug)]
+pub enum PipelineError {
+    Op(OpError),
+    BadRecord(BadRecord),
+    Source(SourceError),
+    Decode(DecodeError),
+}
+
+impl std::fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PipelineError::Op(e) => e.fmt(f),
+            PipelineError::BadRecord(e) => write!(
+                f,
+                "unreadable record at {e} (set `app.on_bad_record: skip` to skip such records)"
+            ),
+            PipelineError::Source(e) => e.fmt(f),
+            PipelineError::Decode(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PipelineError {}
+
+impl From<OpError> for PipelineError {
+    fn from(e: OpError) -> Self {
+        PipelineError::Op(e)
+    }
+}
+
+impl From<StoreError> for PipelineError {
+    fn from(e: StoreError) -> Self {
+        PipelineError::Op(OpError::Store(e))
+    }
+}
+
+impl From<heed::Error> for PipelineError {
+    fn from(e: heed::Error) -> Self {
+        PipelineError::Op(e.into())
+    }
+}
+
+impl From<BadRecord> for PipelineError {
+    fn from(e: BadRecord) -> Self {
+        PipelineError::BadRecord(e)
+    }
+}
+
+impl From<SourceError> for PipelineError {
+    fn from(e: SourceError) -> Self {
+        PipelineError::Source(e)
+    }
+}
+
+impl From<DecodeError> for PipelineError {
+    fn from(e: DecodeError) -> Self {
+        PipelineError::Decode(e)
+    }
+}
+
+impl BatchError for PipelineError {
+    fn is_map_full(&self) -> bool {
+        matches!(self, PipelineError::Op(e) if e.is_map_full())
+    }
+}
+
+/// What one [`Runner::step`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepStats {
+    pub chunks: u64,
+    pub records: u64,
+}
+
+pub struct Runner {
+    store: Store,
+    pipeline: Box<dyn Pipeline>,
+    positions: Database<Bytes, Bytes>,
+    readers: Vec<FileReader>,
+    bad: BadRecords,
+    chunk_records: usize,
+}
+
+impl Runner {
+    /// Opens the app's store under `home` and the pipeline in it, and resumes every source from its
+    /// committed position.
+    pub fn open(
+        home: &Path,
+        map_size: Option<usize>,
+        open: OpenPipeline<'_>,
+        skip_bad_records: bool,
+    ) -> Result<Runner, PipelineError> {
+        let store = Store::open(&home.join("store"), map_size)?;
+        let (pipeline, positions) = store.write(|txn| -> Result<_, PipelineError> {
+            let positions = store.env().create_database(txn, Some("source.positions"))?;
+            Ok((open(store.env(), txn)?, positions))
+        })?;
+        let mut readers = vec![];
+        {
+            let view = store.read()?;
+            for s in pipeline.sources() {
+                let position = match positions.get(&view, s.name.as_bytes())? {
+                    Some(bytes) => FilePosition::decode(&mut Reader::new(bytes))?,
+                    None => FilePosition::default(),
+                };
+                readers.push(FileReader::new(s.table.clone(), position));
+            }
+        }
+        Ok(Runner {
+            store,
+            pipeline,
+            positions,
+            readers,
+            bad: BadRecords::new(skip_bad_records),
+            chunk_records: 10_000,
+        })
+    }
+
+    /// Records per chunk (= per transaction).
+    pub fn with_chunk_records(mut self, n: usize) -> Self {
+        self.chunk_records = n.max(1);
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn pipeline(&self) -> &dyn Pipeline {
+        self.pipeline.as_ref()
+    }
+
+    pub fn bad_records(&self) -> &BadRecords {
+        &self.bad
+    }
+
+    /// Reads at most one chunk from every source and commits each (results and position) in its
+    /// own transaction. A zero result means every source is caught up.
+    pub fn step(&mut self) -> Result<StepStats, PipelineError> {
+        let mut stats = StepStats::default();
+        for source in 0..self.readers.len() {
+            let Some(chunk) = self.readers[source].next_chunk(self.chunk_records)? else {
+                continue;
+            };
+            let name = self.pipeline.sources()[source].name.clone();
+            let mut position = vec![];
+            chunk.end.encode(&mut position);
+            let (pipeline, positions) = (&self.pipeline, self.positions);
+            // The closure may run twice (the map grew): count bad records per attempt.
+            let bad = self.store.write(|txn| {
+                let mut bad = BadRecords::new(self.bad.skipping());
+                pipeline.apply(txn, source, &chunk, &mut bad)?;
+                positions.put(txn, name.as_bytes(), &position)?;
+                Ok::<_, PipelineError>(bad)
+            })?;
+            self.bad.absorb(bad);
+            stats.chunks += 1;
+            stats.records += chunk.records.len() as u64;
+        }
+        Ok(stats)
+    }
+
+    /// Steps until every source is caught up.
+    pub fn run_until_caught_up(&mut self) -> Result<StepStats, PipelineError> {
+        let mut total = StepStats::default();
+        loop {
+            let s = self.step()?;
+            if s.chunks == 0 {
+                return Ok(total);
+            }
+            total.chunks += s.chunks;
+            total.records += s.records;
+        }
+    }
+
+    /// The rows of an endpoint as JSON objects (with Dozer's record id and version), in key order.
+    pub fn dump(&self, endpoint: &str, out: &mut dyn std::io::Write) -> Result<u64, PipelineError> {
+        let index = self
+            .pipeline
+            .endpoints()
+            .iter()
+            .position(|(n, _)| n == endpoint)
+            .ok_or_else(|| {
+                PipelineError::Op(OpError::Inconsistent(format!("no endpoint `{endpoint}`")))
+            })?;
+        let view = self.store.read()?;
+        dump_table(self.pipeline.as_ref(), index, &view, out)
+    }
+}
+
+fn dump_table(
+    p: &dyn Pipeline,
+    index: usize,
+    txn: &RoTxn<WithoutTls>,
+    out: &mut dyn std::io::Write,
+) -> Result<u64, PipelineError> {
+    let fields = &p.endpoints()[index].1;
+    let mut n = 0;
+    for record in p.table(index).scan(txn)? {
+        let record = record?;
+        let values = p.decode(index, &record.row)?;
+        let mut object = serde_json::Map::new();
+        for (f, v) in fields.iter().zip(values) {
+            object.insert(f.name.clone(), v.to_json());
+        }
+        object.insert("__dozer_record_id".into(), record.id.into());
+        object.insert("__dozer_record_version".into(), record.version.into());
+        let line = serde_json::Value::Object(object).to_string();
+        writeln!(out, "{line}").map_err(|e| {
+            PipelineError::Source(SourceError {
+                file: None,
+                line: None,
+                message: e.to_string(),
+            })
+        })?;
+        n += 1;
+    }
+    Ok(n)
+}
