@@ -913,6 +913,39 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
         }
     }
 
+    /// The common type of several values (CASE results, COALESCE arguments); NULLs take any type.
+    /// `None` when every value is NULL.
+    fn unify<'e>(
+        &mut self,
+        values: impl Iterator<Item = (&'e Expr, Span)>,
+        what: &str,
+        help: &str,
+    ) -> BindResult<Option<SqlType>> {
+        let mut ty: Option<SqlType> = None;
+        for (v, at) in values {
+            if v.is_null_literal() {
+                continue;
+            }
+            ty = match ty {
+                None => Some(v.ty),
+                Some(t) => match common(t, v) {
+                    Some(t) => Some(t),
+                    None => {
+                        return Err(self.error(
+                            Diagnostic::error(
+                                "sql::type-mismatch",
+                                format!("{what} have different types: {t} and {}", v.ty),
+                            )
+                            .label(at, format!("this is {}", v.ty))
+                            .help(help.to_string()),
+                        ))
+                    }
+                },
+            };
+        }
+        Ok(ty)
+    }
+
     fn case(
         &mut self,
         operand: Option<&ast::Expr>,
@@ -937,33 +970,15 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
         let otherwise = otherwise
             .map(|o| Ok::<_, Reported>((self.bind(o)?, self.span(o))))
             .transpose()?;
-        // Unify the result types.
-        let mut ty: Option<SqlType> = None;
-        for (r, r_at) in branches
+        let results = branches
             .iter()
             .map(|(_, r, s)| (r, *s))
-            .chain(otherwise.iter().map(|(r, s)| (r, *s)))
-        {
-            if r.is_null_literal() {
-                continue;
-            }
-            ty = match ty {
-                None => Some(r.ty),
-                Some(t) => match common(t, r) {
-                    Some(t) => Some(t),
-                    None => {
-                        return Err(self.error(
-                            Diagnostic::error(
-                                "sql::type-mismatch",
-                                format!("CASE branches have different types: {t} and {}", r.ty),
-                            )
-                            .label(r_at, format!("this is {}", r.ty))
-                            .help("make all THEN/ELSE results the same type with CAST"),
-                        ))
-                    }
-                },
-            };
-        }
+            .chain(otherwise.iter().map(|(r, s)| (r, *s)));
+        let ty = self.unify(
+            results,
+            "CASE branches",
+            "make all THEN/ELSE results the same type with CAST",
+        )?;
         let ty = ty.unwrap_or(SqlType::String);
         let nullable = otherwise.is_none()
             || branches.iter().any(|(_, r, _)| r.nullable)
@@ -1325,32 +1340,12 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
                     if func == F::NullIf { 2 } else { usize::MAX },
                     at,
                 )?;
-                let mut ty: Option<SqlType> = None;
-                for a in &args {
-                    if a.is_null_literal() {
-                        continue;
-                    }
-                    ty = match ty {
-                        None => Some(a.ty),
-                        Some(t) => match common(t, a) {
-                            Some(t) => Some(t),
-                            None => {
-                                return Err(self.error(
-                                    Diagnostic::error(
-                                        "sql::type-mismatch",
-                                        format!(
-                                            "{} arguments have different types: {t} and {}",
-                                            func.name(),
-                                            a.ty
-                                        ),
-                                    )
-                                    .label(at, "mixed types")
-                                    .help("CAST the arguments to one type"),
-                                ))
-                            }
-                        },
-                    };
-                }
+                let what = format!("{} arguments", func.name());
+                let ty = self.unify(
+                    args.iter().map(|a| (a, at)),
+                    &what,
+                    "CAST the arguments to one type",
+                )?;
                 let ty = ty.unwrap_or(SqlType::String);
                 let nullable = if func == F::NullIf {
                     true

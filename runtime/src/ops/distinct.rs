@@ -8,8 +8,7 @@ use heed::types::Bytes;
 use heed::{Database, Env, RwTxn, WithoutTls};
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::{OpError, Weight};
-use crate::codec::{Decode, Encode, Reader};
+use super::{counted, OpError, Weight};
 
 pub struct Distinct {
     rows: Database<Bytes, Bytes>,
@@ -39,33 +38,7 @@ impl Distinct {
                 continue;
             }
             let key = xxh3_128(&row).to_be_bytes();
-            let before = match self.rows.get(txn, &key)? {
-                Some(bytes) => {
-                    let mut r = Reader::new(bytes);
-                    let count = i64::decode(&mut r)?;
-                    if Vec::<u8>::decode(&mut r)? != row {
-                        return Err(OpError::Inconsistent(
-                            "128-bit hash collision between two rows".into(),
-                        ));
-                    }
-                    count
-                }
-                None => 0,
-            };
-            let after = before + w;
-            if after < 0 {
-                return Err(OpError::Inconsistent(
-                    "a row was deleted more often than inserted".into(),
-                ));
-            }
-            if after == 0 {
-                self.rows.delete(txn, &key)?;
-            } else {
-                let mut bytes = Vec::with_capacity(row.len() + 12);
-                after.encode(&mut bytes);
-                row.encode(&mut bytes);
-                self.rows.put(txn, &key, &bytes)?;
-            }
+            let (before, after) = counted::add(&self.rows, txn, &key, &row, w, "rows")?;
             match (before > 0, after > 0) {
                 (false, true) => out.push((row, 1)),
                 (true, false) => out.push((row, -1)),

@@ -19,7 +19,7 @@ use heed::types::Bytes;
 use heed::{Database, Env, RwTxn, WithoutTls};
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::{OpError, Weight};
+use super::{counted, OpError, Weight};
 use crate::codec::{Decode, Encode, Reader};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,42 +248,32 @@ impl Join {
         for (row, w) in delta {
             db_key.truncate(prefix_len);
             db_key.extend(xxh3_128(row).to_be_bytes());
-            let before = match self.rows.get(txn, &db_key)? {
-                Some(bytes) => {
-                    let (count, stored_key, stored_row) = decode_entry(bytes)?;
-                    if stored_key != key || &stored_row != row {
-                        return Err(OpError::Inconsistent(
-                            "128-bit hash collision between two join rows".into(),
-                        ));
-                    }
-                    count
-                }
-                None => 0,
-            };
-            let after = before + w;
-            if after < 0 {
-                return Err(OpError::Inconsistent(
-                    "a join row was deleted more often than inserted".into(),
-                ));
-            }
-            if after == 0 {
-                self.rows.delete(txn, &db_key)?;
-            } else {
-                let mut bytes = Vec::with_capacity(row.len() + key.len() + 12);
-                after.encode(&mut bytes);
-                key.encode(&mut bytes);
-                row.encode(&mut bytes);
-                self.rows.put(txn, &db_key, &bytes)?;
-            }
+            counted::add(
+                &self.rows,
+                txn,
+                &db_key,
+                &payload(key, row),
+                *w,
+                "join rows",
+            )?;
         }
         Ok(())
     }
 }
 
+/// What is stored for a row: its join key and its bytes.
+fn payload(key: &[u8], row: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + row.len() + 8);
+    key.encode(&mut out);
+    row.encode(&mut out);
+    out
+}
+
 fn decode_entry(bytes: &[u8]) -> Result<(Weight, Vec<u8>, Vec<u8>), OpError> {
-    let mut r = Reader::new(bytes);
+    let (count, payload) = counted::decode(bytes)?;
+    let mut r = Reader::new(&payload);
     Ok((
-        i64::decode(&mut r)?,
+        count,
         Vec::<u8>::decode(&mut r)?,
         Vec::<u8>::decode(&mut r)?,
     ))

@@ -15,7 +15,7 @@ use heed::types::Bytes;
 use heed::{Database, Env, RwTxn, WithoutTls};
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::{OpError, Weight};
+use super::{counted, OpError, Weight};
 use crate::codec::{Decode, Encode, Reader};
 
 const WATERMARK: &[u8] = b"watermark";
@@ -81,33 +81,7 @@ impl Ttl {
             }
             let mut key = time_key(t).to_vec();
             key.extend(xxh3_128(&row).to_be_bytes());
-            let before = match self.rows.get(txn, &key)? {
-                Some(bytes) => {
-                    let mut r = Reader::new(bytes);
-                    let count = i64::decode(&mut r)?;
-                    if Vec::<u8>::decode(&mut r)? != row {
-                        return Err(OpError::Inconsistent(
-                            "128-bit hash collision between two rows".into(),
-                        ));
-                    }
-                    count
-                }
-                None => 0,
-            };
-            let after = before + w;
-            if after < 0 {
-                return Err(OpError::Inconsistent(
-                    "a row was deleted more often than inserted".into(),
-                ));
-            }
-            if after == 0 {
-                self.rows.delete(txn, &key)?;
-            } else {
-                let mut bytes = Vec::with_capacity(row.len() + 12);
-                after.encode(&mut bytes);
-                row.encode(&mut bytes);
-                self.rows.put(txn, &key, &bytes)?;
-            }
+            counted::add(&self.rows, txn, &key, &row, w, "rows")?;
             *out.entry(row).or_insert(0) += w;
         }
         if new_watermark != old_watermark {
@@ -122,9 +96,8 @@ impl Ttl {
                 (Bound::Unbounded, Bound::Excluded(end));
             for entry in self.rows.range(txn, &before_cutoff)? {
                 let (key, bytes) = entry?;
-                let mut r = Reader::new(bytes);
-                let count = i64::decode(&mut r)?;
-                expired.push((key.to_vec(), Vec::<u8>::decode(&mut r)?, count));
+                let (count, row) = counted::decode(bytes)?;
+                expired.push((key.to_vec(), row, count));
             }
             for (key, row, count) in expired {
                 self.rows.delete(txn, &key)?;
