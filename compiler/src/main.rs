@@ -135,7 +135,13 @@ fn main() -> ExitCode {
 }
 
 fn summary(checked: &Checked, diags: &Diagnostics, secs: f64) -> String {
-    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    let plural = |n: usize, one: &str| {
+        let many = match one {
+            "query" => "queries".to_string(),
+            other => format!("{other}s"),
+        };
+        format!("{n} {}", if n == 1 { one } else { many.as_str() })
+    };
     if diags.has_errors() {
         let mut s = format!("error: {} found", plural(diags.error_count(), "error"));
         if diags.warning_count() > 0 {
@@ -159,7 +165,6 @@ fn summary(checked: &Checked, diags: &Diagnostics, secs: f64) -> String {
         },
         secs
     )
-    .replace("querys", "queries")
 }
 
 fn print_schema(checked: &Checked, with_plan: bool) {
