@@ -142,6 +142,8 @@ pub struct Runner {
     readers: Vec<FileReader>,
     bad: BadRecords,
     chunk_records: usize,
+    /// Records ingested per source by this runner.
+    ingested: Vec<u64>,
 }
 
 impl Runner {
@@ -169,6 +171,7 @@ impl Runner {
                 readers.push(FileReader::new(s.table.clone(), position));
             }
         }
+        let ingested = vec![0; readers.len()];
         Ok(Runner {
             store,
             pipeline,
@@ -176,6 +179,7 @@ impl Runner {
             readers,
             bad: BadRecords::new(skip_bad_records),
             chunk_records: 10_000,
+            ingested,
         })
     }
 
@@ -195,6 +199,32 @@ impl Runner {
 
     pub fn bad_records(&self) -> &BadRecords {
         &self.bad
+    }
+
+    /// Records ingested per source (in source order) since this runner opened.
+    pub fn ingested(&self) -> &[u64] {
+        &self.ingested
+    }
+
+    /// Each source's committed position.
+    pub fn positions(&self) -> Result<Vec<FilePosition>, PipelineError> {
+        let view = self.store.read()?;
+        self.pipeline
+            .sources()
+            .iter()
+            .map(|s| match self.positions.get(&view, s.name.as_bytes())? {
+                Some(bytes) => Ok(FilePosition::decode(&mut Reader::new(bytes))?),
+                None => Ok(FilePosition::default()),
+            })
+            .collect()
+    }
+
+    /// Row counts of the endpoints, in endpoint order.
+    pub fn row_counts(&self) -> Result<Vec<u64>, PipelineError> {
+        let view = self.store.read()?;
+        (0..self.pipeline.endpoints().len())
+            .map(|i| Ok(self.pipeline.table(i).len(&view)?))
+            .collect()
     }
 
     /// Reads at most one chunk from every source and commits each (results and position) in its
@@ -217,6 +247,7 @@ impl Runner {
                 Ok::<_, PipelineError>(bad)
             })?;
             self.bad.absorb(bad);
+            self.ingested[source] += chunk.records.len() as u64;
             stats.chunks += 1;
             stats.records += chunk.records.len() as u64;
         }

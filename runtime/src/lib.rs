@@ -9,11 +9,13 @@
 //! - [`table`]: an endpoint's materialized table with record ids, versions and secondary indexes;
 //! - [`source`]: sources with exact, committable positions (so far CSV and JSON-lines files);
 //! - [`app`]: the driver — each source chunk's results and position in one transaction, through the
-//!   [`app::Pipeline`] that generated code implements.
+//!   [`app::Pipeline`] that generated code implements;
+//! - [`cli`]: the app binary's command line (`run`, `dump`, `info`).
 //!
 //! Sources, incremental operators and the API servers follow (see docs/architecture.md).
 
 pub mod app;
+pub mod cli;
 pub mod codec;
 pub mod ops;
 pub mod source;

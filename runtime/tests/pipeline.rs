@@ -321,3 +321,124 @@ fn bad_records_stop_the_pipeline_or_are_counted() {
         .to_string()
         .contains("a.csv:4: 3 fields, the table has 2"));
 }
+
+// ---- the app's command line --------------------------------------------------------------------
+
+mod cli {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use dozer_runtime::cli::{run_with, AppSpec, CliError};
+
+    use super::*;
+
+    fn spec<'a>(home: &Path, open: dozer_runtime::app::OpenPipeline<'a>) -> AppSpec<'a> {
+        AppSpec {
+            name: "shop",
+            home: home.to_path_buf(),
+            map_size: Some(1 << 20),
+            skip_bad_records: false,
+            open,
+        }
+    }
+
+    fn cli(
+        spec: &AppSpec<'_>,
+        args: &[&str],
+        stop: &AtomicBool,
+    ) -> Result<(String, String), CliError> {
+        let (mut out, mut log) = (vec![], vec![]);
+        let args = std::iter::once("shop").chain(args.iter().copied());
+        run_with(spec, args, stop, &mut out, &mut log, false)?;
+        Ok((
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(log).unwrap(),
+        ))
+    }
+
+    #[test]
+    fn run_dump_and_info() {
+        let (home, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let expected = write_sales(data.path(), 0, 60);
+        let open = open_generated(data.path());
+        let spec = spec(home.path(), &open);
+        let go = AtomicBool::new(false);
+        let (_, log) = cli(&spec, &["run", "--once"], &go).unwrap();
+        assert!(log.contains("shop: caught up: 60 rows"), "{log}");
+        let (out, _) = cli(&spec, &["dump", "by_country"], &go).unwrap();
+        let dumped: BTreeMap<String, i64> = out
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["Country"].as_str().unwrap().to_string(),
+                    v["n"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(dumped, expected);
+        let (out, _) = cli(&spec, &["info"], &go).unwrap();
+        assert!(
+            out.contains("source sales: read up to part-00050.csv line 12 (byte"),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "endpoint by_country: {} rows\n  Country string not null\n  n int not null",
+                expected.len()
+            )),
+            "{out}"
+        );
+        let err = cli(&spec, &["dump", "nope"], &go).unwrap_err().to_string();
+        assert!(err.contains("no endpoint `nope`"), "{err}");
+        assert!(matches!(
+            cli(&spec, &["explode"], &go),
+            Err(CliError::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn run_follows_new_data_until_stopped() {
+        let (home, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        write_sales(data.path(), 0, 30);
+        let stop = AtomicBool::new(false);
+        let log = std::thread::scope(|scope| {
+            let running = scope.spawn(|| {
+                let open = open_generated(data.path());
+                let spec = spec(home.path(), &open);
+                cli(&spec, &["run", "--poll-ms", "20"], &stop).map(|(_, log)| log)
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            write_sales(data.path(), 30, 30); // new files while running
+            std::thread::sleep(Duration::from_millis(500));
+            stop.store(true, Ordering::SeqCst);
+            running.join().unwrap().unwrap()
+        });
+        assert!(
+            log.contains("stopped; every committed change is kept"),
+            "{log}"
+        );
+        let open = open_generated(data.path());
+        let (out, _) = cli(
+            &spec(home.path(), &open),
+            &["dump", "by_country"],
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let total: i64 = out
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .sum();
+        let expected: i64 = write_sales(tempfile::tempdir().unwrap().path(), 0, 60)
+            .values()
+            .sum();
+        assert_eq!(
+            total, expected,
+            "the rows written while running were ingested"
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! The command line of every app binary (generated `main` calls [`main`]):
+//!
+//! - `run [--once]`: ingest every source and keep the endpoints up to date; follow new data until
+//!   Ctrl-C or SIGTERM, which stop it cleanly between transactions (a SIGKILL loses nothing
+//!   committed either). Progress per source: a live line on a terminal, periodic log lines
+//!   otherwise.
+//! - `dump <endpoint>`: the endpoint's rows as JSON lines; works while `run` is running (LMDB
+//!   readers see the last committed batch).
+//! - `info`: sources and their positions, endpoints with row counts and fields.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal as _, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{OpenPipeline, PipelineError, Runner};
+
+/// What the generated `main` knows about its app.
+pub struct AppSpec<'a> {
+    pub name: &'a str,
+    /// The config's `home_dir` (resolved when the app was built); `--home` overrides it.
+    pub home: PathBuf,
+    /// The config's `cache_max_map_size`: the store's initial map size (it grows by itself).
+    pub map_size: Option<usize>,
+    /// `app.on_bad_record: skip`.
+    pub skip_bad_records: bool,
+    pub open: OpenPipeline<'a>,
+}
+
+#[derive(Parser)]
+#[command(about = "A dozerc app: live SQL results over your sources")]
+struct Cli {
+    /// The app's home directory (its store lives in `<home>/store`).
+    #[arg(long, global = true)]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest every source and keep the endpoints up to date until Ctrl-C or SIGTERM.
+    Run {
+        /// Stop once every source is caught up instead of following new data.
+        #[arg(long)]
+        once: bool,
+        /// How often to look for new data once caught up, in milliseconds.
+        #[arg(long, default_value_t = 200)]
+        poll_ms: u64,
+    },
+    /// Print an endpoint's rows as JSON lines.
+    Dump { endpoint: String },
+    /// Print sources, positions, endpoints and row counts.
+    Info,
+}
+
+#[derive(Debug)]
+pub enum CliError {
+    Usage(clap::Error),
+    Pipeline(PipelineError),
+    Output(std::io::Error),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Usage(e) => e.fmt(f),
+            CliError::Pipeline(e) => e.fmt(f),
+            CliError::Output(e) => write!(f, "writing output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<PipelineError> for CliError {
+    fn from(e: PipelineError) -> Self {
+        CliError::Pipeline(e)
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::Output(e)
+    }
+}
+
+/// The app binary's entry point.
+pub fn main(spec: AppSpec<'_>) -> ExitCode {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler = {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+    };
+    if let Err(e) = handler {
+        eprintln!("warning: cannot catch Ctrl-C/SIGTERM ({e}); stopping will interrupt a transaction (committed data is safe)");
+    }
+    let tty = std::io::stderr().is_terminal();
+    let result = run_with(
+        &spec,
+        std::env::args_os(),
+        &stop,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr(),
+        tty,
+    );
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(e)) => {
+            let _ = e.print();
+            ExitCode::from(if e.use_stderr() { 2 } else { 0 })
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command line, with its inputs and outputs explicit (for tests).
+pub fn run_with(
+    spec: &AppSpec<'_>,
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+    log: &mut dyn Write,
+    tty: bool,
+) -> Result<(), CliError> {
+    let cli = Cli::try_parse_from(args).map_err(CliError::Usage)?;
+    let home = cli.home.unwrap_or_else(|| spec.home.clone());
+    let mut runner = Runner::open(&home, spec.map_size, spec.open, spec.skip_bad_records)?;
+    match cli.command {
+        Command::Run { once, poll_ms } => run(
+            spec.name,
+            &mut runner,
+            stop,
+            once,
+            Duration::from_millis(poll_ms),
+            log,
+            tty,
+        ),
+        Command::Dump { endpoint } => {
+            runner.dump(&endpoint, out)?;
+            Ok(())
+        }
+        Command::Info => info(spec.name, &runner, out),
+    }
+}
+
+fn run(
+    name: &str,
+    runner: &mut Runner,
+    stop: &AtomicBool,
+    once: bool,
+    poll: Duration,
+    log: &mut dyn Write,
+    tty: bool,
+) -> Result<(), CliError> {
+    let sources: Vec<String> = runner
+        .pipeline()
+        .sources()
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    let mut progress = Progress::new(&sources, tty);
+    writeln!(
+        log,
+        "{name}: ingesting {} source(s) into {}",
+        sources.len(),
+        runner.store().path().display()
+    )?;
+    let started = Instant::now();
+    let mut caught_up_once = false;
+    while !stop.load(Ordering::SeqCst) {
+        let stats = runner.step()?;
+        progress.update(runner.ingested(), log)?;
+        if stats.chunks > 0 {
+            continue;
+        }
+        if !caught_up_once {
+            caught_up_once = true;
+            let total: u64 = runner.ingested().iter().sum();
+            progress.finish();
+            writeln!(
+                log,
+                "{name}: caught up: {total} rows in {:.1}s",
+                started.elapsed().as_secs_f64()
+            )?;
+            if runner.bad_records().skipped() > 0 {
+                writeln!(
+                    log,
+                    "{name}: {} unreadable record(s) skipped, e.g.:",
+                    runner.bad_records().skipped()
+                )?;
+                for example in runner.bad_records().examples.iter().take(5) {
+                    writeln!(log, "  {example}")?;
+                }
+            }
+        }
+        if once {
+            break;
+        }
+        // Wait for new data, staying responsive to a stop request.
+        let until = Instant::now() + poll;
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20).min(poll));
+        }
+    }
+    if stop.load(Ordering::SeqCst) {
+        writeln!(log, "{name}: stopped; every committed change is kept")?;
+    }
+    Ok(())
+}
+
+fn info(name: &str, runner: &Runner, out: &mut dyn Write) -> Result<(), CliError> {
+    writeln!(out, "app {name}")?;
+    writeln!(
+        out,
+        "store {} (map {} MiB)",
+        runner.store().path().display(),
+        runner.store().map_size() >> 20
+    )?;
+    for (s, p) in runner.pipeline().sources().iter().zip(runner.positions()?) {
+        if p.file.is_empty() {
+            writeln!(
+                out,
+                "source {}: nothing read yet ({})",
+                s.name,
+                s.table.dir.display()
+            )?;
+        } else {
+            writeln!(
+                out,
+                "source {}: read up to {} line {} (byte {})",
+                s.name, p.file, p.line, p.offset
+            )?;
+        }
+    }
+    for ((name, fields), rows) in runner
+        .pipeline()
+        .endpoints()
+        .iter()
+        .zip(runner.row_counts()?)
+    {
+        writeln!(out, "endpoint {name}: {rows} rows")?;
+        for f in fields {
+            writeln!(
+                out,
+                "  {} {}{}",
+                f.name,
+                f.ty,
+                if f.nullable { " null" } else { " not null" }
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Rows and rows/s per source: live lines on a terminal, a log line every few seconds otherwise.
+struct Progress {
+    bars: Option<(indicatif::MultiProgress, Vec<indicatif::ProgressBar>)>,
+    names: Vec<String>,
+    last_log: Instant,
+    started: Instant,
+}
+
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+impl Progress {
+    fn new(names: &[String], tty: bool) -> Self {
+        let bars = tty.then(|| {
+            let multi = indicatif::MultiProgress::new();
+            let style = indicatif::ProgressStyle::with_template(
+                "{spinner} {prefix}: {human_pos} rows ({per_sec})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+            let bars = names
+                .iter()
+                .map(|n| {
+                    let bar = multi.add(
+                        indicatif::ProgressBar::new_spinner()
+                            .with_style(style.clone())
+                            .with_prefix(n.clone()),
+                    );
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bar
+                })
+                .collect();
+            (multi, bars)
+        });
+        Progress {
+            bars,
+            names: names.to_vec(),
+            last_log: Instant::now(),
+            started: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, ingested: &[u64], log: &mut dyn Write) -> std::io::Result<()> {
+        if let Some((_, bars)) = &self.bars {
+            for (bar, n) in bars.iter().zip(ingested) {
+                bar.set_position(*n);
+            }
+        } else if self.last_log.elapsed() >= LOG_EVERY {
+            self.last_log = Instant::now();
+            let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+            for (name, n) in self.names.iter().zip(ingested) {
+                writeln!(log, "{name}: {n} rows ({:.0} rows/s)", *n as f64 / secs)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) {
+        if let Some((_, bars)) = &self.bars {
+            for bar in bars {
+                bar.finish();
+            }
+        }
+    }
+}
