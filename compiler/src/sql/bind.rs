@@ -10,7 +10,7 @@
 use sqlparser::ast;
 
 use super::expr::{
-    ident_matches, AggregateMode, BindResult, ExprBinder, Reported, AGGREGATE_PLACEHOLDER,
+    ident_matches, AggregateMode, BindResult, ExprBinder, Reported, AGGREGATE_REF_BASE,
 };
 use super::plan::{
     AggregateCall, AggregateFunction, BinaryOp, Expr, ExprKind, Field, JoinKind, Key, Millis, Plan,
@@ -719,7 +719,7 @@ impl<'a> Binder<'a, '_> {
             };
             if let Some(pos) = by_position {
                 match items.get(pos.wrapping_sub(1)) {
-                    Some((e, _, _)) if !has_placeholder(e) => group_by.push(e.clone()),
+                    Some((e, _, _)) if !refers_to_aggregate(e) => group_by.push(e.clone()),
                     _ => {
                         failed = true;
                         self.error(
@@ -744,7 +744,7 @@ impl<'a> Binder<'a, '_> {
                 if !in_input {
                     if let Some((e, _, _)) = items
                         .iter()
-                        .find(|(e, n, _)| ident_matches(id, n) && !has_placeholder(e))
+                        .find(|(e, n, _)| ident_matches(id, n) && !refers_to_aggregate(e))
                     {
                         group_by.push(e.clone());
                         continue;
@@ -774,7 +774,7 @@ impl<'a> Binder<'a, '_> {
                     .iter()
                     .flat_map(|(e, _, _)| e.columns())
                     .chain(having.iter().flat_map(|(h, _)| h.columns()))
-                    .filter(|&c| c < AGGREGATE_PLACEHOLDER)
+                    .filter(|&c| c < AGGREGATE_REF_BASE)
                     .collect();
                 if !plain.is_empty() && plain.iter().all(|&c| c == ws || c == we) {
                     group_by = vec![Expr::column(ws, &fields[ws]), Expr::column(we, &fields[we])];
@@ -1466,8 +1466,8 @@ fn conjuncts(e: Expr) -> Vec<Expr> {
     }
 }
 
-fn has_placeholder(e: &Expr) -> bool {
-    e.columns().iter().any(|&c| c >= AGGREGATE_PLACEHOLDER)
+fn refers_to_aggregate(e: &Expr) -> bool {
+    e.columns().iter().any(|&c| c >= AGGREGATE_REF_BASE)
 }
 
 /// `window_start`/`window_end` of a windowed FROM (possibly under a TTL), if any.
@@ -1486,7 +1486,7 @@ fn window_columns(plan: &Plan) -> Option<(usize, usize)> {
 }
 
 /// Re-expresses `e` over an aggregate's output: subtrees equal to a group key become that key's
-/// column, aggregate placeholders become the aggregate's column. `Err(col)` names an input column
+/// column, aggregate references become the aggregate's column. `Err(col)` names an input column
 /// that is neither grouped nor aggregated.
 fn rewrite_over_groups(
     e: &Expr,
@@ -1504,8 +1504,8 @@ fn rewrite_over_groups(
     let r = |x: &Expr| rewrite_over_groups(x, group_by, aggregates, n);
     let rb = |x: &Expr| r(x).map(Box::new);
     let kind = match &e.kind {
-        ExprKind::Column(i) if *i >= AGGREGATE_PLACEHOLDER => {
-            let a = *i - AGGREGATE_PLACEHOLDER;
+        ExprKind::Column(i) if *i >= AGGREGATE_REF_BASE => {
+            let a = *i - AGGREGATE_REF_BASE;
             return Ok(Expr {
                 kind: ExprKind::Column(n + a),
                 ty: aggregates[a].ty,

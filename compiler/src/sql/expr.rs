@@ -4,7 +4,7 @@
 //! with a date or timestamp is read as one (and must parse); NULL takes the type its context needs;
 //! strict operators and functions are nullable when an argument is. Implicit widenings appear in the
 //! plan as `CAST`s, so later stages never guess. Aggregate calls are collected by the caller through
-//! [`AggregateMode::Collect`] and stand in the expression as placeholders until the query binder
+//! [`AggregateMode::Collect`] and stand in the expression as references (column indices from `AGGREGATE_REF_BASE` on) until the query binder
 //! rewrites them into references to the aggregate's output.
 
 use sqlparser::ast;
@@ -24,8 +24,8 @@ pub struct Reported;
 
 pub type BindResult<T> = Result<T, Reported>;
 
-/// Column indices at or above this stand for the n-th collected aggregate during binding only.
-pub const AGGREGATE_PLACEHOLDER: usize = 1 << 40;
+/// Column indices at or above this refer to the n-th collected aggregate (during binding only).
+pub const AGGREGATE_REF_BASE: usize = 1 << 40;
 
 pub enum AggregateMode {
     /// Aggregates are an error here; the string names the clause (`WHERE`, `GROUP BY`...).
@@ -1496,7 +1496,7 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
             }
         };
         Ok(Expr {
-            kind: ExprKind::Column(AGGREGATE_PLACEHOLDER + index),
+            kind: ExprKind::Column(AGGREGATE_REF_BASE + index),
             ty,
             nullable,
         })
