@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::catalog::{self, lock::LOCK_FILE_NAME, Catalog, LockMode};
 use crate::config::{self, Config, Endpoint, SecondaryIndex};
-use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, SourceMap};
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceMap};
 use crate::sql::plan::{Field, Key, PlanSchema};
 use crate::sql::{self, BoundQuery, BoundSql};
 use crate::types::SqlType;
@@ -125,13 +125,13 @@ fn check_endpoint(
             ep.table_name.span,
             "no source or SELECT ... INTO has this name",
         );
-        d = match did_you_mean(name, candidates.iter().copied()) {
-            Some(h) => d.help(h),
-            None if candidates.is_empty() => {
-                d.help("add `SELECT ... INTO <table>` under `sql:` or a source with this name")
+        d = d.suggest(name, &candidates, |names| {
+            if names.is_empty() {
+                "add `SELECT ... INTO <table>` under `sql:` or a source with this name".into()
+            } else {
+                format!("tables: {}", names.join(", "))
             }
-            None => d.help(format!("tables: {}", candidates.join(", "))),
-        };
+        });
         diags.push(d);
         return;
     };
@@ -148,17 +148,10 @@ fn check_endpoint(
                         ),
                     )
                     .label(field.span, "no such column");
-                    d = match did_you_mean(&field.value, fields.iter().map(|f| f.name.as_str())) {
-                        Some(h) => d.help(h),
-                        None => d.help(format!(
-                            "columns of `{name}`: {}",
-                            fields
-                                .iter()
-                                .map(|f| f.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )),
-                    };
+                    let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                    d = d.suggest(&field.value, &names, |names| {
+                        format!("columns of `{name}`: {}", names.join(", "))
+                    });
                     diags.push(d);
                     None
                 }

@@ -198,6 +198,20 @@ impl Diagnostic {
         self
     }
 
+    /// Adds the hint for a misspelt `name`: "did you mean `x`?" when one of `candidates` is close,
+    /// else `otherwise(candidates)` (usually the list of valid names).
+    pub fn suggest(
+        self,
+        name: &str,
+        candidates: &[&str],
+        otherwise: impl FnOnce(&[&str]) -> String,
+    ) -> Self {
+        match did_you_mean(name, candidates.iter().copied()) {
+            Some(hint) => self.help(hint),
+            None => self.help(otherwise(candidates)),
+        }
+    }
+
     pub fn primary_span(&self) -> Option<Span> {
         self.labels.first().map(|l| l.span)
     }

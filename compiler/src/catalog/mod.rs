@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ConnectionKind, Source};
-use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Span};
+use crate::diagnostic::{Diagnostic, Diagnostics, Span};
 use crate::types::SqlType;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,17 +289,9 @@ pub(crate) fn unknown_column(
         format!("table `{table}` has no column `{column}`"),
     )
     .label(span, "no such column");
-    d = match did_you_mean(column, schema.columns.iter().map(|c| c.name.as_str())) {
-        Some(h) => d.help(h),
-        None => d.help(format!(
-            "its columns are: {}",
-            schema
-                .columns
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    };
+    let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+    d = d.suggest(column, &names, |names| {
+        format!("its columns are: {}", names.join(", "))
+    });
     d
 }

@@ -11,7 +11,7 @@ use tokio_postgres::error::SqlState;
 
 use super::{Column, TableSchema};
 use crate::config::{Connection, PostgresConfig, Source};
-use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::types::SqlType;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -224,11 +224,14 @@ pub fn introspect(
                 ),
             )
             .label(source.table_name.span, "no such table");
-            d = match did_you_mean(&source.table_name.value, tables.iter().map(String::as_str)) {
-                Some(h) => d.help(h),
-                None if tables.is_empty() => d.help(format!("schema `{schema_name}` has no tables; create it, or set `schema:` on the source")),
-                None => d.help(format!("tables in `{schema_name}`: {}", tables.join(", "))),
-            };
+            let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+            d = d.suggest(&source.table_name.value, &names, |names| {
+                if names.is_empty() {
+                    format!("schema `{schema_name}` has no tables; create it, or set `schema:` on the source")
+                } else {
+                    format!("tables in `{schema_name}`: {}", names.join(", "))
+                }
+            });
             diags.push(d);
             None
         }

@@ -104,10 +104,9 @@ impl Decoder<'_> {
                     format!("unknown key `{key}` in {what}"),
                 )
                 .label(k.span, "not a key of this section");
-                d = match did_you_mean(key, allowed.iter().copied()) {
-                    Some(h) => d.help(h),
-                    None => d.help(format!("the keys allowed here are: {}", allowed.join(", "))),
-                };
+                d = d.suggest(key, allowed, |names| {
+                    format!("the keys allowed here are: {}", names.join(", "))
+                });
                 self.error(d);
                 continue;
             }

@@ -646,11 +646,9 @@ fn decode_column_overrides(d: &mut Decoder, node: &Node) -> Vec<ColumnOverride> 
                     format!("unknown column type `{}`", ty_name.value),
                 )
                 .label(ty_name.span, "unknown type");
-                diag = match crate::diagnostic::did_you_mean(&ty_name.value, names.iter().copied())
-                {
-                    Some(h) => diag.help(h),
-                    None => diag.help(format!("types: {}", names.join(", "))),
-                };
+                diag = diag.suggest(&ty_name.value, &names, |names| {
+                    format!("types: {}", names.join(", "))
+                });
                 d.error(diag);
             }
         }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::{Config, ConnectionKind, Spanned};
-use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics};
 
 pub fn validate(config: &Config, diags: &mut Diagnostics) {
     unique(
@@ -23,7 +23,7 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
 
     for source in &config.sources {
         let Some(conn) = config.connection(&source.connection.value) else {
-            let names = config.connections.iter().map(|c| c.name.as_str());
+            let names: Vec<&str> = config.connections.iter().map(|c| c.name.as_str()).collect();
             let mut d = Diagnostic::error(
                 "config::unknown-connection",
                 format!(
@@ -32,21 +32,13 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
                 ),
             )
             .label(source.connection.span, "unknown connection");
-            d = match did_you_mean(&source.connection.value, names) {
-                Some(h) => d.help(h),
-                None if config.connections.is_empty() => {
-                    d.help("define it under `connections:` with a `name:` and a `config: !Kind`")
+            d = d.suggest(&source.connection.value, &names, |names| {
+                if names.is_empty() {
+                    "define it under `connections:` with a `name:` and a `config: !Kind`".into()
+                } else {
+                    format!("defined connections: {}", names.join(", "))
                 }
-                None => d.help(format!(
-                    "defined connections: {}",
-                    config
-                        .connections
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            };
+            });
             diags.push(d);
             continue;
         };
@@ -66,10 +58,10 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
                     )
                     .label(source.table_name.span, "no such table in the connection")
                     .label(conn.name.span, "connection defined here");
-                    d = match did_you_mean(&source.table_name.value, ls.tables.iter().map(|t| t.name.as_str())) {
-                        Some(h) => d.help(h),
-                        None => d.help("add it under the connection's `tables:` as `!Table { name, config: !CSV {...} }`"),
-                    };
+                    let names: Vec<&str> = ls.tables.iter().map(|t| t.name.as_str()).collect();
+                    d = d.suggest(&source.table_name.value, &names, |_| {
+                        "add it under the connection's `tables:` as `!Table { name, config: !CSV {...} }`".into()
+                    });
                     diags.push(d);
                 }
                 if let Some(schema) = &source.schema {

@@ -1080,11 +1080,13 @@ impl<'a> Binder<'a, '_> {
             format!("table `{}` does not exist", ident.value),
         )
         .label(at, "unknown table");
-        d = match did_you_mean(&ident.value, candidates.iter().copied()) {
-            Some(h) => d.help(h),
-            None if candidates.is_empty() => d.help("declare it under `sources:` in the YAML"),
-            None => d.help(format!("known tables: {}", candidates.join(", "))),
-        };
+        d = d.suggest(&ident.value, &candidates, |names| {
+            if names.is_empty() {
+                "declare it under `sources:` in the YAML".into()
+            } else {
+                format!("known tables: {}", names.join(", "))
+            }
+        });
         Err(self.error(d))
     }
 

@@ -168,18 +168,10 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
                         return Err(self.error(d.help(help)));
                     }
                 }
-                let names = self.fields.iter().map(|f| f.name.as_str());
-                d = match did_you_mean(&name.value, names) {
-                    Some(h) => d.help(h),
-                    None => d.help(format!(
-                        "available columns: {}",
-                        self.fields
-                            .iter()
-                            .map(|f| f.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                };
+                let names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
+                d = d.suggest(&name.value, &names, |names| {
+                    format!("available columns: {}", names.join(", "))
+                });
                 Err(self.error(d))
             }
             many => {
@@ -1160,10 +1152,9 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
                     format!("unknown function `{name}`"),
                 )
                 .label(at, "not a known function");
-                d = match did_you_mean(&name, known) {
-                    Some(h) => d.help(h),
-                    None => d.help("see docs/sql.md for the functions dozerc supports"),
-                };
+                d = d.suggest(&name, &known, |_| {
+                    "see docs/sql.md for the functions dozerc supports".into()
+                });
                 return Err(self.error(d));
             }
         };
