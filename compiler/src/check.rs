@@ -22,37 +22,13 @@ pub struct Checked {
     pub queries: Vec<BoundQuery>,
 }
 
-impl Checked {
-    /// The columns and key of a table an endpoint may serve (a source or an INTO table).
-    pub fn table(&self, name: &str) -> Option<(Vec<Field>, Vec<String>)> {
-        table(&self.queries, &self.catalog, name)
-    }
-}
-
-fn table(
-    queries: &[BoundQuery],
-    catalog: &Catalog,
-    name: &str,
-) -> Option<(Vec<Field>, Vec<String>)> {
+/// The columns of a table an endpoint may serve: an INTO table or a source.
+fn table_fields(queries: &[BoundQuery], catalog: &Catalog, name: &str) -> Option<Vec<Field>> {
     if let Some(q) = queries.iter().find(|q| q.into == name) {
-        let key = q
-            .plan
-            .schema
-            .key_names()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        return Some((q.plan.schema.fields.clone(), key));
+        return Some(q.plan.schema.fields.clone());
     }
     let entry = catalog.sources.get(name)?;
-    let fields = PlanSchema::source_fields(&entry.schema, None);
-    let key = entry
-        .schema
-        .primary_key_names()
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    Some((fields, key))
+    Some(PlanSchema::source_fields(&entry.schema, None))
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -108,7 +84,7 @@ fn check_endpoint(
 ) {
     let name = &ep.table_name.value;
     let declared = &bound.declared;
-    let Some((fields, _key)) = table(&bound.queries, catalog, name) else {
+    let Some(fields) = table_fields(&bound.queries, catalog, name) else {
         if declared.contains(name) || config.sources.iter().any(|s| &s.name.value == name) {
             return; // the table exists but failed to bind or resolve; that was reported
         }

@@ -108,6 +108,7 @@ pub struct FileReader {
     table: FileTable,
     position: FilePosition,
     idle_after: Duration,
+    read_window: u64,
 }
 
 /// How long the last file must be unchanged before a final line without newline counts as a record.
@@ -129,7 +130,14 @@ impl FileReader {
             table,
             position,
             idle_after: DEFAULT_IDLE_AFTER,
+            read_window: READ_WINDOW,
         }
+    }
+
+    /// Changes how many bytes one read looks at (tests use tiny windows).
+    pub fn with_read_window(mut self, bytes: u64) -> Self {
+        self.read_window = bytes.max(1);
+        self
     }
 
     /// Changes how long the last file must be unchanged before its final line counts (tests).
@@ -199,6 +207,8 @@ impl FileReader {
         }
     }
 
+    /// Reads the next records of `path` from the current position, through a bounded window (so a
+    /// chunk costs about its own size in I/O, however large the file).
     fn read_from(
         &self,
         path: &Path,
@@ -207,106 +217,130 @@ impl FileReader {
     ) -> Result<Chunk, SourceError> {
         let mut file = File::open(path).map_err(|e| io_error(path, e))?;
         let len = file.metadata().map_err(|e| io_error(path, e))?.len();
-        let mut pos = self.position.clone();
-        if pos.offset > len {
+        let start = self.position.clone();
+        if start.offset > len {
             return Err(SourceError {
                 file: Some(path.to_path_buf()),
                 line: None,
-                message: format!("the file shrank below the position already read ({} bytes); files must only grow", pos.offset),
+                message: format!(
+                    "the file shrank below the position already read ({} bytes); files must only grow",
+                    start.offset
+                ),
             });
         }
-        file.seek(SeekFrom::Start(pos.offset))
-            .map_err(|e| io_error(path, e))?;
-        // Read what is there, up to the last complete line (or all of it when the file is complete).
-        let mut bytes = Vec::with_capacity((len - pos.offset).min(64 << 20) as usize);
-        file.take(len - pos.offset)
-            .read_to_end(&mut bytes)
-            .map_err(|e| io_error(path, e))?;
-        if complete {
-            if bytes.last().is_some_and(|b| *b != b'\n') {
-                bytes.push(b'\n'); // a final line without newline is a record; its offset stays the file's length
-            }
-        } else {
-            let whole_lines = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            bytes.truncate(whole_lines);
-        }
-        let file_len_left = len - pos.offset;
-        let file_name: Arc<str> = Arc::from(pos.file.as_str());
-        let mut records = vec![];
-        match &self.table.format {
-            FileFormat::JsonLines => {
-                let mut start = 0;
-                for (i, b) in bytes.iter().enumerate() {
-                    if *b != b'\n' {
-                        continue;
-                    }
-                    if records.len() == max_records {
-                        break;
-                    }
-                    let line = &bytes[start..i];
-                    let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    if !line.iter().all(u8::is_ascii_whitespace) {
-                        let text = String::from_utf8(line.to_vec()).map_err(|_| SourceError {
-                            file: Some(path.to_path_buf()),
-                            line: Some(pos.line),
-                            message: "not valid UTF-8".into(),
-                        })?;
-                        records.push((pos.line, RawRecord::Json(text)));
-                    }
-                    pos.line += 1;
-                    start = i + 1;
+        let remaining = len - start.offset;
+        let mut window = self.read_window.min(remaining);
+        loop {
+            file.seek(SeekFrom::Start(start.offset))
+                .map_err(|e| io_error(path, e))?;
+            let mut bytes = Vec::with_capacity(window as usize + 1);
+            (&mut file)
+                .take(window)
+                .read_to_end(&mut bytes)
+                .map_err(|e| io_error(path, e))?;
+            let at_end = bytes.len() as u64 == remaining;
+            if at_end && complete {
+                if bytes.last().is_some_and(|b| *b != b'\n') {
+                    bytes.push(b'\n'); // a final line without newline is a record
                 }
-                pos.offset += (start as u64).min(file_len_left);
+            } else {
+                let whole_lines = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                bytes.truncate(whole_lines);
             }
-            FileFormat::Csv {
-                delimiter,
-                has_header,
-            } => {
-                let mut reader = csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .delimiter(*delimiter)
-                    .flexible(true)
-                    .from_reader(&bytes[..]);
-                let mut record = csv::ByteRecord::new();
-                let mut consumed = 0u64;
-                loop {
-                    if records.len() == max_records {
-                        break;
-                    }
-                    let line = pos.line + reader.position().line() - 1;
-                    let more = reader
-                        .read_byte_record(&mut record)
-                        .map_err(|e| SourceError {
-                            file: Some(path.to_path_buf()),
-                            line: Some(line),
-                            message: e.to_string(),
-                        })?;
-                    if !more {
-                        break;
-                    }
-                    consumed = reader.position().byte();
-                    let header_line =
-                        *has_header && pos.offset == 0 && records.is_empty() && line == 1;
-                    if header_line {
-                        self.check_header(path, &record)?;
-                        continue;
-                    }
-                    if record.len() == 1 && record[0].is_empty() {
-                        continue; // an empty line
-                    }
-                    records.push((line, RawRecord::Csv(record.clone())));
-                }
-                pos.line += reader.position().line() - 1;
-                pos.offset += consumed.min(file_len_left);
+            let parsed = match &self.table.format {
+                FileFormat::JsonLines => parse_json_lines(path, &bytes, &start, max_records)?,
+                FileFormat::Csv {
+                    delimiter,
+                    has_header,
+                } => self.parse_csv(
+                    path,
+                    &bytes,
+                    &start,
+                    max_records,
+                    *delimiter,
+                    *has_header,
+                    at_end,
+                )?,
+            };
+            // Nothing fit in the window (one record is longer than it): widen it and read again.
+            if parsed.consumed == 0 && !at_end && window < remaining {
+                window = (window * 2).min(remaining);
+                continue;
             }
+            let end = FilePosition {
+                file: start.file.clone(),
+                // A synthetic final newline is not in the file.
+                offset: start.offset + parsed.consumed.min(remaining),
+                line: start.line + parsed.lines,
+            };
+            return Ok(Chunk {
+                file: Arc::from(start.file.as_str()),
+                records: parsed.records,
+                end,
+            });
         }
-        Ok(Chunk {
-            file: file_name,
-            records,
-            end: pos,
-        })
     }
 
+    #[allow(clippy::too_many_arguments)]
+    fn parse_csv(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        start: &FilePosition,
+        max_records: usize,
+        delimiter: u8,
+        has_header: bool,
+        at_end: bool,
+    ) -> Result<Parsed, SourceError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .delimiter(delimiter)
+            .flexible(true)
+            .from_reader(bytes);
+        let mut record = csv::ByteRecord::new();
+        let mut records = vec![];
+        // Position (bytes, lines) after the last record taken, and before it.
+        let (mut after, mut before) = ((0u64, 0u64), (0u64, 0u64));
+        let mut last_pushed = false;
+        while records.len() < max_records {
+            let line = start.line + reader.position().line() - 1;
+            let more = reader
+                .read_byte_record(&mut record)
+                .map_err(|e| SourceError {
+                    file: Some(path.to_path_buf()),
+                    line: Some(line),
+                    message: e.to_string(),
+                })?;
+            if !more {
+                break;
+            }
+            before = after;
+            after = (reader.position().byte(), reader.position().line() - 1);
+            last_pushed = false;
+            if has_header && start.offset == 0 && line == 1 {
+                self.check_header(path, &record)?;
+                continue;
+            }
+            if record.len() == 1 && record[0].is_empty() {
+                continue; // an empty line
+            }
+            records.push((line, RawRecord::Csv(record.clone())));
+            last_pushed = true;
+        }
+        // Inside the file, a record that ends where the window ends may have been cut there (a quoted
+        // field can hold a newline): leave it for the next read.
+        if !at_end && after.0 > 0 && after.0 == bytes.len() as u64 {
+            if last_pushed {
+                records.pop();
+            }
+            after = before;
+        }
+        Ok(Parsed {
+            records,
+            consumed: after.0,
+            lines: after.1,
+        })
+    }
     fn check_header(&self, path: &Path, header: &csv::ByteRecord) -> Result<(), SourceError> {
         let found: Vec<String> = header
             .iter()
@@ -325,6 +359,53 @@ impl FileReader {
         }
         Ok(())
     }
+}
+
+/// How much of a file one read looks at; doubled when a single record is longer.
+const READ_WINDOW: u64 = 8 << 20;
+
+/// Records parsed from a window, and how far they reach.
+struct Parsed {
+    records: Vec<(u64, RawRecord)>,
+    /// Bytes of the window consumed.
+    consumed: u64,
+    /// Lines consumed.
+    lines: u64,
+}
+
+fn parse_json_lines(
+    path: &Path,
+    bytes: &[u8],
+    start: &FilePosition,
+    max_records: usize,
+) -> Result<Parsed, SourceError> {
+    let mut records = vec![];
+    let (mut consumed, mut lines) = (0usize, 0u64);
+    for (i, b) in bytes.iter().enumerate() {
+        if *b != b'\n' {
+            continue;
+        }
+        if records.len() == max_records {
+            break;
+        }
+        let line = &bytes[consumed..i];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            let text = String::from_utf8(line.to_vec()).map_err(|_| SourceError {
+                file: Some(path.to_path_buf()),
+                line: Some(start.line + lines),
+                message: "not valid UTF-8".into(),
+            })?;
+            records.push((start.line + lines, RawRecord::Json(text)));
+        }
+        lines += 1;
+        consumed = i + 1;
+    }
+    Ok(Parsed {
+        records,
+        consumed: consumed as u64,
+        lines,
+    })
 }
 
 #[cfg(test)]
@@ -454,6 +535,36 @@ mod tests {
                 rec("4.csv", 2, "9")
             ]
         );
+    }
+
+    #[test]
+    fn small_windows_read_every_record_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("a,b\n");
+        for i in 0..200 {
+            match i % 3 {
+                0 => text.push_str(&format!("{i},plain\n")),
+                1 => text.push_str(&format!("\"{i}\",\"quoted\nover\nlines\"\n")),
+                _ => text.push_str(&format!("{i},{}\n", "long".repeat(i % 40))),
+            }
+        }
+        std::fs::write(dir.path().join("1.csv"), &text).unwrap();
+        let read = |window: u64| {
+            let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+                .with_idle_after(Duration::ZERO)
+                .with_read_window(window);
+            let records = drain(&mut reader, 7);
+            (records, reader.position().clone())
+        };
+        let (whole, end) = read(1 << 30);
+        assert_eq!(whole.len(), 200);
+        for window in [1, 5, 16, 64, 333] {
+            assert_eq!(
+                read(window),
+                (whole.clone(), end.clone()),
+                "window of {window} bytes"
+            );
+        }
     }
 
     #[test]
