@@ -183,7 +183,10 @@ impl Table {
         prefix: &[u8],
     ) -> Result<impl Iterator<Item = Result<Vec<u8>, OpError>> + 't, OpError> {
         let len = prefix.len();
-        Ok(self.indexes[index]
+        let db = self.indexes.get(index).ok_or_else(|| {
+            OpError::Inconsistent(format!("the table has no secondary index #{index}"))
+        })?;
+        Ok(db
             .prefix_iter(txn, prefix)?
             .map(move |e| e.map(|(k, ())| k[len..].to_vec()).map_err(OpError::from)))
     }
@@ -616,5 +619,10 @@ mod tests {
             .write(|txn| table.apply(txn, &Keys, vec![(encode(&(9, 0, None)), -1)]))
             .unwrap();
         assert!(changes.is_empty());
+        let view = store.read().unwrap();
+        assert!(
+            table.index_prefix(&view, 5, &[]).is_err(),
+            "a missing index is an error, not a panic"
+        );
     }
 }
