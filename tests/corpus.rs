@@ -125,3 +125,61 @@ fn good_configs_type_check() {
         insta::assert_snapshot!(format!("{plans}\n{rendered}"));
     });
 }
+
+/// The app crate dozerc emits for a good corpus config, with fixed paths so snapshots do not
+/// depend on the machine.
+pub fn emit_good(path: &Path) -> Result<dozerc::codegen::AppCrate, dozerc::codegen::CodegenError> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut map = SourceMap::default();
+    let file = map.add(
+        path.file_name().unwrap().to_string_lossy().into_owned(),
+        text,
+    );
+    let mut diags = Diagnostics::default();
+    let env = |k: &str| (k == "DOZER_TEST_SET").then(|| "value".to_string());
+    let config =
+        dozerc::config::from_files(&[file], &[], PathBuf::from("."), &map, &env, &mut diags);
+    let catalog = catalog_for(&config);
+    let queries = dozerc::check::check_config(&config, &catalog, &mut diags);
+    assert!(!diags.has_errors());
+    dozerc::codegen::emit(
+        &config,
+        &catalog,
+        &queries,
+        &dozerc::codegen::EmitOptions {
+            runtime_dir: Path::new("/dozerc/runtime"),
+            config_name: "dozer-config.yaml",
+            base_dir: Path::new("/app"),
+        },
+    )
+}
+
+#[test]
+fn good_configs_generate_deterministic_code() {
+    insta::glob!("corpus/good/*.yaml", |path| {
+        let first = emit_good(path);
+        assert_eq!(
+            first,
+            emit_good(path),
+            "{}: output differs between runs",
+            path.display()
+        );
+        match first {
+            Ok(app) => {
+                for name in ["Cargo.toml", "README.md", "src/main.rs", "src/pipeline.rs"] {
+                    assert!(app.files.contains_key(name), "{name} missing");
+                }
+                insta::assert_snapshot!(app.files["src/pipeline.rs"].as_str());
+            }
+            Err(e) => {
+                let e = e.to_string();
+                assert!(
+                    e.starts_with("not supported yet: "),
+                    "{}: {e}",
+                    path.display()
+                );
+                insta::assert_snapshot!(e);
+            }
+        }
+    });
+}

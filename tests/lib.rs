@@ -1,4 +1,6 @@
 //! Shared code of dozerc's end-to-end tests (`tests/*.rs` beside this file), and the front-end
 //! fuzzer that `cargo xtask fuzz` runs for minutes and the test suite runs briefly.
 
+pub mod app;
 pub mod fuzz;
+pub mod gen_data;

@@ -1,10 +1,13 @@
 //! dozerc: compiles a Dozer-style `dozer-config.yaml` and its SQL into an app-specific binary.
 //!
 //! The front end is a pipeline of small layers, each reporting located [`diagnostic`]s:
-//! [`yaml`] → [`config`] → [`catalog`] → [`sql`] → [`check`]. See `docs/architecture.md`.
+//! [`yaml`] → [`config`] → [`catalog`] → [`sql`] → [`check`], then [`codegen`] emits the app crate
+//! and [`builder`] compiles it with cargo. See `docs/architecture.md`.
 
+pub mod builder;
 pub mod catalog;
 pub mod check;
+pub mod codegen;
 pub mod config;
 pub mod diagnostic;
 pub mod sql;

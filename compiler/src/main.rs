@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use dozerc::builder::{self, BuildOptions, Built};
 use dozerc::catalog::LockMode;
 use dozerc::check::{check_paths, CheckOptions, Checked};
 use dozerc::diagnostic::{render, to_json, Diagnostics, RenderOptions, SourceMap};
@@ -59,6 +60,23 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
+    /// Check, generate the app crate and compile it into one binary; prints the binary's path last.
+    Build {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// Build the app, then run it (`<app> run` with the arguments after `--`).
+    Run {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        build: BuildArgs,
+        /// Arguments for the app's `run` command (e.g. `-- --once`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Print the schema and primary key of every source and every SELECT ... INTO table.
     Schema {
         #[command(flatten)]
@@ -69,12 +87,26 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// Compile without optimizations (quicker to build, much slower to run).
+    #[arg(long)]
+    debug: bool,
+    /// The cargo target directory shared by all apps (default: $DOZERC_TARGET_DIR or
+    /// ~/.cache/dozerc/target).
+    #[arg(long)]
+    target_dir: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let started = Instant::now();
     let (common, format, plan) = match &cli.command {
         Command::Check { common, format } => (common, *format, false),
         Command::Schema { common, plan } => (common, Format::Human, *plan),
+        Command::Build { common, .. } | Command::Run { common, .. } => {
+            (common, Format::Human, false)
+        }
     };
     let lock_mode = if common.locked {
         LockMode::Locked
@@ -128,9 +160,77 @@ fn main() -> ExitCode {
         }
     }
     if diags.has_errors() {
+        return ExitCode::FAILURE;
+    }
+    match &cli.command {
+        Command::Build { common, build } => match build_app(&checked, common, build) {
+            Ok(built) => {
+                println!("{}", built.binary.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run {
+            common,
+            build,
+            args,
+        } => match build_app(&checked, common, build) {
+            Ok(built) => run_app(&built.binary, args),
+            Err(code) => code,
+        },
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+fn build_app(checked: &Checked, common: &Common, args: &BuildArgs) -> Result<Built, ExitCode> {
+    let started = Instant::now();
+    let config_name = common
+        .config
+        .first()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let opts = BuildOptions {
+        debug: args.debug,
+        target_dir: args.target_dir.clone(),
+    };
+    match builder::build(checked, &config_name, &opts, &mut std::io::stderr()) {
+        Ok(built) => {
+            eprintln!(
+                "built {} in {:.1}s ({} generated file{} changed, crate in {})",
+                built.binary.display(),
+                started.elapsed().as_secs_f64(),
+                built.files_written,
+                if built.files_written == 1 { "" } else { "s" },
+                built.crate_dir.display()
+            );
+            Ok(built)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Replaces this process with the app's `run` (so Ctrl-C and SIGTERM reach the app alone).
+fn run_app(binary: &std::path::Path, args: &[String]) -> ExitCode {
+    let mut cmd = std::process::Command::new(binary);
+    cmd.arg("run").args(args);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        let e = cmd.exec();
+        eprintln!("error: cannot run {}: {e}", binary.display());
         ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    }
+    #[cfg(not(unix))]
+    match cmd.status() {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: cannot run {}: {e}", binary.display());
+            ExitCode::FAILURE
+        }
     }
 }
 

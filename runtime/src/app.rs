@@ -55,6 +55,11 @@ pub trait Pipeline {
 
     /// The values of a stored row of an endpoint.
     fn decode(&self, endpoint: usize, row: &[u8]) -> Result<Vec<Value>, DecodeError>;
+
+    /// Identifies the sources, queries and endpoints the code was generated for. Operator state
+    /// and results in a store are only meaningful for the pipeline that built them, so a store
+    /// built by another one is refused rather than silently mixed.
+    fn fingerprint(&self) -> &str;
 }
 
 /// Opens the generated pipeline's operators and tables inside a write transaction (a generated
@@ -68,6 +73,8 @@ pub enum PipelineError {
     BadRecord(BadRecord),
     Source(SourceError),
     Decode(DecodeError),
+    /// Writing output (a dump) failed.
+    Output(std::io::Error),
 }
 
 impl std::fmt::Display for PipelineError {
@@ -80,6 +87,7 @@ impl std::fmt::Display for PipelineError {
             ),
             PipelineError::Source(e) => e.fmt(f),
             PipelineError::Decode(e) => e.fmt(f),
+            PipelineError::Output(e) => write!(f, "writing output: {e}"),
         }
     }
 }
@@ -135,6 +143,8 @@ pub struct StepStats {
     pub records: u64,
 }
 
+const FINGERPRINT: &[u8] = b"pipeline.fingerprint";
+
 pub struct Runner {
     store: Store,
     pipeline: Box<dyn Pipeline>,
@@ -158,7 +168,23 @@ impl Runner {
         let store = Store::open(&home.join("store"), map_size)?;
         let (pipeline, positions) = store.write(|txn| -> Result<_, PipelineError> {
             let positions = store.env().create_database(txn, Some("source.positions"))?;
-            Ok((open(store.env(), txn)?, positions))
+            let meta: Database<Bytes, Bytes> =
+                store.env().create_database(txn, Some("app.meta"))?;
+            let pipeline = open(store.env(), txn)?;
+            let ours = pipeline.fingerprint().as_bytes();
+            match meta.get(txn, FINGERPRINT)? {
+                None => meta.put(txn, FINGERPRINT, ours)?,
+                Some(theirs) if theirs == ours => {}
+                Some(theirs) => {
+                    return Err(PipelineError::Op(OpError::Inconsistent(format!(
+                        "the store in {} was built by a different version of this app (pipeline {}, this binary is {}): its state and results do not fit these queries. Delete that directory to rebuild everything from the sources",
+                        home.join("store").display(),
+                        String::from_utf8_lossy(theirs),
+                        pipeline.fingerprint()
+                    ))))
+                }
+            }
+            Ok((pipeline, positions))
         })?;
         let mut readers = vec![];
         {
@@ -300,13 +326,7 @@ fn dump_table(
         object.insert("__dozer_record_id".into(), record.id.into());
         object.insert("__dozer_record_version".into(), record.version.into());
         let line = serde_json::Value::Object(object).to_string();
-        writeln!(out, "{line}").map_err(|e| {
-            PipelineError::Source(SourceError {
-                file: None,
-                line: None,
-                message: e.to_string(),
-            })
-        })?;
+        writeln!(out, "{line}").map_err(PipelineError::Output)?;
         n += 1;
     }
     Ok(n)

@@ -52,6 +52,9 @@ enum Command {
         /// How often to look for new data once caught up, in milliseconds.
         #[arg(long, default_value_t = 200)]
         poll_ms: u64,
+        /// Source records per transaction (a file chunk is one batch).
+        #[arg(long, default_value_t = 10_000)]
+        batch_records: usize,
     },
     /// Print an endpoint's rows as JSON lines.
     Dump { endpoint: String },
@@ -115,6 +118,12 @@ pub fn main(spec: AppSpec<'_>) -> ExitCode {
             let _ = e.print();
             ExitCode::from(if e.use_stderr() { 2 } else { 0 })
         }
+        // The reader went away (`dump | head`): not an error of ours.
+        Err(CliError::Output(e) | CliError::Pipeline(PipelineError::Output(e)))
+            if e.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -134,8 +143,15 @@ pub fn run_with(
     let cli = Cli::try_parse_from(args).map_err(CliError::Usage)?;
     let home = cli.home.unwrap_or_else(|| spec.home.clone());
     let mut runner = Runner::open(&home, spec.map_size, spec.open, spec.skip_bad_records)?;
+    if let Command::Run { batch_records, .. } = &cli.command {
+        runner = runner.with_chunk_records(*batch_records);
+    }
     match cli.command {
-        Command::Run { once, poll_ms } => run(
+        Command::Run {
+            once,
+            poll_ms,
+            batch_records: _,
+        } => run(
             spec.name,
             &mut runner,
             stop,

@@ -6,6 +6,8 @@
 //! - [`codec`]: the compact binary form of field values that generated records are stored in;
 //! - [`ops`]: incremental operators over batches of weighted rows: GROUP BY aggregation, equi-joins,
 //!   DISTINCT, TTL and window assignment;
+//! - [`row`] and [`sql`]: what generated rows and expressions call (keys, conversions, SQL
+//!   functions with PostgreSQL's semantics);
 //! - [`table`]: an endpoint's materialized table with record ids, versions and secondary indexes;
 //! - [`source`]: sources with exact, committable positions (so far CSV and JSON-lines files);
 //! - [`app`]: the driver — each source chunk's results and position in one transaction, through the
@@ -18,6 +20,18 @@ pub mod app;
 pub mod cli;
 pub mod codec;
 pub mod ops;
+pub mod row;
 pub mod source;
+pub mod sql;
 pub mod store;
 pub mod table;
+
+/// The crates generated code names, re-exported so an emitted crate depends on `dozer-runtime` only
+/// (one pinned version of each, whatever the app).
+pub mod deps {
+    pub use chrono;
+    pub use dozer_types;
+    pub use heed;
+    pub use rust_decimal;
+    pub use serde_json;
+}

@@ -211,6 +211,10 @@ impl Pipeline for Generated {
         Ok(())
     }
 
+    fn fingerprint(&self) -> &str {
+        "by_country-v1"
+    }
+
     fn decode(&self, _endpoint: usize, row: &[u8]) -> Result<Vec<Value>, DecodeError> {
         let r = ByCountry::decode(&mut Reader::new(row))?;
         Ok(vec![Value::String(r.country), Value::Int(r.n)])

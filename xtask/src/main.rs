@@ -5,8 +5,6 @@
 //! - `gen-data --rows N [--seed S] [--out FILE]`: deterministic e-commerce sales CSV.
 //! - `fuzz [--seconds N] [--seed S]`: mutation-fuzzes the compiler front end.
 
-mod gen_data;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -31,7 +29,7 @@ fn main() -> Result<()> {
             let out = flag(&args, "--out")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root.join(format!("target/data/sales_{rows}/sales.csv")));
-            gen_data::generate(rows, seed, &out)?;
+            dozer_tests::gen_data::generate(rows, seed, &out)?;
             println!("{}", out.display());
             Ok(())
         }

@@ -21,6 +21,9 @@ pub enum OpError {
     Overflow(String),
     /// A retraction of something that was never inserted: the input broke the protocol.
     Inconsistent(String),
+    /// An expression failed as PostgreSQL's would (division by zero, a value out of range, text
+    /// that is not a number...).
+    Eval(String),
 }
 
 impl std::fmt::Display for OpError {
@@ -30,6 +33,7 @@ impl std::fmt::Display for OpError {
             OpError::Decode(e) => e.fmt(f),
             OpError::Overflow(m) => write!(f, "overflow: {m}"),
             OpError::Inconsistent(m) => write!(f, "inconsistent input: {m}"),
+            OpError::Eval(m) => write!(f, "{m}"),
         }
     }
 }

@@ -10,6 +10,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use dozer_types::parse::{parse_value, ParseError};
 use dozer_types::{Decimal, SqlType, Value};
 
+use super::files::{Chunk, RawRecord};
+use crate::ops::Weight;
+
 /// A field that could not become its column's value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BadValue {
@@ -193,6 +196,116 @@ impl BadRecords {
         }
         Ok(())
     }
+}
+
+/// Where a record came from; builds located [`BadRecord`]s. Generated parsers call its methods
+/// once per column, so a bad value names file, line, column number and column name.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordAt<'a> {
+    pub file: &'a str,
+    pub line: u64,
+}
+
+impl RecordAt<'_> {
+    fn bad(&self, column: Option<(usize, &str)>, message: String) -> BadRecord {
+        BadRecord {
+            file: self.file.to_string(),
+            line: self.line,
+            column: column.map(|(i, _)| i + 1),
+            column_name: column.map(|(_, n)| n.to_string()),
+            message,
+        }
+    }
+
+    /// The fields of a CSV record that must have `columns` fields.
+    pub fn csv<'r>(
+        &self,
+        record: &'r RawRecord,
+        columns: usize,
+    ) -> Result<&'r csv::ByteRecord, BadRecord> {
+        match record {
+            RawRecord::Csv(fields) if fields.len() == columns => Ok(fields),
+            RawRecord::Csv(fields) => Err(self.bad(
+                None,
+                format!("{} fields, the table has {columns}", fields.len()),
+            )),
+            RawRecord::Json(_) => Err(self.bad(None, "a JSON record in a CSV table".into())),
+        }
+    }
+
+    pub fn csv_required<T: FromField>(
+        &self,
+        fields: &csv::ByteRecord,
+        i: usize,
+        name: &str,
+    ) -> Result<T, BadRecord> {
+        csv_required(fields.get(i).unwrap_or_default())
+            .map_err(|e| self.bad(Some((i, name)), e.message))
+    }
+
+    pub fn csv_nullable<T: FromField>(
+        &self,
+        fields: &csv::ByteRecord,
+        i: usize,
+        name: &str,
+    ) -> Result<Option<T>, BadRecord> {
+        csv_nullable(fields.get(i).unwrap_or_default())
+            .map_err(|e| self.bad(Some((i, name)), e.message))
+    }
+
+    /// A JSON-lines record: one object.
+    pub fn json(
+        &self,
+        record: &RawRecord,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, BadRecord> {
+        let RawRecord::Json(line) = record else {
+            return Err(self.bad(None, "a CSV record in a JSON-lines table".into()));
+        };
+        match serde_json::from_str(line) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            Ok(_) => Err(self.bad(None, "not a JSON object".into())),
+            Err(e) => Err(self.bad(None, format!("invalid JSON: {e}"))),
+        }
+    }
+
+    pub fn json_required<T: FromField>(
+        &self,
+        object: &serde_json::Map<String, serde_json::Value>,
+        i: usize,
+        name: &str,
+    ) -> Result<T, BadRecord> {
+        json_required(object.get(name)).map_err(|e| self.bad(Some((i, name)), e.message))
+    }
+
+    pub fn json_nullable<T: FromField>(
+        &self,
+        object: &serde_json::Map<String, serde_json::Value>,
+        i: usize,
+        name: &str,
+    ) -> Result<Option<T>, BadRecord> {
+        json_nullable(object.get(name)).map_err(|e| self.bad(Some((i, name)), e.message))
+    }
+}
+
+/// Parses every record of a chunk into typed rows (weight +1: files only append), applying the
+/// bad-record policy.
+pub fn parse_chunk<T>(
+    chunk: &Chunk,
+    bad: &mut BadRecords,
+    parse: impl Fn(RecordAt<'_>, &RawRecord) -> Result<T, BadRecord>,
+) -> Result<Vec<(T, Weight)>, BadRecord> {
+    let mut rows = Vec::with_capacity(chunk.records.len());
+    for (line, record) in &chunk.records {
+        let at = RecordAt {
+            file: &chunk.file,
+            line: *line,
+        };
+        match parse(at, record) {
+            Ok(row) => rows.push((row, 1)),
+            Err(e) => bad.handle(e)?,
+        }
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ pub const HEADER: [&str; 8] = [
 ];
 
 /// Writes `rows` rows (plus a header) as CSV.
-pub fn write_sales(out: impl Write, rows: u64, seed: u64) -> anyhow::Result<()> {
+pub fn write_sales(out: impl Write, rows: u64, seed: u64) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, out));
     w.write_record(HEADER)?;
     let mut rng = Rng::new(seed);
@@ -181,7 +181,7 @@ fn format_timestamp(secs: i64) -> String {
     )
 }
 
-pub fn generate(rows: u64, seed: u64, out: &Path) -> anyhow::Result<()> {
+pub fn generate(rows: u64, seed: u64, out: &Path) -> std::io::Result<()> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }

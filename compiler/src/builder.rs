@@ -1,0 +1,269 @@
+//! `dozerc build`: emit the app crate and compile it with cargo into one binary.
+//!
+//! - The crate goes to `<home_dir>/generated/<app>/`; unchanged files are not rewritten.
+//! - Every app shares one persistent cargo target directory (`$DOZERC_TARGET_DIR`, else the user
+//!   cache directory), so dependencies and the runtime compile once per machine and a changed query
+//!   recompiles only the app crate.
+//! - The runtime's `Cargo.lock` is copied into the crate, so every app builds against the versions
+//!   dozerc was tested with.
+//! - cargo's own progress goes to the terminal; its diagnostics are read as JSON so an error in
+//!   generated code is reported with the query it was generated from.
+
+use std::io::{BufRead as _, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::check::Checked;
+use crate::codegen::{self, binary_name, CodegenError, EmitOptions};
+
+#[derive(Debug)]
+pub enum BuildError {
+    Codegen(CodegenError),
+    /// The runtime crate could not be found.
+    Runtime(String),
+    Io(String, std::io::Error),
+    /// cargo failed; the messages were printed.
+    Cargo(String),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Codegen(e) => e.fmt(f),
+            BuildError::Runtime(m) => f.write_str(m),
+            BuildError::Io(what, e) => write!(f, "{what}: {e}"),
+            BuildError::Cargo(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// Build without optimizations (faster to compile, slow to run).
+    pub debug: bool,
+    /// The shared target directory; `None`: `$DOZERC_TARGET_DIR` or the user cache.
+    pub target_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Built {
+    pub crate_dir: PathBuf,
+    pub binary: PathBuf,
+    /// Generated files that changed (0: the crate was up to date).
+    pub files_written: usize,
+}
+
+/// The `dozer-runtime` crate: `$DOZERC_RUNTIME_DIR`, else the one dozerc was built beside.
+pub fn runtime_dir() -> Result<PathBuf, BuildError> {
+    let dir = match std::env::var_os("DOZERC_RUNTIME_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime"),
+    };
+    let manifest = dir.join("Cargo.toml");
+    if !manifest.is_file() {
+        return Err(BuildError::Runtime(format!(
+            "cannot find the dozer-runtime crate at {} (set DOZERC_RUNTIME_DIR to the `runtime` directory of a dozerc checkout)",
+            dir.display()
+        )));
+    }
+    dir.canonicalize()
+        .map_err(|e| BuildError::Io(format!("cannot resolve {}", dir.display()), e))
+}
+
+/// The shared target directory for app builds.
+pub fn target_dir(opts: &BuildOptions) -> PathBuf {
+    if let Some(d) = &opts.target_dir {
+        return d.clone();
+    }
+    if let Some(d) = std::env::var_os("DOZERC_TARGET_DIR") {
+        return PathBuf::from(d);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("dozerc").join("target")
+}
+
+/// The app crate's directory: `<home_dir>/generated/<app>`.
+pub fn crate_dir(checked: &Checked) -> Option<PathBuf> {
+    let config = checked.config.as_ref()?;
+    let home = config
+        .home_dir
+        .as_ref()
+        .map_or("./.dozer", |h| h.value.as_str());
+    Some(
+        config
+            .resolve_path(home)
+            .join("generated")
+            .join(binary_name(config)),
+    )
+}
+
+/// Writes the app crate for a checked config (no errors in it) and returns its directory and the
+/// number of files written.
+pub fn generate(checked: &Checked, config_name: &str) -> Result<(PathBuf, usize), BuildError> {
+    let Some(config) = &checked.config else {
+        return Err(BuildError::Codegen(CodegenError::Internal(
+            "no config to build".into(),
+        )));
+    };
+    let runtime = runtime_dir()?;
+    let base_dir = absolute(&config.base_dir)?;
+    let app = codegen::emit(
+        config,
+        &checked.catalog,
+        &checked.queries,
+        &EmitOptions {
+            runtime_dir: &runtime,
+            config_name,
+            base_dir: &base_dir,
+        },
+    )
+    .map_err(BuildError::Codegen)?;
+    let dir = crate_dir(checked).unwrap_or_default();
+    let written = app
+        .write(&dir)
+        .map_err(|e| BuildError::Io(format!("cannot write {}", dir.display()), e))?;
+    // The runtime's lock file pins every dependency; cargo adds the app itself to the copy.
+    let lock = runtime.join("../Cargo.lock");
+    if lock.is_file() && !dir.join("Cargo.lock").is_file() {
+        std::fs::copy(&lock, dir.join("Cargo.lock"))
+            .map_err(|e| BuildError::Io("cannot copy Cargo.lock".into(), e))?;
+    }
+    Ok((dir, written))
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, BuildError> {
+    let p = if p.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        p
+    };
+    p.canonicalize()
+        .map_err(|e| BuildError::Io(format!("cannot resolve {}", p.display()), e))
+}
+
+/// Generates the crate and compiles it. cargo's progress goes to stderr; `log` gets dozerc's own
+/// messages (errors mapped to queries).
+pub fn build(
+    checked: &Checked,
+    config_name: &str,
+    opts: &BuildOptions,
+    log: &mut dyn Write,
+) -> Result<Built, BuildError> {
+    let (dir, files_written) = generate(checked, config_name)?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target = target_dir(opts);
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if !opts.debug {
+        cmd.arg("--release");
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| BuildError::Io("cannot run cargo (is it on PATH?)".into(), e))?;
+    let stdout = child.stdout.take().expect("piped");
+    let app = binary_name(checked.config.as_ref().expect("checked above"));
+    let mut binary = None;
+    let mut errors = vec![];
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        match msg["reason"].as_str() {
+            Some("compiler-artifact") if msg["target"]["name"] == app.as_str() => {
+                if let Some(exe) = msg["executable"].as_str() {
+                    binary = Some(PathBuf::from(exe));
+                }
+            }
+            Some("compiler-message") if msg["message"]["level"] == "error" => {
+                errors.push(locate_error(&msg["message"], &dir, checked));
+            }
+            _ => {}
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| BuildError::Io("cargo did not finish".into(), e))?;
+    if !status.success() {
+        for e in &errors {
+            writeln!(log, "{e}").ok();
+        }
+        return Err(BuildError::Cargo(format!(
+            "cargo could not compile the generated crate in {}{}",
+            dir.display(),
+            if errors.is_empty() {
+                String::new()
+            } else {
+                " (this is a bug in dozerc: please report it with your config)".into()
+            }
+        )));
+    }
+    let binary = binary.ok_or_else(|| {
+        BuildError::Cargo(format!(
+            "cargo built no `{app}` binary in {}",
+            dir.display()
+        ))
+    })?;
+    Ok(Built {
+        crate_dir: dir,
+        binary,
+        files_written,
+    })
+}
+
+/// Says which generated file, line and query a compiler error comes from.
+fn locate_error(message: &serde_json::Value, dir: &Path, checked: &Checked) -> String {
+    let text = message["message"].as_str().unwrap_or("error");
+    let Some(span) = message["spans"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["is_primary"] == true))
+    else {
+        return format!("error in generated code: {text}");
+    };
+    let file = span["file_name"].as_str().unwrap_or("?");
+    let line = span["line_start"].as_u64().unwrap_or(0);
+    let mut out = format!(
+        "error in generated code {}/{file}:{line}: {text}",
+        dir.display()
+    );
+    // Methods are named `q<query>_n<node>`: find the one enclosing the line.
+    if let Ok(code) = std::fs::read_to_string(dir.join(file)) {
+        let query = code
+            .lines()
+            .take(line as usize)
+            .filter_map(|l| {
+                let rest = l.trim_start().strip_prefix("fn q")?;
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse::<usize>().ok()
+            })
+            .last();
+        if let Some(q) = query.and_then(|i| codegen_order(checked).get(i).cloned()) {
+            out.push_str(&format!(
+                "\n  generated for `SELECT ... INTO {}`:\n    {}",
+                q.0,
+                q.1.trim().replace('\n', "\n    ")
+            ));
+        }
+    }
+    out
+}
+
+/// (INTO name, SQL) of each query in the order code generation numbers them.
+fn codegen_order(checked: &Checked) -> Vec<(String, String)> {
+    codegen::query_order(&checked.queries)
+        .into_iter()
+        .map(|q| (q.into.clone(), q.sql.clone()))
+        .collect()
+}

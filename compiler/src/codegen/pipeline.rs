@@ -1,0 +1,1310 @@
+//! The app's `pipeline.rs`: a typed row struct per source and per relation, one method per plan
+//! node that turns the batch's input changes into the node's output changes, and the
+//! `dozer_runtime::app::Pipeline` implementation that wires sources to queries to endpoint tables.
+//!
+//! Dataflow: a batch carries the changed rows of one source (`Delta`). Each query reachable from
+//! that source runs once, in dependency order; a node's method calls its inputs' methods (or reads
+//! the batch directly at a scan), so every node sees exactly the changes of its inputs. Queries
+//! that read another query's INTO table read its changes from the `Delta` too. Stateful nodes
+//! (aggregates, joins, DISTINCT, TTL) hand encoded rows to the runtime's operators, which keep
+//! their state in the batch's LMDB transaction; everything else is straight-line Rust over the
+//! generated structs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use super::expr::{is_copy, ExprGen, RowField};
+use super::names::{camel, field_type, snake, unique};
+use super::CodegenError;
+use crate::catalog::Catalog;
+use crate::config::{
+    Config, ConnectionKind, Endpoint, FileFormat, OnDelete, OnInsert, OnUpdate, SecondaryIndex,
+};
+use crate::sql::plan::{
+    AggregateFunction, Field, JoinKind, Key, Plan, PlanNode, PlanSchema, ScanKind, ShowExpr,
+    WindowKind,
+};
+use crate::sql::BoundQuery;
+use crate::types::SqlType;
+
+/// A generated row struct.
+struct RowType {
+    name: String,
+    doc: String,
+    fields: Vec<RowField>,
+    /// The SQL names, for endpoint schemas and parsers.
+    sql_names: Vec<String>,
+}
+
+/// What reading a node's output looks like in its parent.
+struct NodeOut {
+    ty: usize,
+    /// An expression that yields the node's changes: `d.sales` (borrowed) or a method call
+    /// (owned `Vec`).
+    source: String,
+    owned: bool,
+}
+
+impl NodeOut {
+    /// The `for` loop header over the node's changes, binding `r` (the row) and `w` (weight).
+    fn each(&self) -> String {
+        if self.owned {
+            format!("for (r, w) in {}", self.source)
+        } else {
+            format!("for &(ref r, w) in {}.iter()", self.source)
+        }
+    }
+
+    /// The row as `&T`.
+    fn row_ref(&self) -> &'static str {
+        if self.owned {
+            "&r"
+        } else {
+            "r"
+        }
+    }
+
+    fn row_owned(&self) -> &'static str {
+        if self.owned {
+            "r"
+        } else {
+            "r.clone()"
+        }
+    }
+}
+
+/// A file source the app reads.
+struct SourceInfo {
+    name: String,
+    /// `Delta` field and parser suffix.
+    ident: String,
+    ty: usize,
+    dir: String,
+    extension: String,
+    format: FileFormat,
+    has_header: bool,
+    delimiter: u8,
+}
+
+struct EndpointInfo {
+    name: String,
+    ty: usize,
+    keys_struct: String,
+    /// Primary key field indices; `None` = synthetic.
+    key: Option<Vec<usize>>,
+    indexes: Vec<Vec<usize>>,
+    policy: String,
+}
+
+pub struct PipelineGen<'a> {
+    config: &'a Config,
+    catalog: &'a Catalog,
+    types: Vec<RowType>,
+    type_names: BTreeSet<String>,
+    sources: Vec<SourceInfo>,
+    /// Delta field ident → row type, for sources and INTO tables read by other queries.
+    inputs: BTreeMap<String, usize>,
+    /// INTO table → its output row type.
+    tables: BTreeMap<String, usize>,
+    /// INTO table → the key its plan derives.
+    keys: BTreeMap<String, Key>,
+    /// Operator fields: (field name, type, open expression).
+    ops: Vec<(String, String, String)>,
+    methods: Vec<String>,
+    query: usize,
+    node: usize,
+}
+
+const RESERVED_TYPES: &[&str] = &["Generated", "Delta", "Value", "Decimal", "Weight", "Vec"];
+
+/// Comment text that cannot end the comment it sits in.
+fn comment(s: &str) -> String {
+    s.replace("*/", "* /")
+}
+
+/// FNV-1a: a stable fingerprint (std's hashers are not guaranteed stable across releases).
+pub fn fingerprint(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl<'a> PipelineGen<'a> {
+    pub fn new(config: &'a Config, catalog: &'a Catalog) -> Self {
+        PipelineGen {
+            config,
+            catalog,
+            types: vec![],
+            type_names: RESERVED_TYPES.iter().map(|s| s.to_string()).collect(),
+            sources: vec![],
+            inputs: BTreeMap::new(),
+            tables: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            ops: vec![],
+            methods: vec![],
+            query: 0,
+            node: 0,
+        }
+    }
+
+    fn add_type(
+        &mut self,
+        hint: &str,
+        doc: String,
+        fields: &[Field],
+    ) -> Result<usize, CodegenError> {
+        let mut name = camel(hint);
+        let mut k = 2;
+        while self.type_names.contains(&name) {
+            name = format!("{}{k}", camel(hint));
+            k += 1;
+        }
+        self.type_names.insert(name.clone());
+        let idents = unique(fields.iter().map(|f| snake(&f.name)));
+        let mut row_fields = vec![];
+        for (f, ident) in fields.iter().zip(idents) {
+            field_type(f.ty, f.nullable)?; // reject unsupported types early
+            row_fields.push(RowField {
+                ident,
+                ty: f.ty,
+                nullable: f.nullable,
+            });
+        }
+        self.types.push(RowType {
+            name,
+            doc,
+            fields: row_fields,
+            sql_names: fields.iter().map(|f| f.name.clone()).collect(),
+        });
+        Ok(self.types.len() - 1)
+    }
+
+    /// Generates the whole file (unformatted Rust).
+    pub fn generate(
+        mut self,
+        queries: &[&BoundQuery],
+        config_name: &str,
+    ) -> Result<String, CodegenError> {
+        // Sources that a query or an endpoint reads, in config order.
+        let mut used: BTreeSet<String> = BTreeSet::new();
+        for q in queries {
+            scans(&q.plan, &mut |t, k| {
+                if k == ScanKind::Source {
+                    used.insert(t.to_string());
+                }
+            });
+        }
+        for ep in &self.config.endpoints {
+            if self.catalog.sources.contains_key(&ep.table_name.value) {
+                used.insert(ep.table_name.value.clone());
+            }
+        }
+        for s in &self.config.sources {
+            if used.contains(&s.name.value) {
+                self.add_source(s)?;
+            }
+        }
+        // INTO tables that other queries read.
+        let mut read_tables: BTreeSet<String> = BTreeSet::new();
+        for q in queries {
+            scans(&q.plan, &mut |t, k| {
+                if k == ScanKind::Table {
+                    read_tables.insert(t.to_string());
+                }
+            });
+        }
+        let mut query_types = vec![];
+        for (i, q) in queries.iter().enumerate() {
+            self.query = i;
+            self.node = 0;
+            let out = self.plan(&q.plan, &q.into, &q.sql)?;
+            // The query's entry point: its root node's changes as an owned Vec.
+            let ty = &self.types[out.ty].name;
+            let body = if out.owned {
+                out.source.clone()
+            } else {
+                format!("{}.clone()", out.source)
+            };
+            self.methods.push(format!(
+                "/// `{}`: the changes of `{}` for this batch.\nfn q{i}(&self, txn: &mut RwTxn, d: &Delta) -> Result<Vec<({ty}, Weight)>, OpError> {{ Ok({body}) }}",
+                comment(&q.into), comment(&q.into)
+            ));
+            if self.types[out.ty].name != camel(&q.into)
+                && !self.type_names.contains(&camel(&q.into))
+            {
+                // The result is another relation's row type (e.g. a filtered source).
+                self.type_names.insert(camel(&q.into));
+            }
+            self.tables.insert(q.into.clone(), out.ty);
+            self.keys.insert(q.into.clone(), q.plan.schema.key.clone());
+            if read_tables.contains(&q.into) {
+                self.inputs.insert(table_ident(&q.into), out.ty);
+            }
+            query_types.push(out.ty);
+        }
+        let endpoints = self.endpoints()?;
+
+        let mut code = String::new();
+        writeln!(
+            code,
+            "//! The pipeline of app `{}`, generated by dozerc from `{}`. Do not edit: change the config or SQL and run `dozerc build` again.",
+            comment(self.config.app_name()),
+            comment(config_name)
+        )
+        .ok();
+        code.push_str(PRELUDE);
+        for t in &self.types {
+            code.push_str(&row_struct(t)?);
+        }
+        for s in &self.sources {
+            code.push_str(&self.parser(s)?);
+        }
+        for e in &endpoints {
+            code.push_str(&self.keys_impl(e));
+        }
+        // The batch.
+        code.push_str("/// The changes of one batch, per input relation (only one source's are non-empty).\n#[derive(Default)]\nstruct Delta {");
+        for (ident, ty) in &self.inputs {
+            write!(code, "{ident}: Vec<({}, Weight)>,", self.types[*ty].name).ok();
+        }
+        code.push_str("}\n");
+        // The operators and tables.
+        code.push_str("pub struct Generated { sources: Vec<SourceDef>, endpoints: Vec<(String, Vec<FieldDef>)>, tables: Vec<Table>,");
+        for (field, ty, _) in &self.ops {
+            write!(code, "{field}: {ty},").ok();
+        }
+        code.push_str("}\n");
+        code.push_str(&self.open_fn(&endpoints, queries)?);
+        code.push_str("impl Generated {");
+        for m in &self.methods {
+            code.push_str(m);
+            code.push('\n');
+        }
+        code.push_str("}\n");
+        code.push_str(&self.pipeline_impl(&endpoints, queries, &query_types)?);
+        Ok(code)
+    }
+
+    fn add_source(&mut self, s: &crate::config::Source) -> Result<(), CodegenError> {
+        let name = s.name.value.clone();
+        let Some(entry) = self.catalog.sources.get(&name) else {
+            return Err(CodegenError::Internal(format!(
+                "source `{name}` has no schema"
+            )));
+        };
+        let Some(conn) = self.config.connection(&s.connection.value) else {
+            return Err(CodegenError::Internal(format!(
+                "source `{name}` has no connection"
+            )));
+        };
+        let ConnectionKind::LocalStorage(ls) = &conn.kind else {
+            return Err(CodegenError::Unsupported(format!(
+                "{} sources in apps (source `{name}`); file sources (`!LocalStorage`) run today",
+                conn.kind.kind_name()
+            )));
+        };
+        let Some(table) = ls
+            .tables
+            .iter()
+            .find(|t| t.name.value == s.table_name.value)
+        else {
+            return Err(CodegenError::Internal(format!(
+                "table `{}` of source `{name}`",
+                s.table_name.value
+            )));
+        };
+        if s.columns.is_some() {
+            return Err(CodegenError::Unsupported(format!(
+                "`columns:` on the file source `{name}`; select the columns in SQL instead"
+            )));
+        }
+        if matches!(table.format, FileFormat::Parquet | FileFormat::Delta) {
+            return Err(CodegenError::Unsupported(format!(
+                "reading {:?} files (source `{name}`); CSV and JSON-lines sources run today",
+                table.format
+            )));
+        }
+        let fields = PlanSchema::source_fields(&entry.schema, None);
+        let doc = format!(
+            "A row of source `{}` (files `{}/{}/*{}`).",
+            comment(&name),
+            comment(&ls.path.value),
+            comment(&table.path.value),
+            comment(&table.extension)
+        );
+        let ty = self.add_type(&name, doc, &fields)?;
+        let ident = snake(&name);
+        let dir = std::path::Path::new(&ls.path.value)
+            .join(&table.path.value)
+            .display()
+            .to_string();
+        self.inputs.insert(ident.clone(), ty);
+        self.sources.push(SourceInfo {
+            name,
+            ident,
+            ty,
+            dir,
+            extension: table.extension.clone(),
+            format: table.format,
+            has_header: table.has_header,
+            delimiter: table.delimiter,
+        });
+        Ok(())
+    }
+
+    fn next_method(&mut self) -> String {
+        self.node += 1;
+        format!("q{}_n{}", self.query, self.node)
+    }
+
+    fn add_op(&mut self, method: &str, ty: &str, open: String) -> String {
+        let field = format!("{method}_{}", ty.to_lowercase());
+        self.ops.push((field.clone(), ty.to_string(), open));
+        field
+    }
+
+    fn method(&mut self, name: &str, doc: &str, ty: usize, body: String) -> NodeOut {
+        let tname = &self.types[ty].name;
+        self.methods.push(format!(
+            "/// {}\nfn {name}(&self, txn: &mut RwTxn, d: &Delta) -> Result<Vec<({tname}, Weight)>, OpError> {{ let mut out = Vec::new(); {body} Ok(out) }}",
+            comment(doc).replace('\n', "\n/// ")
+        ));
+        NodeOut {
+            ty,
+            source: format!("self.{name}(txn, d)?"),
+            owned: true,
+        }
+    }
+
+    fn input_fields(&self, ty: usize) -> Vec<RowField> {
+        self.types[ty].fields.clone()
+    }
+
+    /// Generates a node and its inputs; `hint` names the node's row type if it makes one.
+    fn plan(&mut self, plan: &Plan, hint: &str, sql: &str) -> Result<NodeOut, CodegenError> {
+        let schema = &plan.schema;
+        match &plan.node {
+            PlanNode::Scan { table, kind } => {
+                let ident = match kind {
+                    ScanKind::Source => snake(table),
+                    ScanKind::Table => table_ident(table),
+                };
+                let ty = match kind {
+                    ScanKind::Source => self.inputs.get(&ident).copied(),
+                    ScanKind::Table => self.tables.get(table).copied(),
+                }
+                .ok_or_else(|| CodegenError::Internal(format!("no rows for `{table}`")))?;
+                Ok(NodeOut {
+                    ty,
+                    source: format!("d.{ident}"),
+                    owned: false,
+                })
+            }
+            PlanNode::Filter { input, predicate } => {
+                let name = self.next_method();
+                let child = self.plan(input, hint, sql)?;
+                let fields = self.input_fields(child.ty);
+                let pred = ExprGen::new("r", &fields).predicate(predicate)?;
+                let doc = format!("WHERE {}", ShowExpr(predicate, &input.schema.fields));
+                let body = format!(
+                    "{} {{ if {pred} {{ out.push(({}, w)); }} }}",
+                    child.each(),
+                    child.row_owned()
+                );
+                Ok(self.method(&name, &doc, child.ty, body))
+            }
+            PlanNode::Project { input, exprs } => {
+                let name = self.next_method();
+                let child = self.plan(input, &format!("{hint}_n{}", self.node + 1), sql)?;
+                let ty = self.add_type(
+                    hint,
+                    format!(
+                        "A row of `{}`.\n\n```sql\n{}\n```",
+                        comment(hint),
+                        comment(sql.trim())
+                    ),
+                    &schema.fields,
+                )?;
+                let in_fields = self.input_fields(child.ty);
+                let out_fields = self.types[ty].fields.clone();
+                let mut gen = ExprGen::new("r", &in_fields);
+                let mut inits = vec![];
+                let mut shown = vec![];
+                for (e, f) in exprs.iter().zip(&out_fields) {
+                    inits.push(format!("{}: {}", f.ident, gen.value(e, f.nullable)?));
+                    shown.push(ShowExpr(e, &input.schema.fields).to_string());
+                }
+                let doc = format!("SELECT {}", shown.join(", "));
+                let body = format!(
+                    "{} {{ out.push(({} {{ {} }}, w)); }}",
+                    child.each(),
+                    self.types[ty].name,
+                    inits.join(", ")
+                );
+                Ok(self.method(&name, &doc, ty, body))
+            }
+            PlanNode::Aggregate {
+                input,
+                group_by,
+                aggregates,
+            } => {
+                let name = self.next_method();
+                let child = self.plan(input, &format!("{hint}_n{}", self.node + 1), sql)?;
+                // Aggregate columns are named after their function (`sum_1`), not their SQL text.
+                let mut named = schema.fields.clone();
+                for (k, a) in aggregates.iter().enumerate() {
+                    if let Some(f) = named.get_mut(group_by.len() + k) {
+                        f.name = format!("{}_{}", agg_name(a.func), k + 1);
+                    }
+                }
+                let ty = self.add_type(
+                    &format!("{hint}_groups"),
+                    format!("A group of `{}` with its aggregates.", comment(hint)),
+                    &named,
+                )?;
+                for (k, a) in aggregates.iter().enumerate() {
+                    let shown = match &a.arg {
+                        Some(x) => format!(
+                            "{}({})",
+                            agg_name(a.func),
+                            ShowExpr(x, &input.schema.fields)
+                        ),
+                        None => "count(*)".to_string(),
+                    };
+                    self.types[ty].sql_names[group_by.len() + k] = shown;
+                }
+                let in_fields = self.input_fields(child.ty);
+                let out_fields = self.types[ty].fields.clone();
+                let mut gen = ExprGen::new("r", &in_fields);
+                let mut lets = String::new();
+                let mut group_vars = vec![];
+                for (i, (g, f)) in group_by.iter().zip(&out_fields).enumerate() {
+                    write!(lets, "let g{i} = {};", gen.value(g, f.nullable)?).ok();
+                    group_vars.push(format!("g{i}"));
+                }
+                let mut kinds = vec![];
+                let mut args = vec![];
+                for a in aggregates {
+                    kinds.push(format!(
+                        "AggKind::{}",
+                        agg_kind(a.func, a.arg.as_ref().map(|x| x.ty))
+                    ));
+                    args.push(match &a.arg {
+                        None => "Value::Null".to_string(),
+                        Some(x) => format!("SqlValue::into_value({})", gen.value(x, x.nullable)?),
+                    });
+                }
+                let global = group_by.is_empty();
+                let op = self.add_op(
+                    &name,
+                    "Aggregate",
+                    format!(
+                        "Aggregate::open(env, txn, \"{name}.aggregate\", Vec::from([{}]), {global})?",
+                        kinds.join(", ")
+                    ),
+                );
+                let refs: Vec<String> = group_vars.iter().map(|g| format!("&{g}")).collect();
+                let encodes: String = group_vars
+                    .iter()
+                    .map(|g| format!("{g}.encode(&mut group);"))
+                    .collect();
+                let tname = self.types[ty].name.clone();
+                let mut decode_groups = String::new();
+                let mut inits = vec![];
+                for (i, f) in out_fields.iter().enumerate() {
+                    if i < group_by.len() {
+                        write!(
+                            decode_groups,
+                            "let g{i}: {} = Decode::decode(&mut g)?;",
+                            field_type(f.ty, f.nullable)?
+                        )
+                        .ok();
+                        let v = if is_copy(f.ty) {
+                            format!("g{i}")
+                        } else {
+                            format!("g{i}.clone()")
+                        };
+                        inits.push(format!("{}: {v}", f.ident));
+                    } else {
+                        inits.push(format!("{}: row::agg_value(values.next())?", f.ident));
+                    }
+                }
+                let body = format!(
+                    "let mut rows = Vec::new(); {each} {{ {lets} let mut group = Vec::new(); {encodes} rows.push(AggRow {{ key: row::key_of(&[{refs}]), group, args: Vec::from([{args}]), weight: w }}); }}
+                    for change in self.{op}.apply(txn, rows)? {{
+                        let mut g = Reader::new(&change.group); {decode_groups}
+                        for (values, w) in [(change.old, -1), (change.new, 1)] {{
+                            let Some(values) = values else {{ continue }};
+                            let mut values = values.into_iter();
+                            out.push(({tname} {{ {inits} }}, w));
+                        }}
+                    }}",
+                    each = child.each(),
+                    refs = refs.join(", "),
+                    args = args.join(", "),
+                    inits = inits.join(", "),
+                );
+                let mut doc = String::from("GROUP BY ");
+                doc.push_str(
+                    &group_by
+                        .iter()
+                        .map(|g| ShowExpr(g, &input.schema.fields).to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
+                if global {
+                    doc = "a global aggregate (one row)".into();
+                }
+                Ok(self.method(&name, &doc, ty, body))
+            }
+            PlanNode::Join {
+                left,
+                right,
+                kind,
+                on,
+            } => {
+                let name = self.next_method();
+                let l = self.plan(left, &format!("{hint}_n{}_left", self.node), sql)?;
+                let r = self.plan(right, &format!("{hint}_n{}_right", self.node), sql)?;
+                let ty = self.add_type(
+                    &format!("{hint}_joined"),
+                    format!("A joined row of `{}`.", comment(hint)),
+                    &schema.fields,
+                )?;
+                let (lf, rf) = (self.input_fields(l.ty), self.input_fields(r.ty));
+                let mut lkeys = vec![];
+                let mut rkeys = vec![];
+                for (a, b) in on {
+                    lkeys.push(format!("&{}", ExprGen::new("r", &lf).value(a, a.nullable)?));
+                    rkeys.push(format!("&{}", ExprGen::new("r", &rf).value(b, b.nullable)?));
+                }
+                let runtime_kind = match kind {
+                    JoinKind::Inner => "Inner",
+                    JoinKind::Left => "Left",
+                    JoinKind::Right => "Right",
+                };
+                let op = self.add_op(
+                    &name,
+                    "Join",
+                    format!("Join::open(env, txn, \"{name}.join\", JoinKind::{runtime_kind})?"),
+                );
+                let out_fields = self.types[ty].fields.clone();
+                let (lname, rname) = (self.types[l.ty].name.clone(), self.types[r.ty].name.clone());
+                let left_optional = *kind == JoinKind::Right;
+                let right_optional = *kind == JoinKind::Left;
+                let mut inits = vec![];
+                for (i, f) in out_fields.iter().enumerate() {
+                    let (side, src, optional) = if i < lf.len() {
+                        ("left", &lf[i], left_optional)
+                    } else {
+                        ("right", &rf[i - lf.len()], right_optional)
+                    };
+                    let take = if is_copy(src.ty) {
+                        format!("x.{}", src.ident)
+                    } else {
+                        format!("x.{}.clone()", src.ident)
+                    };
+                    let v = match (optional, src.nullable) {
+                        (false, _) => format!("{side}.{}", src.ident),
+                        (true, false) => format!("{side}.as_ref().map(|x| {take})"),
+                        (true, true) => format!("{side}.as_ref().and_then(|x| {take})"),
+                    };
+                    let v = if !optional && f.nullable && !src.nullable {
+                        format!("Some({v})")
+                    } else {
+                        v
+                    };
+                    inits.push(format!("{}: {v}", f.ident));
+                }
+                let bind_left = if left_optional {
+                    format!("let left: Option<{lname}> = o.left.as_deref().map(row::decode).transpose()?;")
+                } else {
+                    format!("let left: {lname} = row::decode(o.left.as_deref().ok_or_else(|| OpError::Inconsistent(\"a join output without its left row\".into()))?)?;")
+                };
+                let bind_right = if right_optional {
+                    format!("let right: Option<{rname}> = o.right.as_deref().map(row::decode).transpose()?;")
+                } else {
+                    format!("let right: {rname} = row::decode(o.right.as_deref().ok_or_else(|| OpError::Inconsistent(\"a join output without its right row\".into()))?)?;")
+                };
+                let body = format!(
+                    "let mut left_in = Vec::new(); {le} {{ left_in.push(JoinInput {{ key: row::join_key(&[{lk}]), row: row::encode({lr}), weight: w }}); }}
+                    let mut right_in = Vec::new(); {re} {{ right_in.push(JoinInput {{ key: row::join_key(&[{rk}]), row: row::encode({rr}), weight: w }}); }}
+                    for o in self.{op}.apply(txn, left_in, right_in)? {{
+                        {bind_left} {bind_right}
+                        out.push(({tname} {{ {inits} }}, o.weight));
+                    }}",
+                    le = l.each(),
+                    re = r.each(),
+                    lr = l.row_ref(),
+                    rr = r.row_ref(),
+                    lk = lkeys.join(", "),
+                    rk = rkeys.join(", "),
+                    tname = self.types[ty].name,
+                    inits = inits.join(", "),
+                );
+                let cond: Vec<String> = on
+                    .iter()
+                    .map(|(a, b)| {
+                        format!(
+                            "{} = {}",
+                            ShowExpr(a, &left.schema.fields),
+                            ShowExpr(b, &right.schema.fields)
+                        )
+                    })
+                    .collect();
+                let doc = format!(
+                    "{} JOIN ON {}",
+                    runtime_kind.to_uppercase(),
+                    cond.join(" AND ")
+                );
+                Ok(self.method(&name, &doc, ty, body))
+            }
+            PlanNode::Union { inputs, all } => {
+                let name = self.next_method();
+                let mut children = vec![];
+                for (k, input) in inputs.iter().enumerate() {
+                    children.push(self.plan(input, &format!("{hint}_n{}_{k}", self.node), sql)?);
+                }
+                let ty = self.add_type(
+                    hint,
+                    format!(
+                        "A row of `{}`.\n\n```sql\n{}\n```",
+                        comment(hint),
+                        comment(sql.trim())
+                    ),
+                    &schema.fields,
+                )?;
+                let out_fields = self.types[ty].fields.clone();
+                let tname = self.types[ty].name.clone();
+                let mut body = String::new();
+                if !all {
+                    body.push_str("let mut rows = Vec::new();");
+                }
+                for c in &children {
+                    let cf = self.input_fields(c.ty);
+                    let inits: Vec<String> = out_fields
+                        .iter()
+                        .zip(&cf)
+                        .map(|(o, i)| {
+                            let v = if c.owned || is_copy(i.ty) {
+                                format!("r.{}", i.ident)
+                            } else {
+                                format!("r.{}.clone()", i.ident)
+                            };
+                            let v = if o.nullable && !i.nullable {
+                                format!("Some({v})")
+                            } else {
+                                v
+                            };
+                            format!("{}: {v}", o.ident)
+                        })
+                        .collect();
+                    let target = if *all { "out" } else { "rows" };
+                    write!(
+                        body,
+                        "{} {{ {target}.push(({tname} {{ {} }}, w)); }}",
+                        c.each(),
+                        inits.join(", ")
+                    )
+                    .ok();
+                }
+                if !all {
+                    let op = self.add_op(
+                        &name,
+                        "Distinct",
+                        format!("Distinct::open(env, txn, \"{name}.distinct\")?"),
+                    );
+                    write!(body, "let encoded = rows.iter().map(|(r, w)| (row::encode(r), *w)).collect(); for (bytes, w) in self.{op}.apply(txn, encoded)? {{ out.push((row::decode(&bytes)?, w)); }}").ok();
+                }
+                let doc = if *all {
+                    "UNION ALL"
+                } else {
+                    "UNION (distinct rows)"
+                };
+                Ok(self.method(&name, doc, ty, body))
+            }
+            PlanNode::Distinct { input } => {
+                let name = self.next_method();
+                let child = self.plan(input, hint, sql)?;
+                let op = self.add_op(
+                    &name,
+                    "Distinct",
+                    format!("Distinct::open(env, txn, \"{name}.distinct\")?"),
+                );
+                let body = format!(
+                    "let mut rows = Vec::new(); {} {{ rows.push((row::encode({}), w)); }} for (bytes, w) in self.{op}.apply(txn, rows)? {{ out.push((row::decode(&bytes)?, w)); }}",
+                    child.each(),
+                    child.row_ref()
+                );
+                Ok(self.method(&name, "DISTINCT", child.ty, body))
+            }
+            PlanNode::Window {
+                input,
+                kind,
+                time_column,
+            } => {
+                let name = self.next_method();
+                let child = self.plan(input, &format!("{hint}_n{}", self.node + 1), sql)?;
+                let ty = self.add_type(
+                    &format!("{hint}_windowed"),
+                    format!("A row of `{}` in one of its windows.", comment(hint)),
+                    &schema.fields,
+                )?;
+                let in_fields = self.input_fields(child.ty);
+                let out_fields = self.types[ty].fields.clone();
+                let time = &in_fields[*time_column];
+                let (starts, size, doc) = match kind {
+                    WindowKind::Tumble { size } => (
+                        format!("std::iter::once(window::tumble(t, {}))", size.0 * 1000),
+                        size.0 * 1000,
+                        format!("TUMBLE({}, {size})", input.schema.fields[*time_column].name),
+                    ),
+                    WindowKind::Hop { hop, size } => (
+                        format!("window::hop(t, {}, {})", hop.0 * 1000, size.0 * 1000),
+                        size.0 * 1000,
+                        format!(
+                            "HOP({}, {hop}, {size})",
+                            input.schema.fields[*time_column].name
+                        ),
+                    ),
+                };
+                let get_time = if time.nullable {
+                    format!(
+                        "let Some(t) = r.{} else {{ continue }}; let t = sql::micros(t);",
+                        time.ident
+                    )
+                } else {
+                    format!("let t = sql::micros(r.{});", time.ident)
+                };
+                let mut inits = vec![];
+                for (i, f) in out_fields.iter().enumerate() {
+                    if i < in_fields.len() {
+                        let src = &in_fields[i];
+                        inits.push(if is_copy(src.ty) {
+                            format!("{}: r.{}", f.ident, src.ident)
+                        } else {
+                            format!("{}: r.{}.clone()", f.ident, src.ident)
+                        });
+                    } else if i == in_fields.len() {
+                        inits.push(format!("{}: sql::from_micros(start)?", f.ident));
+                    } else {
+                        inits.push(format!("{}: sql::from_micros(start + {size})?", f.ident));
+                    }
+                }
+                let body = format!(
+                    "{} {{ {get_time} for start in {starts} {{ out.push(({} {{ {} }}, w)); }} }}",
+                    child.each(),
+                    self.types[ty].name,
+                    inits.join(", ")
+                );
+                Ok(self.method(&name, &doc, ty, body))
+            }
+            PlanNode::Ttl { input, time, ttl } => {
+                let name = self.next_method();
+                let child = self.plan(input, hint, sql)?;
+                let fields = self.input_fields(child.ty);
+                let t = ExprGen::new("r", &fields).value(time, time.nullable)?;
+                let op = self.add_op(
+                    &name,
+                    "Ttl",
+                    format!("Ttl::open(env, txn, \"{name}.ttl\", {})?", ttl.0 * 1000),
+                );
+                let push = if time.nullable {
+                    format!("match {t} {{ Some(t) => rows.push((sql::micros(t), row::encode({}), w)), None => out.push(({}, w)) }}", child.row_ref(), child.row_owned())
+                } else {
+                    format!(
+                        "rows.push((sql::micros({t}), row::encode({}), w));",
+                        child.row_ref()
+                    )
+                };
+                let body = format!(
+                    "let mut rows = Vec::new(); {} {{ {push} }} for (bytes, w) in self.{op}.apply(txn, rows)? {{ out.push((row::decode(&bytes)?, w)); }}",
+                    child.each()
+                );
+                let doc = format!("TTL({}, {ttl}): rows older than the newest time seen minus {ttl} are retracted", ShowExpr(time, &input.schema.fields));
+                Ok(self.method(&name, &doc, child.ty, body))
+            }
+        }
+    }
+
+    fn endpoints(&self) -> Result<Vec<EndpointInfo>, CodegenError> {
+        let mut out = vec![];
+        for ep in &self.config.endpoints {
+            out.push(self.endpoint(ep)?);
+        }
+        Ok(out)
+    }
+
+    fn endpoint(&self, ep: &Endpoint) -> Result<EndpointInfo, CodegenError> {
+        let table = &ep.table_name.value;
+        let (ty, derived_key) = if let Some(&ty) = self.tables.get(table) {
+            (ty, None)
+        } else if let Some(s) = self.sources.iter().find(|s| &s.name == table) {
+            let pk = &self.catalog.sources[table].schema.primary_key;
+            (
+                s.ty,
+                Some(if pk.is_empty() {
+                    Key::Synthetic
+                } else {
+                    Key::Columns(pk.clone())
+                }),
+            )
+        } else {
+            return Err(CodegenError::Internal(format!("endpoint table `{table}`")));
+        };
+        let t = &self.types[ty];
+        let position = |name: &str| {
+            t.sql_names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| CodegenError::Internal(format!("column `{name}` of `{table}`")))
+        };
+        let plan_key = match derived_key {
+            Some(k) => k,
+            None => self.query_key(table),
+        };
+        let (key, policy) = match &ep.primary_key {
+            Some(cols) => {
+                let idx = cols
+                    .iter()
+                    .map(|c| position(&c.value))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let cr = ep.conflict_resolution;
+                let on_insert = match cr.on_insert {
+                    OnInsert::Nothing => "Nothing",
+                    OnInsert::Update => "Apply",
+                    OnInsert::Panic => "Fail",
+                };
+                let on_update = match cr.on_update {
+                    OnUpdate::Nothing => "Nothing",
+                    OnUpdate::Upsert => "Apply",
+                    OnUpdate::Panic => "Fail",
+                };
+                let on_delete = match cr.on_delete {
+                    OnDelete::Nothing => "Nothing",
+                    OnDelete::Panic => "Fail",
+                };
+                (
+                    Some(idx),
+                    format!("ConflictPolicy {{ on_insert: OnConflict::{on_insert}, on_update: OnConflict::{on_update}, on_delete: OnConflict::{on_delete} }}"),
+                )
+            }
+            None => (
+                match plan_key {
+                    Key::Columns(c) => Some(c),
+                    Key::Singleton => Some(vec![]),
+                    Key::Synthetic => None,
+                },
+                "ConflictPolicy::STRICT".to_string(),
+            ),
+        };
+        // Dozer's default: a sorted index per field (not for JSON or binary), unless skipped.
+        let mut indexes = vec![];
+        for (i, f) in t.fields.iter().enumerate() {
+            let skipped = ep.skip_default.iter().any(|s| s.value == t.sql_names[i]);
+            if !skipped && !matches!(f.ty, SqlType::Json | SqlType::Binary) {
+                indexes.push(vec![i]);
+            }
+        }
+        for ix in &ep.secondary {
+            match ix {
+                SecondaryIndex::SortedInverted { fields, .. } => {
+                    let idx = fields
+                        .iter()
+                        .map(|c| position(&c.value))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if !indexes.contains(&idx) {
+                        indexes.push(idx);
+                    }
+                }
+                SecondaryIndex::FullText { field, .. } => {
+                    return Err(CodegenError::Unsupported(format!(
+                        "`!FullText` indexes (endpoint `{}`, field `{}`); use `!SortedInverted`",
+                        ep.name.value, field.value
+                    )))
+                }
+            }
+        }
+        Ok(EndpointInfo {
+            name: ep.name.value.clone(),
+            ty,
+            keys_struct: format!("{}Keys", camel(&ep.name.value)),
+            key,
+            indexes,
+            policy,
+        })
+    }
+
+    fn query_key(&self, table: &str) -> Key {
+        self.keys.get(table).cloned().unwrap_or(Key::Synthetic)
+    }
+}
+
+impl PipelineGen<'_> {
+    fn parser(&self, s: &SourceInfo) -> Result<String, CodegenError> {
+        let t = &self.types[s.ty];
+        let mut inits = vec![];
+        let json = s.format == FileFormat::JsonLines;
+        for (i, (f, sql)) in t.fields.iter().zip(&t.sql_names).enumerate() {
+            let method = match (json, f.nullable) {
+                (false, false) => "csv_required",
+                (false, true) => "csv_nullable",
+                (true, false) => "json_required",
+                (true, true) => "json_nullable",
+            };
+            let record = if json { "&o" } else { "f" };
+            inits.push(format!("{}: at.{method}({record}, {i}, {sql:?})?", f.ident));
+        }
+        let read = if json {
+            "let o = at.json(record)?;".to_string()
+        } else {
+            format!("let f = at.csv(record, {})?;", t.fields.len())
+        };
+        Ok(format!(
+            "/// Reads a record of source `{}`; a bad value is reported with its file, line and column.\nfn parse_{}(at: RecordAt<'_>, record: &RawRecord) -> Result<{}, BadRecord> {{ {read} Ok({} {{ {} }}) }}\n",
+            comment(&s.name),
+            s.ident,
+            t.name,
+            t.name,
+            inits.join(", ")
+        ))
+    }
+
+    fn keys_impl(&self, e: &EndpointInfo) -> String {
+        let t = &self.types[e.ty];
+        let key_of = |cols: &[usize]| {
+            let parts: Vec<String> = cols
+                .iter()
+                .map(|&i| format!("&r.{}", t.fields[i].ident))
+                .collect();
+            format!("row::key_of(&[{}])", parts.join(", "))
+        };
+        let pk = match &e.key {
+            Some(cols) => format!(
+                "let r: {} = row::decode(bytes)?; Ok({})",
+                t.name,
+                key_of(cols)
+            ),
+            None => "Ok(Vec::new())".to_string(),
+        };
+        let indexes: Vec<String> = e.indexes.iter().map(|ix| key_of(ix)).collect();
+        let index_body = if indexes.is_empty() {
+            "Ok(Vec::new())".to_string()
+        } else {
+            format!(
+                "let r: {} = row::decode(bytes)?; Ok(Vec::from([{}]))",
+                t.name,
+                indexes.join(", ")
+            )
+        };
+        let key_doc = match &e.key {
+            Some(cols) if cols.is_empty() => "the empty key (one row)".to_string(),
+            Some(cols) => cols
+                .iter()
+                .map(|&i| t.sql_names[i].clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => "none: records are identified by id".to_string(),
+        };
+        let ix_doc: Vec<String> = e
+            .indexes
+            .iter()
+            .map(|ix| {
+                format!(
+                    "({})",
+                    ix.iter()
+                        .map(|&i| t.sql_names[i].clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        format!(
+            "/// Keys of endpoint `{}`. Primary key: {}. Secondary indexes: {}.\nstruct {};\nimpl RowKeys for {} {{ fn primary_key(&self, bytes: &[u8]) -> Result<Vec<u8>, OpError> {{ {pk} }} fn index_keys(&self, bytes: &[u8]) -> Result<Vec<Vec<u8>>, OpError> {{ {index_body} }} }}\n",
+            comment(&e.name),
+            comment(&key_doc),
+            comment(&if ix_doc.is_empty() { "none".to_string() } else { ix_doc.join(", ") }),
+            e.keys_struct,
+            e.keys_struct
+        )
+    }
+
+    fn open_fn(
+        &self,
+        endpoints: &[EndpointInfo],
+        _queries: &[&BoundQuery],
+    ) -> Result<String, CodegenError> {
+        let mut sources = vec![];
+        for s in &self.sources {
+            let t = &self.types[s.ty];
+            let format = match s.format {
+                FileFormat::JsonLines => "FileFormat::JsonLines".to_string(),
+                _ => format!(
+                    "FileFormat::Csv {{ delimiter: {}, has_header: {} }}",
+                    byte_literal(s.delimiter),
+                    s.has_header
+                ),
+            };
+            let columns: Vec<String> = t
+                .sql_names
+                .iter()
+                .map(|n| format!("{n:?}.into()"))
+                .collect();
+            sources.push(format!(
+                "SourceDef {{ name: {:?}.into(), table: FileTable {{ dir: base.join({:?}), extension: {:?}.into(), format: {format}, columns: Vec::from([{}]) }} }}",
+                s.name,
+                s.dir,
+                s.extension,
+                columns.join(", ")
+            ));
+        }
+        let mut eps = vec![];
+        let mut tables = vec![];
+        for e in endpoints {
+            let t = &self.types[e.ty];
+            let fields: Vec<String> = t
+                .fields
+                .iter()
+                .zip(&t.sql_names)
+                .map(|(f, n)| {
+                    format!(
+                        "FieldDef {{ name: {n:?}.into(), ty: SqlType::{:?}, nullable: {} }}",
+                        f.ty, f.nullable
+                    )
+                })
+                .collect();
+            eps.push(format!(
+                "({:?}.into(), Vec::from([{}]))",
+                e.name,
+                fields.join(", ")
+            ));
+            tables.push(format!(
+                "Table::open(env, txn, {:?}, KeyKind::{}, {}, {})?",
+                e.name,
+                if e.key.is_some() {
+                    "Primary"
+                } else {
+                    "Synthetic"
+                },
+                e.policy,
+                e.indexes.len()
+            ));
+        }
+        let ops: Vec<String> = self
+            .ops
+            .iter()
+            .map(|(f, _, open)| format!("{f}: {open}"))
+            .collect();
+        Ok(format!(
+            "/// Opens (or creates) the pipeline's operator state and endpoint tables in `txn`. Source paths are relative to `base`, the config's directory.\npub fn open(base: &Path, env: &Env<WithoutTls>, txn: &mut RwTxn) -> Result<Box<dyn Pipeline>, OpError> {{ Ok(Box::new(Generated {{ sources: Vec::from([{}]), endpoints: Vec::from([{}]), tables: Vec::from([{}]), {} }})) }}\n",
+            sources.join(", "),
+            eps.join(", "),
+            tables.join(", "),
+            ops.join(", ")
+        ))
+    }
+
+    fn pipeline_impl(
+        &self,
+        endpoints: &[EndpointInfo],
+        queries: &[&BoundQuery],
+        query_types: &[usize],
+    ) -> Result<String, CodegenError> {
+        let mut arms = String::new();
+        for (si, s) in self.sources.iter().enumerate() {
+            // Queries this source reaches, directly or through other queries' tables.
+            let mut reached: BTreeSet<String> = BTreeSet::from([s.name.clone()]);
+            let mut body = format!(
+                "d.{} = parse_chunk(chunk, bad, parse_{})?;",
+                s.ident, s.ident
+            );
+            for (qi, q) in queries.iter().enumerate() {
+                let mut reads = false;
+                scans(&q.plan, &mut |t, _| reads |= reached.contains(t));
+                if !reads {
+                    continue;
+                }
+                reached.insert(q.into.clone());
+                write!(body, "let out = self.q{qi}(txn, &d)?;").ok();
+                for (ei, e) in endpoints.iter().enumerate() {
+                    if self.config.endpoints[ei].table_name.value == q.into {
+                        write!(body, "self.tables[{ei}].apply(txn, &{}, out.iter().map(|(r, w)| (row::encode(r), *w)).collect())?;", e.keys_struct).ok();
+                    }
+                }
+                if self.inputs.contains_key(&table_ident(&q.into)) {
+                    write!(body, "d.{} = out;", table_ident(&q.into)).ok();
+                }
+                let _ = query_types;
+            }
+            for (ei, e) in endpoints.iter().enumerate() {
+                if self.config.endpoints[ei].table_name.value == s.name {
+                    write!(body, "self.tables[{ei}].apply(txn, &{}, d.{}.iter().map(|(r, w)| (row::encode(r), *w)).collect())?;", e.keys_struct, s.ident).ok();
+                }
+            }
+            write!(arms, "{si} => {{ {body} }}").ok();
+        }
+        let mut decode_arms = String::new();
+        for (ei, e) in endpoints.iter().enumerate() {
+            let t = &self.types[e.ty];
+            let values: Vec<String> = t
+                .fields
+                .iter()
+                .map(|f| {
+                    if f.ty == SqlType::Text {
+                        if f.nullable {
+                            format!("row::text(r.{})", f.ident)
+                        } else {
+                            format!("row::text(Some(r.{}))", f.ident)
+                        }
+                    } else {
+                        format!("r.{}.into_value()", f.ident)
+                    }
+                })
+                .collect();
+            write!(
+                decode_arms,
+                "{ei} => {{ let r = {}::decode(&mut Reader::new(bytes))?; Ok(Vec::from([{}])) }}",
+                t.name,
+                values.join(", ")
+            )
+            .ok();
+        }
+        Ok(format!(
+            "impl Pipeline for Generated {{
+                fn sources(&self) -> &[SourceDef] {{ &self.sources }}
+                fn endpoints(&self) -> &[(String, Vec<FieldDef>)] {{ &self.endpoints }}
+                fn table(&self, endpoint: usize) -> &Table {{ &self.tables[endpoint] }}
+                fn fingerprint(&self) -> &str {{ FINGERPRINT }}
+                /// Runs one chunk of a source through every query that reads it (directly or through another query's results), then into the endpoint tables.
+                fn apply(&self, txn: &mut RwTxn, source: usize, chunk: &Chunk, bad: &mut BadRecords) -> Result<(), PipelineError> {{
+                    let mut d = Delta::default();
+                    match source {{ {arms} _ => {{}} }}
+                    Ok(())
+                }}
+                fn decode(&self, endpoint: usize, bytes: &[u8]) -> Result<Vec<Value>, DecodeError> {{
+                    match endpoint {{ {decode_arms} _ => Err(DecodeError(\"no such endpoint\")) }}
+                }}
+            }}\n"
+        ))
+    }
+}
+
+fn byte_literal(b: u8) -> String {
+    format!("b{:?}", b as char)
+}
+
+fn table_ident(table: &str) -> String {
+    format!("into_{}", snake(table))
+}
+
+fn scans(plan: &Plan, f: &mut impl FnMut(&str, ScanKind)) {
+    if let PlanNode::Scan { table, kind } = &plan.node {
+        f(table, *kind);
+    }
+    for c in plan.children() {
+        scans(c, f);
+    }
+}
+
+fn agg_name(func: AggregateFunction) -> &'static str {
+    match func {
+        AggregateFunction::CountStar | AggregateFunction::Count => "count",
+        AggregateFunction::CountDistinct => "count_distinct",
+        AggregateFunction::Sum => "sum",
+        AggregateFunction::Avg => "avg",
+        AggregateFunction::Min => "min",
+        AggregateFunction::Max => "max",
+    }
+}
+
+fn agg_kind(func: AggregateFunction, arg: Option<SqlType>) -> &'static str {
+    match func {
+        AggregateFunction::CountStar => "CountStar",
+        AggregateFunction::Count => "Count",
+        AggregateFunction::CountDistinct => "CountDistinct",
+        AggregateFunction::Sum => match arg {
+            Some(SqlType::Float) => "SumFloat",
+            Some(SqlType::Decimal) => "SumDecimal",
+            _ => "SumInt",
+        },
+        AggregateFunction::Avg => match arg {
+            Some(SqlType::Float) => "AvgFloat",
+            _ => "AvgDecimal",
+        },
+        AggregateFunction::Min => "Min",
+        AggregateFunction::Max => "Max",
+    }
+}
+
+fn row_struct(t: &RowType) -> Result<String, CodegenError> {
+    let mut s = String::new();
+    for line in t.doc.lines() {
+        writeln!(s, "/// {line}").ok();
+    }
+    write!(
+        s,
+        "#[derive(Clone, Debug, PartialEq)]\npub struct {} {{",
+        t.name
+    )
+    .ok();
+    for (f, sql) in t.fields.iter().zip(&t.sql_names) {
+        write!(
+            s,
+            "/// `{}`\npub {}: {},",
+            comment(sql),
+            f.ident,
+            field_type(f.ty, f.nullable)?
+        )
+        .ok();
+    }
+    s.push_str("}\n");
+    write!(
+        s,
+        "impl Encode for {} {{ fn encode(&self, out: &mut Vec<u8>) {{",
+        t.name
+    )
+    .ok();
+    for f in &t.fields {
+        write!(s, "self.{}.encode(out);", f.ident).ok();
+    }
+    s.push_str("} }\n");
+    write!(
+        s,
+        "impl Decode for {} {{ fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {{ Ok({} {{",
+        t.name, t.name
+    )
+    .ok();
+    for f in &t.fields {
+        write!(s, "{}: Decode::decode(r)?,", f.ident).ok();
+    }
+    s.push_str("}) } }\n");
+    Ok(s)
+}
+
+const PRELUDE: &str = r#"
+#![allow(clippy::all, unused_mut, unused_variables, unused_imports)]
+
+use std::path::Path;
+
+use dozer_runtime::app::{FieldDef, Pipeline, PipelineError, SourceDef};
+use dozer_runtime::codec::{Decode, DecodeError, Encode, Reader};
+use dozer_runtime::deps::chrono::{DateTime, NaiveDate, Utc};
+use dozer_runtime::deps::dozer_types::{SqlType, Value};
+use dozer_runtime::deps::heed::{Env, RwTxn, WithoutTls};
+use dozer_runtime::deps::rust_decimal::Decimal;
+use dozer_runtime::deps::serde_json;
+use dozer_runtime::ops::aggregate::{AggKind, AggRow, Aggregate};
+use dozer_runtime::ops::distinct::Distinct;
+use dozer_runtime::ops::join::{Join, JoinInput, JoinKind};
+use dozer_runtime::ops::ttl::Ttl;
+use dozer_runtime::ops::window;
+use dozer_runtime::ops::{OpError, Weight};
+use dozer_runtime::row::{self, SqlValue};
+use dozer_runtime::source::fields::{parse_chunk, BadRecord, BadRecords, RecordAt};
+use dozer_runtime::source::files::{Chunk, FileFormat, FileTable, RawRecord};
+use dozer_runtime::sql;
+use dozer_runtime::table::{ConflictPolicy, KeyKind, OnConflict, RowKeys, Table};
+"#;

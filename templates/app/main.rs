@@ -1,0 +1,23 @@
+//! `{{ app_name }}`: a dozerc app generated from {{ config_path }}.
+//! Do not edit: change the config or SQL and run `dozerc build` again.
+
+mod pipeline;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use dozer_runtime::cli::AppSpec;
+
+/// The directory of the config the app was built from; source paths are relative to it.
+const BASE_DIR: &str = {{ base_dir }};
+
+fn main() -> ExitCode {
+    let base = Path::new(BASE_DIR);
+    dozer_runtime::cli::main(AppSpec {
+        name: {{ app_name_literal }},
+        home: base.join({{ home_dir }}),
+        map_size: {{ map_size }},
+        skip_bad_records: {{ skip_bad_records }},
+        open: &|env, txn| pipeline::open(base, env, txn),
+    })
+}

@@ -1,0 +1,162 @@
+//! Building and driving real app binaries: `dozerc build` through the library (the same code path
+//! as the command line), then the binary's own `run`, `dump` and `info` as child processes.
+//!
+//! Every test app builds into one shared target directory (`target/dozerc-apps`), so the runtime
+//! and its dependencies compile once per checkout and each app costs only its own crate.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dozer_types::{SqlType, Value};
+use dozerc::builder::{self, BuildOptions};
+use dozerc::catalog::LockMode;
+use dozerc::check::{check_paths, CheckOptions, Checked};
+use dozerc::diagnostic::{render, Diagnostics, RenderOptions, SourceMap};
+
+/// A built app: its binary and the checked config it came from (for endpoint schemas).
+pub struct App {
+    pub binary: PathBuf,
+    pub checked: Checked,
+}
+
+pub fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dozerc-apps")
+}
+
+/// Checks and builds the app of `config` (release profile); panics with the diagnostics or the
+/// build error.
+pub fn build(config: &Path) -> App {
+    let mut map = SourceMap::default();
+    let mut diags = Diagnostics::default();
+    let checked = check_paths(
+        &[config.to_path_buf()],
+        CheckOptions {
+            lock_mode: LockMode::Normal,
+        },
+        &mut map,
+        &mut diags,
+    );
+    if diags.has_errors() {
+        let shown: String = diags
+            .sorted()
+            .into_iter()
+            .map(|d| render(d, &map, RenderOptions::default()))
+            .collect();
+        panic!("{} does not check:\n{shown}", config.display());
+    }
+    let opts = BuildOptions {
+        debug: false,
+        target_dir: Some(target_dir()),
+    };
+    let mut log = vec![];
+    match builder::build(&checked, &config.display().to_string(), &opts, &mut log) {
+        Ok(built) => App {
+            binary: built.binary,
+            checked,
+        },
+        Err(e) => panic!("build failed: {e}\n{}", String::from_utf8_lossy(&log)),
+    }
+}
+
+impl App {
+    /// Runs the binary with `args`; panics unless it succeeds.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = Command::new(&self.binary)
+            .args(args)
+            .output()
+            .expect("the app binary runs");
+        assert!(
+            out.status.success(),
+            "`{} {}` failed:\n{}",
+            self.binary.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// The fields (name, type) of the table an endpoint serves.
+    pub fn endpoint_fields(&self, endpoint: &str) -> Vec<(String, SqlType)> {
+        let config = self.checked.config.as_ref().expect("checked config");
+        let ep = config
+            .endpoints
+            .iter()
+            .find(|e| e.name.value == endpoint)
+            .unwrap_or_else(|| panic!("no endpoint {endpoint}"));
+        let table = &ep.table_name.value;
+        if let Some(q) = self.checked.queries.iter().find(|q| &q.into == table) {
+            return q
+                .plan
+                .schema
+                .fields
+                .iter()
+                .map(|f| (f.name.clone(), f.ty))
+                .collect();
+        }
+        self.checked.catalog.sources[table]
+            .schema
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.ty))
+            .collect()
+    }
+
+    /// An endpoint's rows (`dump`), as values in field order.
+    pub fn dump(&self, endpoint: &str) -> Vec<Vec<Value>> {
+        let fields = self.endpoint_fields(endpoint);
+        let out = self.run(&["dump", endpoint]);
+        String::from_utf8(out.stdout)
+            .expect("utf-8 dump")
+            .lines()
+            .map(|line| {
+                let object: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                assert!(object["__dozer_record_id"].as_u64().is_some(), "{line}");
+                fields
+                    .iter()
+                    .map(|(name, ty)| from_json(*ty, &object[name.as_str()]))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The value a field's JSON form (as `dump` and the REST API print it) stands for.
+pub fn from_json(ty: SqlType, v: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    if v.is_null() {
+        return Value::Null;
+    }
+    let text = || {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
+    match ty {
+        SqlType::Boolean => Value::Boolean(v.as_bool().expect("bool")),
+        SqlType::Int => Value::Int(v.as_i64().expect("int")),
+        SqlType::UInt => Value::UInt(v.as_u64().expect("uint")),
+        SqlType::Float => match v {
+            J::Number(n) => Value::Float(n.as_f64().expect("float")),
+            other => Value::Float(other.as_str().and_then(|s| s.parse().ok()).expect("float")),
+        },
+        SqlType::Decimal => Value::Decimal(text().parse().expect("decimal")),
+        SqlType::String => Value::String(text()),
+        SqlType::Text => Value::Text(text()),
+        SqlType::Timestamp => Value::Timestamp(
+            chrono::DateTime::parse_from_rfc3339(&text())
+                .expect("RFC 3339")
+                .to_utc(),
+        ),
+        SqlType::Date => Value::Date(text().parse().expect("date")),
+        SqlType::Json => Value::Json(v.clone()),
+        SqlType::Binary | SqlType::Duration => panic!("{ty} in a test endpoint"),
+    }
+}
+
+/// Copies a file, creating the target's directory.
+pub fn copy(from: &Path, to: &Path) {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+}
