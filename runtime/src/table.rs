@@ -103,6 +103,16 @@ pub struct Table {
 
 const NEXT_ID: &[u8] = b"next_id";
 
+/// The LMDB key of a record. LMDB has no empty keys; the one table whose key is empty (a global
+/// aggregate's single row) stores it as one zero byte, which no other key of that table can be.
+fn stored_key(key: &[u8]) -> &[u8] {
+    if key.is_empty() {
+        &[0]
+    } else {
+        key
+    }
+}
+
 fn encode_record(r: &Record) -> Vec<u8> {
     let mut out = Vec::with_capacity(r.row.len() + 12);
     r.id.encode(&mut out);
@@ -146,7 +156,10 @@ impl Table {
     }
 
     pub fn get(&self, txn: &RoTxn<WithoutTls>, key: &[u8]) -> Result<Option<Record>, OpError> {
-        self.records.get(txn, key)?.map(decode_record).transpose()
+        self.records
+            .get(txn, stored_key(key))?
+            .map(decode_record)
+            .transpose()
     }
 
     pub fn get_by_id(&self, txn: &RoTxn<WithoutTls>, id: u64) -> Result<Option<Record>, OpError> {
@@ -209,7 +222,8 @@ impl Table {
         key: &[u8],
         record: &Record,
     ) -> Result<(), OpError> {
-        self.records.put(txn, key, &encode_record(record))?;
+        self.records
+            .put(txn, stored_key(key), &encode_record(record))?;
         self.ids.put(txn, &record.id, key)?;
         for (db, ix) in self.indexes.iter().zip(keys.index_keys(&record.row)?) {
             db.put(txn, &[&ix[..], key].concat(), &())?;
@@ -224,7 +238,7 @@ impl Table {
         key: &[u8],
         record: &Record,
     ) -> Result<(), OpError> {
-        self.records.delete(txn, key)?;
+        self.records.delete(txn, stored_key(key))?;
         self.ids.delete(txn, &record.id)?;
         for (db, ix) in self.indexes.iter().zip(keys.index_keys(&record.row)?) {
             db.delete(txn, &[&ix[..], key].concat())?;
@@ -291,7 +305,7 @@ impl Table {
             let new_row = inserted.first().map(|r| (*r).clone());
             let old = self
                 .records
-                .get(txn, &key)?
+                .get(txn, stored_key(&key))?
                 .map(decode_record)
                 .transpose()?;
             match (old, new_row) {
@@ -412,7 +426,11 @@ impl Table {
                 }
                 for copy in copies {
                     let key = &copy[hash.len()..];
-                    let Some(old) = self.records.get(txn, key)?.map(decode_record).transpose()?
+                    let Some(old) = self
+                        .records
+                        .get(txn, stored_key(key))?
+                        .map(decode_record)
+                        .transpose()?
                     else {
                         return Err(OpError::Inconsistent(
                             "a row copy without its record".into(),

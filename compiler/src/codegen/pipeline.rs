@@ -1285,7 +1285,7 @@ fn row_struct(t: &RowType) -> Result<String, CodegenError> {
 }
 
 const PRELUDE: &str = r#"
-#![allow(clippy::all, unused_mut, unused_variables, unused_imports)]
+#![allow(clippy::all, unused_mut, unused_variables, unused_imports, unused_parens)]
 
 use std::path::Path;
 
