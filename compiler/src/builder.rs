@@ -96,7 +96,7 @@ pub fn crate_dir(checked: &Checked) -> Option<PathBuf> {
         .map_or("./.dozer", |h| h.value.as_str());
     Some(
         config
-            .resolve_path(home)
+            .resolve_path(home.trim_start_matches("./"))
             .join("generated")
             .join(binary_name(config)),
     )
