@@ -616,21 +616,7 @@ pub fn now() -> DateTime<Utc> {
     Utc::now()
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DatePart {
-    Year,
-    Quarter,
-    Month,
-    Week,
-    Day,
-    DayOfWeek,
-    DayOfYear,
-    Hour,
-    Minute,
-    Second,
-    Millisecond,
-    Epoch,
-}
+pub use dozer_types::DatePart;
 
 /// `EXTRACT(part FROM t)` for the integer parts (everything but `second` and `epoch`).
 pub fn extract_int(part: DatePart, t: impl Temporal) -> i64 {

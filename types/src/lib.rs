@@ -10,11 +10,13 @@
 //!
 //! The crate is small on purpose (chrono, rust_decimal, serde): the compiler depends on it too.
 
+mod date_part;
 pub mod keycode;
 pub mod parse;
 mod sql_type;
 mod value;
 
+pub use date_part::DatePart;
 pub use rust_decimal::Decimal;
 pub use sql_type::SqlType;
 pub use value::Value;
