@@ -148,19 +148,6 @@ fn ecommerce_survives_kill_9_mid_ingest_and_matches_the_oracle() {
     );
 }
 
-/// splitmix64, for the constructs test's data.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
-}
-
 const CONSTRUCTS_CONFIG: &str = r#"
 version: 1
 app_name: constructs
@@ -265,7 +252,7 @@ fn every_construct_matches_postgres() {
 
     // Customers 1..=50 and 70..=75 (no orders); orders reference 1..=60 (51..=60 have no
     // customer). Orders arrive in several files, so several batches.
-    let mut rng = Rng(7);
+    let mut rng = gen_data::Rng::new(7);
     let mut customers = String::from("id,name,country\n");
     for id in (1..=50).chain(70..=75) {
         let country = ["FR", "DE", "", "UK"][rng.below(4) as usize];
@@ -276,10 +263,10 @@ fn every_construct_matches_postgres() {
     app::copy(&all_customers, &dir.path().join("data/customers/c.csv"));
     let mut all_orders = String::from("id,customer,amount,qty,price,ts,note\n");
     let mut t = 1_700_000_000i64;
-    let std::ops::Range { start, end } = 1..3001u64;
+    let orders = 3000u64;
     std::fs::create_dir_all(dir.path().join("data/orders")).unwrap();
     let mut file = String::from("id,customer,amount,qty,price,ts,note\n");
-    for id in start..end {
+    for id in 1..=orders {
         t += rng.below(180) as i64;
         let ts = chrono::DateTime::from_timestamp(t, 0)
             .unwrap()
@@ -300,7 +287,7 @@ fn every_construct_matches_postgres() {
         );
         all_orders.push_str(&line);
         file.push_str(&line);
-        if id % 700 == 0 || id == end - 1 {
+        if id % 700 == 0 || id == orders {
             std::fs::write(dir.path().join(format!("data/orders/o-{id:05}.csv")), &file).unwrap();
             file = String::from("id,customer,amount,qty,price,ts,note\n");
         }

@@ -53,8 +53,16 @@ fn catalog_for(config: &dozerc::config::Config) -> Catalog {
     catalog
 }
 
-/// Runs the pure front end on one corpus file: (rendered diagnostics, has errors, rendered plans).
-fn run(path: &Path) -> (String, bool, String) {
+/// The pure front end over one corpus file, with the fixed source schemas of [`catalog_for`].
+struct FrontEnd {
+    map: SourceMap,
+    diags: Diagnostics,
+    config: dozerc::config::Config,
+    catalog: Catalog,
+    queries: Vec<dozerc::sql::BoundQuery>,
+}
+
+fn front_end(path: &Path) -> FrontEnd {
     let name = format!(
         "corpus/{}",
         path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
@@ -71,6 +79,23 @@ fn run(path: &Path) -> (String, bool, String) {
         dozerc::config::from_files(&[file], &[], PathBuf::from("."), &map, &env, &mut diags);
     let catalog = catalog_for(&config);
     let queries = dozerc::check::check_config(&config, &catalog, &mut diags);
+    FrontEnd {
+        map,
+        diags,
+        config,
+        catalog,
+        queries,
+    }
+}
+
+/// Runs the pure front end on one corpus file: (rendered diagnostics, has errors, rendered plans).
+fn run(path: &Path) -> (String, bool, String) {
+    let FrontEnd {
+        map,
+        diags,
+        queries,
+        ..
+    } = front_end(path);
     for d in diags.iter() {
         assert!(
             d.help.is_some(),
@@ -128,24 +153,13 @@ fn good_configs_type_check() {
 
 /// The app crate dozerc emits for a good corpus config, with fixed paths so snapshots do not
 /// depend on the machine.
-pub fn emit_good(path: &Path) -> Result<dozerc::codegen::AppCrate, dozerc::codegen::CodegenError> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut map = SourceMap::default();
-    let file = map.add(
-        path.file_name().unwrap().to_string_lossy().into_owned(),
-        text,
-    );
-    let mut diags = Diagnostics::default();
-    let env = |k: &str| (k == "DOZER_TEST_SET").then(|| "value".to_string());
-    let config =
-        dozerc::config::from_files(&[file], &[], PathBuf::from("."), &map, &env, &mut diags);
-    let catalog = catalog_for(&config);
-    let queries = dozerc::check::check_config(&config, &catalog, &mut diags);
-    assert!(!diags.has_errors());
+fn emit_good(path: &Path) -> Result<dozerc::codegen::AppCrate, dozerc::codegen::CodegenError> {
+    let f = front_end(path);
+    assert!(!f.diags.has_errors());
     dozerc::codegen::emit(
-        &config,
-        &catalog,
-        &queries,
+        &f.config,
+        &f.catalog,
+        &f.queries,
         &dozerc::codegen::EmitOptions {
             runtime_dir: Path::new("/dozerc/runtime"),
             config_name: "dozer-config.yaml",

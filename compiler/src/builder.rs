@@ -123,7 +123,8 @@ pub fn generate(checked: &Checked, config_name: &str) -> Result<(PathBuf, usize)
         },
     )
     .map_err(BuildError::Codegen)?;
-    let dir = crate_dir(checked).unwrap_or_default();
+    let dir = crate_dir(checked)
+        .ok_or_else(|| BuildError::Codegen(CodegenError::Internal("no config to build".into())))?;
     let written = app
         .write(&dir)
         .map_err(|e| BuildError::Io(format!("cannot write {}", dir.display()), e))?;

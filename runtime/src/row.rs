@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use dozer_types::{keycode, Decimal, Value};
 
 use crate::codec::{Decode, Encode};
-use crate::ops::OpError;
+use crate::ops::{OpError, Weight};
 
 pub trait SqlValue: Encode + Decode + Clone {
     /// Appends the value's `keycode` form.
@@ -167,6 +167,11 @@ pub fn encode<T: Encode + ?Sized>(row: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(32);
     row.encode(&mut out);
     out
+}
+
+/// Encodes a batch of changes for an endpoint table.
+pub fn encode_changes<T: Encode>(changes: &[(T, Weight)]) -> Vec<(Vec<u8>, Weight)> {
+    changes.iter().map(|(r, w)| (encode(r), *w)).collect()
 }
 
 /// Decodes a row stored by [`encode`].

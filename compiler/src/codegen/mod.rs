@@ -16,7 +16,7 @@ use askama::Template;
 
 use crate::catalog::Catalog;
 use crate::config::{Config, OnBadRecord};
-use crate::sql::plan::{Plan, PlanNode, ScanKind};
+use crate::sql::plan::ScanKind;
 use crate::sql::BoundQuery;
 
 pub use names::snake;
@@ -114,25 +114,17 @@ pub fn binary_name(config: &Config) -> String {
 /// Orders queries so that each comes after the queries whose INTO tables it reads (the binder
 /// has rejected cycles).
 pub fn query_order(queries: &[BoundQuery]) -> Vec<&BoundQuery> {
-    fn reads(plan: &Plan, out: &mut Vec<String>) {
-        if let PlanNode::Scan {
-            table,
-            kind: ScanKind::Table,
-        } = &plan.node
-        {
-            out.push(table.clone());
-        }
-        for c in plan.children() {
-            reads(c, out);
-        }
-    }
     let mut done: Vec<&BoundQuery> = vec![];
     let mut pending: Vec<&BoundQuery> = queries.iter().collect();
     while !pending.is_empty() {
         let before = pending.len();
         pending.retain(|q| {
             let mut deps = vec![];
-            reads(&q.plan, &mut deps);
+            q.plan.visit_scans(&mut |t, kind| {
+                if kind == ScanKind::Table {
+                    deps.push(t.to_string());
+                }
+            });
             let ready = deps.iter().all(|d| {
                 done.iter().any(|x| &x.into == d) || !queries.iter().any(|x| &x.into == d)
             });

@@ -104,10 +104,8 @@ pub struct PipelineGen<'a> {
     sources: Vec<SourceInfo>,
     /// Delta field ident → row type, for sources and INTO tables read by other queries.
     inputs: BTreeMap<String, usize>,
-    /// INTO table → its output row type.
-    tables: BTreeMap<String, usize>,
-    /// INTO table → the key its plan derives.
-    keys: BTreeMap<String, Key>,
+    /// INTO table → its output row type and the key its plan derives.
+    tables: BTreeMap<String, (usize, Key)>,
     /// Operator fields: (field name, type, open expression).
     ops: Vec<(String, String, String)>,
     methods: Vec<String>,
@@ -142,7 +140,6 @@ impl<'a> PipelineGen<'a> {
             sources: vec![],
             inputs: BTreeMap::new(),
             tables: BTreeMap::new(),
-            keys: BTreeMap::new(),
             ops: vec![],
             methods: vec![],
             query: 0,
@@ -191,7 +188,7 @@ impl<'a> PipelineGen<'a> {
         // Sources that a query or an endpoint reads, in config order.
         let mut used: BTreeSet<String> = BTreeSet::new();
         for q in queries {
-            scans(&q.plan, &mut |t, k| {
+            q.plan.visit_scans(&mut |t, k| {
                 if k == ScanKind::Source {
                     used.insert(t.to_string());
                 }
@@ -210,13 +207,12 @@ impl<'a> PipelineGen<'a> {
         // INTO tables that other queries read.
         let mut read_tables: BTreeSet<String> = BTreeSet::new();
         for q in queries {
-            scans(&q.plan, &mut |t, k| {
+            q.plan.visit_scans(&mut |t, k| {
                 if k == ScanKind::Table {
                     read_tables.insert(t.to_string());
                 }
             });
         }
-        let mut query_types = vec![];
         for (i, q) in queries.iter().enumerate() {
             self.query = i;
             self.node = 0;
@@ -232,18 +228,11 @@ impl<'a> PipelineGen<'a> {
                 "/// `{}`: the changes of `{}` for this batch.\nfn q{i}(&self, txn: &mut RwTxn, d: &Delta) -> Result<Vec<({ty}, Weight)>, OpError> {{ Ok({body}) }}",
                 comment(&q.into), comment(&q.into)
             ));
-            if self.types[out.ty].name != camel(&q.into)
-                && !self.type_names.contains(&camel(&q.into))
-            {
-                // The result is another relation's row type (e.g. a filtered source).
-                self.type_names.insert(camel(&q.into));
-            }
-            self.tables.insert(q.into.clone(), out.ty);
-            self.keys.insert(q.into.clone(), q.plan.schema.key.clone());
+            self.tables
+                .insert(q.into.clone(), (out.ty, q.plan.schema.key.clone()));
             if read_tables.contains(&q.into) {
                 self.inputs.insert(table_ident(&q.into), out.ty);
             }
-            query_types.push(out.ty);
         }
         let endpoints = self.endpoints()?;
 
@@ -277,14 +266,14 @@ impl<'a> PipelineGen<'a> {
             write!(code, "{field}: {ty},").ok();
         }
         code.push_str("}\n");
-        code.push_str(&self.open_fn(&endpoints, queries)?);
+        code.push_str(&self.open_fn(&endpoints)?);
         code.push_str("impl Generated {");
         for m in &self.methods {
             code.push_str(m);
             code.push('\n');
         }
         code.push_str("}\n");
-        code.push_str(&self.pipeline_impl(&endpoints, queries, &query_types)?);
+        code.push_str(&self.pipeline_impl(&endpoints, queries)?);
         Ok(code)
     }
 
@@ -394,7 +383,7 @@ impl<'a> PipelineGen<'a> {
                 };
                 let ty = match kind {
                     ScanKind::Source => self.inputs.get(&ident).copied(),
-                    ScanKind::Table => self.tables.get(table).copied(),
+                    ScanKind::Table => self.tables.get(table).map(|(ty, _)| *ty),
                 }
                 .ok_or_else(|| CodegenError::Internal(format!("no rows for `{table}`")))?;
                 Ok(NodeOut {
@@ -419,15 +408,7 @@ impl<'a> PipelineGen<'a> {
             PlanNode::Project { input, exprs } => {
                 let name = self.next_method();
                 let child = self.plan(input, &format!("{hint}_n{}", self.node + 1), sql)?;
-                let ty = self.add_type(
-                    hint,
-                    format!(
-                        "A row of `{}`.\n\n```sql\n{}\n```",
-                        comment(hint),
-                        comment(sql.trim())
-                    ),
-                    &schema.fields,
-                )?;
+                let ty = self.add_type(hint, relation_doc(hint, sql), &schema.fields)?;
                 let in_fields = self.input_fields(child.ty);
                 let out_fields = self.types[ty].fields.clone();
                 let mut gen = ExprGen::new("r", &in_fields);
@@ -457,7 +438,7 @@ impl<'a> PipelineGen<'a> {
                 let mut named = schema.fields.clone();
                 for (k, a) in aggregates.iter().enumerate() {
                     if let Some(f) = named.get_mut(group_by.len() + k) {
-                        f.name = format!("{}_{}", agg_name(a.func), k + 1);
+                        f.name = format!("{}_{}", a.func.name(), k + 1);
                     }
                 }
                 let ty = self.add_type(
@@ -467,11 +448,9 @@ impl<'a> PipelineGen<'a> {
                 )?;
                 for (k, a) in aggregates.iter().enumerate() {
                     let shown = match &a.arg {
-                        Some(x) => format!(
-                            "{}({})",
-                            agg_name(a.func),
-                            ShowExpr(x, &input.schema.fields)
-                        ),
+                        Some(x) => {
+                            format!("{}({})", a.func.name(), ShowExpr(x, &input.schema.fields))
+                        }
                         None => "count(*)".to_string(),
                     };
                     self.types[ty].sql_names[group_by.len() + k] = shown;
@@ -668,15 +647,7 @@ impl<'a> PipelineGen<'a> {
                 for (k, input) in inputs.iter().enumerate() {
                     children.push(self.plan(input, &format!("{hint}_n{}_{k}", self.node), sql)?);
                 }
-                let ty = self.add_type(
-                    hint,
-                    format!(
-                        "A row of `{}`.\n\n```sql\n{}\n```",
-                        comment(hint),
-                        comment(sql.trim())
-                    ),
-                    &schema.fields,
-                )?;
+                let ty = self.add_type(hint, relation_doc(hint, sql), &schema.fields)?;
                 let out_fields = self.types[ty].fields.clone();
                 let tname = self.types[ty].name.clone();
                 let mut body = String::new();
@@ -840,17 +811,17 @@ impl<'a> PipelineGen<'a> {
 
     fn endpoint(&self, ep: &Endpoint) -> Result<EndpointInfo, CodegenError> {
         let table = &ep.table_name.value;
-        let (ty, derived_key) = if let Some(&ty) = self.tables.get(table) {
-            (ty, None)
+        let (ty, plan_key) = if let Some((ty, key)) = self.tables.get(table) {
+            (*ty, key.clone())
         } else if let Some(s) = self.sources.iter().find(|s| &s.name == table) {
             let pk = &self.catalog.sources[table].schema.primary_key;
             (
                 s.ty,
-                Some(if pk.is_empty() {
+                if pk.is_empty() {
                     Key::Synthetic
                 } else {
                     Key::Columns(pk.clone())
-                }),
+                },
             )
         } else {
             return Err(CodegenError::Internal(format!("endpoint table `{table}`")));
@@ -861,10 +832,6 @@ impl<'a> PipelineGen<'a> {
                 .iter()
                 .position(|n| n == name)
                 .ok_or_else(|| CodegenError::Internal(format!("column `{name}` of `{table}`")))
-        };
-        let plan_key = match derived_key {
-            Some(k) => k,
-            None => self.query_key(table),
         };
         let (key, policy) = match &ep.primary_key {
             Some(cols) => {
@@ -936,10 +903,6 @@ impl<'a> PipelineGen<'a> {
             indexes,
             policy,
         })
-    }
-
-    fn query_key(&self, table: &str) -> Key {
-        self.keys.get(table).cloned().unwrap_or(Key::Synthetic)
     }
 }
 
@@ -1032,11 +995,7 @@ impl PipelineGen<'_> {
         )
     }
 
-    fn open_fn(
-        &self,
-        endpoints: &[EndpointInfo],
-        _queries: &[&BoundQuery],
-    ) -> Result<String, CodegenError> {
+    fn open_fn(&self, endpoints: &[EndpointInfo]) -> Result<String, CodegenError> {
         let mut sources = vec![];
         for s in &self.sources {
             let t = &self.types[s.ty];
@@ -1111,7 +1070,6 @@ impl PipelineGen<'_> {
         &self,
         endpoints: &[EndpointInfo],
         queries: &[&BoundQuery],
-        query_types: &[usize],
     ) -> Result<String, CodegenError> {
         let mut arms = String::new();
         for (si, s) in self.sources.iter().enumerate() {
@@ -1123,27 +1081,18 @@ impl PipelineGen<'_> {
             );
             for (qi, q) in queries.iter().enumerate() {
                 let mut reads = false;
-                scans(&q.plan, &mut |t, _| reads |= reached.contains(t));
+                q.plan.visit_scans(&mut |t, _| reads |= reached.contains(t));
                 if !reads {
                     continue;
                 }
                 reached.insert(q.into.clone());
                 write!(body, "let out = self.q{qi}(txn, &d)?;").ok();
-                for (ei, e) in endpoints.iter().enumerate() {
-                    if self.config.endpoints[ei].table_name.value == q.into {
-                        write!(body, "self.tables[{ei}].apply(txn, &{}, out.iter().map(|(r, w)| (row::encode(r), *w)).collect())?;", e.keys_struct).ok();
-                    }
-                }
+                body.push_str(&self.store_changes(endpoints, &q.into, "out"));
                 if self.inputs.contains_key(&table_ident(&q.into)) {
                     write!(body, "d.{} = out;", table_ident(&q.into)).ok();
                 }
-                let _ = query_types;
             }
-            for (ei, e) in endpoints.iter().enumerate() {
-                if self.config.endpoints[ei].table_name.value == s.name {
-                    write!(body, "self.tables[{ei}].apply(txn, &{}, d.{}.iter().map(|(r, w)| (row::encode(r), *w)).collect())?;", e.keys_struct, s.ident).ok();
-                }
-            }
+            body.push_str(&self.store_changes(endpoints, &s.name, &format!("d.{}", s.ident)));
             write!(arms, "{si} => {{ {body} }}").ok();
         }
         let mut decode_arms = String::new();
@@ -1192,32 +1141,51 @@ impl PipelineGen<'_> {
     }
 }
 
+impl PipelineGen<'_> {
+    /// Code that applies a relation's changes (`rows`) to the tables of the endpoints serving it,
+    /// encoding the rows once however many endpoints there are.
+    fn store_changes(&self, endpoints: &[EndpointInfo], relation: &str, rows: &str) -> String {
+        let serving: Vec<(usize, &EndpointInfo)> = endpoints
+            .iter()
+            .enumerate()
+            .filter(|(ei, _)| self.config.endpoints[*ei].table_name.value == relation)
+            .collect();
+        if serving.is_empty() {
+            return String::new();
+        }
+        let mut code = format!("let encoded = row::encode_changes(&{rows});");
+        for (k, (ei, e)) in serving.iter().enumerate() {
+            let changes = if k + 1 == serving.len() {
+                "encoded"
+            } else {
+                "encoded.clone()"
+            };
+            write!(
+                code,
+                "self.tables[{ei}].apply(txn, &{}, {changes})?;",
+                e.keys_struct
+            )
+            .ok();
+        }
+        format!("{{ {code} }}")
+    }
+}
+
 fn byte_literal(b: u8) -> String {
     format!("b{:?}", b as char)
 }
 
+/// The doc comment of a query's result row: its name and the SQL it comes from.
+fn relation_doc(name: &str, sql: &str) -> String {
+    format!(
+        "A row of `{}`.\n\n```sql\n{}\n```",
+        comment(name),
+        comment(sql.trim())
+    )
+}
+
 fn table_ident(table: &str) -> String {
     format!("into_{}", snake(table))
-}
-
-fn scans(plan: &Plan, f: &mut impl FnMut(&str, ScanKind)) {
-    if let PlanNode::Scan { table, kind } = &plan.node {
-        f(table, *kind);
-    }
-    for c in plan.children() {
-        scans(c, f);
-    }
-}
-
-fn agg_name(func: AggregateFunction) -> &'static str {
-    match func {
-        AggregateFunction::CountStar | AggregateFunction::Count => "count",
-        AggregateFunction::CountDistinct => "count_distinct",
-        AggregateFunction::Sum => "sum",
-        AggregateFunction::Avg => "avg",
-        AggregateFunction::Min => "min",
-        AggregateFunction::Max => "max",
-    }
 }
 
 fn agg_kind(func: AggregateFunction, arg: Option<SqlType>) -> &'static str {

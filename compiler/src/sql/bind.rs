@@ -824,16 +824,8 @@ impl<'a> Binder<'a, '_> {
                 .arg
                 .as_ref()
                 .map_or("*".to_string(), |e| ShowExpr(e, &fields).to_string());
-            let func = match a.func {
-                AggregateFunction::CountStar | AggregateFunction::Count => "count",
-                AggregateFunction::CountDistinct => "count_distinct",
-                AggregateFunction::Sum => "sum",
-                AggregateFunction::Avg => "avg",
-                AggregateFunction::Min => "min",
-                AggregateFunction::Max => "max",
-            };
             agg_fields.push(Field {
-                name: format!("{func}({arg})"),
+                name: format!("{}({arg})", a.func.name()),
                 ty: a.ty,
                 nullable: a.nullable,
                 qualifier: None,

@@ -443,6 +443,20 @@ pub enum AggregateFunction {
     Max,
 }
 
+impl AggregateFunction {
+    /// The lower-case name output columns and generated fields are named after.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggregateFunction::CountStar | AggregateFunction::Count => "count",
+            AggregateFunction::CountDistinct => "count_distinct",
+            AggregateFunction::Sum => "sum",
+            AggregateFunction::Avg => "avg",
+            AggregateFunction::Min => "min",
+            AggregateFunction::Max => "max",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct AggregateCall {
     pub func: AggregateFunction,
@@ -697,6 +711,16 @@ impl Plan {
         let _ = writeln!(out, "{pad}{line}  -> {}", self.schema);
         for child in self.children() {
             child.fmt_indented(out, depth + 1);
+        }
+    }
+
+    /// Calls `f` with every relation the plan scans (sources and other queries' INTO tables).
+    pub fn visit_scans(&self, f: &mut impl FnMut(&str, ScanKind)) {
+        if let PlanNode::Scan { table, kind } = &self.node {
+            f(table, *kind);
+        }
+        for c in self.children() {
+            c.visit_scans(f);
         }
     }
 
