@@ -158,6 +158,17 @@ pub fn build(
     let (dir, files_written) = generate(checked, config_name)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target = target_dir(opts);
+    // Apps share the target directory, and cargo puts every app's binary at
+    // `<target>/<profile>/<app>`: two apps of the same name (two checkouts, two tests) would
+    // overwrite each other's. So each build installs its binary into its own home, and holds this
+    // lock from compiling until the binary is installed.
+    std::fs::create_dir_all(&target)
+        .map_err(|e| BuildError::Io(format!("cannot create {}", target.display()), e))?;
+    let lock_path = target.join(".dozerc-build.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| BuildError::Io(format!("cannot create {}", lock_path.display()), e))?;
+    lock.lock()
+        .map_err(|e| BuildError::Io(format!("cannot lock {}", lock_path.display()), e))?;
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
         .arg("--manifest-path")
@@ -211,17 +222,53 @@ pub fn build(
             }
         )));
     }
-    let binary = binary.ok_or_else(|| {
+    let built = binary.ok_or_else(|| {
         BuildError::Cargo(format!(
             "cargo built no `{app}` binary in {}",
             dir.display()
         ))
     })?;
+    // `<home_dir>/generated/<app>` → `<home_dir>/bin/<app>`.
+    let bin_dir = dir
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(|| dir.join("bin"), |home| home.join("bin"));
+    let binary = install(&built, &bin_dir.join(&app))?;
+    drop(lock);
     Ok(Built {
         crate_dir: dir,
         binary,
         files_written,
     })
+}
+
+/// Copies the binary cargo built to `to`, atomically (a running app keeps its old file), unless
+/// the installed one is already this build's. A copy, not a hard link: the linker may reuse
+/// cargo's file for the next build.
+fn install(built: &Path, to: &Path) -> Result<PathBuf, BuildError> {
+    let io = |what: &str, p: &Path| {
+        let what = format!("{what} {}", p.display());
+        move |e| BuildError::Io(what, e)
+    };
+    let meta = std::fs::metadata(built).map_err(io("cannot read", built))?;
+    let modified = meta.modified().map_err(io("cannot read", built))?;
+    if let Ok(old) = std::fs::metadata(to) {
+        if old.len() == meta.len() && old.modified().ok() == Some(modified) {
+            return Ok(to.to_path_buf());
+        }
+    }
+    let dir = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
+    let tmp = to.with_extension("installing");
+    let _ = std::fs::remove_file(&tmp);
+    std::fs::copy(built, &tmp).map_err(io("cannot copy the binary to", &tmp))?;
+    std::fs::File::options()
+        .write(true)
+        .open(&tmp)
+        .and_then(|f| f.set_modified(modified))
+        .map_err(io("cannot stamp", &tmp))?;
+    std::fs::rename(&tmp, to).map_err(io("cannot install", to))?;
+    Ok(to.to_path_buf())
 }
 
 /// Says which generated file, line and query a compiler error comes from.

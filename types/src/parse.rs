@@ -162,7 +162,7 @@ pub fn parse_decimal(s: &str) -> Option<Decimal> {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use dozer_types::parse::{classify, parse_date, parse_timestamp};
 
 use super::{Column, TableSchema};
-use crate::config::{Config, FileFormat, FileTable, LocalStorage, Source};
+use crate::config::{Config, FileFormat, FileTable, LocalStorage, OnBadRecord, Source};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::types::SqlType;
 
@@ -29,6 +29,8 @@ pub fn infer(
         .iter()
         .find(|t| t.name.value == source.table_name.value)?;
     let dir = config.resolve_path(&ls.path.value).join(&table.path.value);
+    // Records the app would skip do not stop the sampling either.
+    let skip_bad = config.app.on_bad_record == OnBadRecord::Skip;
     let files = match list_files(&dir, &table.extension) {
         Ok(f) => f,
         Err(e) => {
@@ -41,8 +43,8 @@ pub fn infer(
         }
     };
     let result = match table.format {
-        FileFormat::Csv => infer_csv(&files, table),
-        FileFormat::JsonLines => infer_jsonl(&files),
+        FileFormat::Csv => infer_csv(&files, table, skip_bad),
+        FileFormat::JsonLines => infer_jsonl(&files, skip_bad),
         FileFormat::Parquet => infer_parquet(&files),
         FileFormat::Delta => Err(Failure::new("not supported yet: Delta tables")
             .help("export the table to Parquet files")),
@@ -171,7 +173,11 @@ fn inferred_schema(names: Vec<String>, cols: Vec<Inferred>) -> TableSchema {
     }
 }
 
-fn infer_csv(files: &[PathBuf], table: &FileTable) -> Result<Option<TableSchema>, Failure> {
+fn infer_csv(
+    files: &[PathBuf],
+    table: &FileTable,
+    skip_bad: bool,
+) -> Result<Option<TableSchema>, Failure> {
     let mut header: Option<(Vec<String>, &Path)> = None;
     let mut cols: Vec<Inferred> = vec![];
     let mut sampled = 0;
@@ -227,11 +233,15 @@ fn infer_csv(files: &[PathBuf], table: &FileTable) -> Result<Option<TableSchema>
             .from_path(file)
             .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
         for record in reader.records().take(SAMPLE_ROWS - sampled) {
-            let record = record.map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line());
-                Failure::new(format!("`{}` line {line}: {e}", file.display()))
-                    .help("fix the file: every row needs as many fields as the header")
-            })?;
+            let record = match record {
+                Ok(r) => r,
+                Err(_) if skip_bad => continue,
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    return Err(Failure::new(format!("`{}` line {line}: {e}", file.display()))
+                        .help("fix the file (every row needs as many fields as the header), or set `app.on_bad_record: skip`"));
+                }
+            };
             for (col, field) in cols.iter_mut().zip(record.iter()) {
                 if field.is_empty() {
                     col.nullable = true;
@@ -266,7 +276,7 @@ fn check_header(names: &[String], file: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-fn infer_jsonl(files: &[PathBuf]) -> Result<Option<TableSchema>, Failure> {
+fn infer_jsonl(files: &[PathBuf], skip_bad: bool) -> Result<Option<TableSchema>, Failure> {
     use std::io::BufRead;
     let mut names: Vec<String> = vec![];
     let mut cols: Vec<Inferred> = vec![];
@@ -285,16 +295,23 @@ fn infer_jsonl(files: &[PathBuf]) -> Result<Option<TableSchema>, Failure> {
             if line.trim().is_empty() {
                 continue;
             }
-            let value: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
-                Failure::new(format!(
-                    "`{}` line {}, column {}: invalid JSON: {e}",
-                    file.display(),
-                    n + 1,
-                    e.column()
-                ))
-                .help("each line of a JSON-lines file is one JSON object")
-            })?;
+            let value: serde_json::Value = match serde_json::from_str(&line) {
+                Ok(v) => v,
+                Err(_) if skip_bad => continue,
+                Err(e) => {
+                    return Err(Failure::new(format!(
+                        "`{}` line {}, column {}: invalid JSON: {e}",
+                        file.display(),
+                        n + 1,
+                        e.column()
+                    ))
+                    .help("each line of a JSON-lines file is one JSON object (or set `app.on_bad_record: skip`)"))
+                }
+            };
             let serde_json::Value::Object(obj) = value else {
+                if skip_bad {
+                    continue;
+                }
                 return Err(Failure::new(format!(
                     "`{}` line {}: expected a JSON object",
                     file.display(),

@@ -162,7 +162,15 @@ pub fn emit(
     let pipeline_rs = prettyplease::unparse(&file);
 
     let app_name = config.app_name();
-    let crate_name = binary_name(config);
+    let bin_name = binary_name(config);
+    // Cargo identifies a path crate by its name and its path relative to its workspace, which is
+    // the same for every app crate; apps sharing the target directory under one name would share
+    // fingerprints and artifacts (one app's build taken for another's). The app's folder in the
+    // name keeps them apart.
+    let crate_name = format!(
+        "{bin_name}-{}",
+        &fingerprint(&opts.base_dir.display().to_string())[..8]
+    );
     let render = |r: Result<String, askama::Error>| {
         r.map(|mut s| {
             if !s.ends_with('\n') {
@@ -175,7 +183,7 @@ pub fn emit(
     let runtime_path = opts.runtime_dir.display().to_string().replace('\\', "/");
     let cargo_toml = render(
         CargoToml {
-            app_name: &crate_name,
+            app_name: &bin_name,
             crate_name: &crate_name,
             config_path: opts.config_name,
             runtime_path: &runtime_path,
@@ -188,7 +196,7 @@ pub fn emit(
         .map_or("./.dozer", |h| h.value.as_str());
     let main_rs = render(
         MainRs {
-            app_name: &crate_name,
+            app_name: &bin_name,
             app_name_literal: format!("{app_name:?}"),
             config_path: opts.config_name,
             base_dir: format!("{:?}", opts.base_dir.display().to_string()),
@@ -203,7 +211,7 @@ pub fn emit(
     )?;
     let readme = render(
         Readme {
-            app_name: &crate_name,
+            app_name: &bin_name,
             config_path: opts.config_name,
             endpoints: config
                 .endpoints

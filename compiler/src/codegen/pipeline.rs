@@ -305,15 +305,9 @@ impl<'a> PipelineGen<'a> {
                 s.table_name.value
             )));
         };
-        if s.columns.is_some() {
+        if table.format == FileFormat::Delta {
             return Err(CodegenError::Unsupported(format!(
-                "`columns:` on the file source `{name}`; select the columns in SQL instead"
-            )));
-        }
-        if matches!(table.format, FileFormat::Parquet | FileFormat::Delta) {
-            return Err(CodegenError::Unsupported(format!(
-                "reading {:?} files (source `{name}`); CSV and JSON-lines sources run today",
-                table.format
+                "reading Delta Lake tables (source `{name}`); CSV, JSON-lines and Parquet sources run today"
             )));
         }
         let fields = PlanSchema::source_fields(&entry.schema, None);
@@ -910,22 +904,27 @@ impl PipelineGen<'_> {
     fn parser(&self, s: &SourceInfo) -> Result<String, CodegenError> {
         let t = &self.types[s.ty];
         let mut inits = vec![];
-        let json = s.format == FileFormat::JsonLines;
-        for (i, (f, sql)) in t.fields.iter().zip(&t.sql_names).enumerate() {
-            let method = match (json, f.nullable) {
-                (false, false) => "csv_required",
-                (false, true) => "csv_nullable",
-                (true, false) => "json_required",
-                (true, true) => "json_nullable",
-            };
-            let record = if json { "&o" } else { "f" };
-            inits.push(format!("{}: at.{method}({record}, {i}, {sql:?})?", f.ident));
-        }
-        let read = if json {
-            "let o = at.json(record)?;".to_string()
-        } else {
-            format!("let f = at.csv(record, {})?;", t.fields.len())
+        // How a record is opened, and the accessor prefix and argument for its fields.
+        let (read, prefix, record) = match s.format {
+            FileFormat::JsonLines => ("let o = at.json(record)?;".to_string(), "json", "&o"),
+            FileFormat::Parquet => (
+                format!("let v = at.values(record, {})?;", t.fields.len()),
+                "value",
+                "v",
+            ),
+            _ => (
+                format!("let f = at.csv(record, {})?;", t.fields.len()),
+                "csv",
+                "f",
+            ),
         };
+        for (i, (f, sql)) in t.fields.iter().zip(&t.sql_names).enumerate() {
+            let null = if f.nullable { "nullable" } else { "required" };
+            inits.push(format!(
+                "{}: at.{prefix}_{null}({record}, {i}, {sql:?})?",
+                f.ident
+            ));
+        }
         Ok(format!(
             "/// Reads a record of source `{}`; a bad value is reported with its file, line and column.\nfn parse_{}(at: RecordAt<'_>, record: &RawRecord) -> Result<{}, BadRecord> {{ {read} Ok({} {{ {} }}) }}\n",
             comment(&s.name),
@@ -1001,6 +1000,7 @@ impl PipelineGen<'_> {
             let t = &self.types[s.ty];
             let format = match s.format {
                 FileFormat::JsonLines => "FileFormat::JsonLines".to_string(),
+                FileFormat::Parquet => "FileFormat::Parquet".to_string(),
                 _ => format!(
                     "FileFormat::Csv {{ delimiter: {}, has_header: {} }}",
                     byte_literal(s.delimiter),

@@ -54,6 +54,45 @@ pub trait FromField: Sized {
             _ => Err(bad()),
         }
     }
+
+    /// A non-NULL value of a typed source (Parquet): the column's own type, or one that converts
+    /// without loss (a narrower integer, an integer into a decimal or float, text parsed as for CSV).
+    fn from_typed(v: Value) -> Result<Self, BadValue> {
+        let v = match (v, Self::TYPE) {
+            (Value::String(s) | Value::Text(s), SqlType::Json) => {
+                return serde_json::from_str(&s)
+                    .map_err(|e| BadValue {
+                        message: format!("not valid JSON: {e}"),
+                    })
+                    .and_then(|j| Self::from_json_value(j));
+            }
+            (Value::String(s) | Value::Text(s), ty)
+                if ty != SqlType::String && ty != SqlType::Text =>
+            {
+                return Self::from_text(&s);
+            }
+            (Value::Int(i), SqlType::Float) => Value::Float(i as f64),
+            (Value::Int(i), SqlType::Decimal) => Value::Decimal(i.into()),
+            (Value::UInt(u), SqlType::Decimal) => Value::Decimal(u.into()),
+            (Value::Int(i), SqlType::UInt) if i >= 0 => Value::UInt(i as u64),
+            (Value::UInt(u), SqlType::Int) if i64::try_from(u).is_ok() => Value::Int(u as i64),
+            (v, _) => v,
+        };
+        let found = v.ty();
+        Self::from_value(v).ok_or_else(|| BadValue {
+            message: format!(
+                "a {} value, but the column is {}",
+                found.map_or("NULL".to_string(), |t| t.to_string()),
+                Self::TYPE
+            ),
+        })
+    }
+
+    fn from_json_value(j: serde_json::Value) -> Result<Self, BadValue> {
+        Self::from_value(Value::Json(j)).ok_or_else(|| BadValue {
+            message: format!("JSON where the column is {}", Self::TYPE),
+        })
+    }
 }
 
 macro_rules! from_field {
@@ -229,7 +268,8 @@ impl RecordAt<'_> {
                 None,
                 format!("{} fields, the table has {columns}", fields.len()),
             )),
-            RawRecord::Json(_) => Err(self.bad(None, "a JSON record in a CSV table".into())),
+            RawRecord::Malformed(m) => Err(self.bad(None, m.clone())),
+            _ => Err(self.bad(None, "not a CSV record".into())),
         }
     }
 
@@ -258,8 +298,10 @@ impl RecordAt<'_> {
         &self,
         record: &RawRecord,
     ) -> Result<serde_json::Map<String, serde_json::Value>, BadRecord> {
-        let RawRecord::Json(line) = record else {
-            return Err(self.bad(None, "a CSV record in a JSON-lines table".into()));
+        let line = match record {
+            RawRecord::Json(line) => line,
+            RawRecord::Malformed(m) => return Err(self.bad(None, m.clone())),
+            _ => return Err(self.bad(None, "not a JSON-lines record".into())),
         };
         match serde_json::from_str(line) {
             Ok(serde_json::Value::Object(map)) => Ok(map),
@@ -284,6 +326,52 @@ impl RecordAt<'_> {
         name: &str,
     ) -> Result<Option<T>, BadRecord> {
         json_nullable(object.get(name)).map_err(|e| self.bad(Some((i, name)), e.message))
+    }
+}
+
+impl RecordAt<'_> {
+    /// The values of a typed record (a Parquet row) of a table with `columns` columns.
+    pub fn values<'r>(
+        &self,
+        record: &'r RawRecord,
+        columns: usize,
+    ) -> Result<&'r [Value], BadRecord> {
+        match record {
+            RawRecord::Values(values) if values.len() == columns => Ok(values),
+            RawRecord::Values(values) => Err(self.bad(
+                None,
+                format!("{} values, the table has {columns} columns", values.len()),
+            )),
+            _ => Err(self.bad(None, "not a Parquet row".into())),
+        }
+    }
+
+    pub fn value_required<T: FromField>(
+        &self,
+        values: &[Value],
+        i: usize,
+        name: &str,
+    ) -> Result<T, BadRecord> {
+        match values.get(i) {
+            None | Some(Value::Null) => {
+                Err(self.bad(Some((i, name)), "NULL, but the column is NOT NULL".into()))
+            }
+            Some(v) => T::from_typed(v.clone()).map_err(|e| self.bad(Some((i, name)), e.message)),
+        }
+    }
+
+    pub fn value_nullable<T: FromField>(
+        &self,
+        values: &[Value],
+        i: usize,
+        name: &str,
+    ) -> Result<Option<T>, BadRecord> {
+        match values.get(i) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => T::from_typed(v.clone())
+                .map(Some)
+                .map_err(|e| self.bad(Some((i, name)), e.message)),
+        }
     }
 }
 

@@ -14,12 +14,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::parquet::{self, ParquetRead};
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileFormat {
-    Csv { delimiter: u8, has_header: bool },
+    Csv {
+        delimiter: u8,
+        has_header: bool,
+    },
     JsonLines,
+    /// Rows are numbered instead of lines: a position's `offset` counts the rows read.
+    Parquet,
 }
 
 #[derive(Clone, Debug)]
@@ -28,7 +34,7 @@ pub struct FileTable {
     /// Files whose name ends with this belong to the table (e.g. `.csv`).
     pub extension: String,
     pub format: FileFormat,
-    /// The column names a CSV header must have, in order.
+    /// The table's columns, in order: what a CSV header must say, the Parquet columns to read.
     pub columns: Vec<String>,
 }
 
@@ -64,6 +70,10 @@ impl Decode for FilePosition {
 pub enum RawRecord {
     Csv(csv::ByteRecord),
     Json(String),
+    /// A Parquet row: one value per table column, in the table's order.
+    Values(Vec<dozer_types::Value>),
+    /// A record the reader could not split into the table's columns, and why.
+    Malformed(String),
 }
 
 /// Records read from one file, and the position after them.
@@ -107,12 +117,19 @@ fn io_error(path: &Path, e: std::io::Error) -> SourceError {
 pub struct FileReader {
     table: FileTable,
     position: FilePosition,
+    /// How the current CSV file's fields map to the table's columns.
+    layout: Option<CsvLayout>,
     idle_after: Duration,
     read_window: u64,
 }
 
 /// How long the last file must be unchanged before a final line without newline counts as a record.
 pub const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(2);
+
+/// How long an unreadable last Parquet file may stay unchanged before it is an error rather than
+/// a file still being written. (Writers that take longer should write under another name and
+/// rename, or use a marker file.)
+const PARQUET_GRACE: Duration = Duration::from_secs(60);
 
 fn idle(path: &Path, after: Duration) -> bool {
     std::fs::metadata(path)
@@ -129,6 +146,7 @@ impl FileReader {
         FileReader {
             table,
             position,
+            layout: None,
             idle_after: DEFAULT_IDLE_AFTER,
             read_window: READ_WINDOW,
         }
@@ -184,8 +202,43 @@ impl FileReader {
             let path = self.table.dir.join(name);
             // A file is complete when a later one exists or it has not changed for a while; only
             // then is a last line without a newline a record (otherwise it may still be written).
-            let complete = later.is_some() || idle(&path, self.idle_after);
-            let chunk = self.read_from(&path, max_records, complete)?;
+            let chunk = if self.table.format == FileFormat::Parquet {
+                // A Parquet file is unreadable until its footer is written; give a slow writer
+                // time before calling the last file broken.
+                let complete = later.is_some() || idle(&path, self.idle_after.max(PARQUET_GRACE));
+                match parquet::read(
+                    &path,
+                    &self.table.columns,
+                    &self.position,
+                    max_records,
+                    complete,
+                )? {
+                    ParquetRead::Rows(chunk) => chunk,
+                    ParquetRead::Unfinished => return Ok(None),
+                }
+            } else {
+                let complete = later.is_some() || idle(&path, self.idle_after);
+                if let FileFormat::Csv {
+                    delimiter,
+                    has_header,
+                } = self.table.format
+                {
+                    if self.layout.as_ref().is_none_or(|l| l.file != *name) {
+                        self.layout = CsvLayout::of(
+                            &path,
+                            name,
+                            &self.table.columns,
+                            delimiter,
+                            has_header,
+                            complete,
+                        )?;
+                    }
+                    if self.layout.is_none() {
+                        return Ok(None); // the header line is still being written
+                    }
+                }
+                self.read_from(&path, max_records, complete)?
+            };
             let progressed = chunk.end != self.position;
             self.position = chunk.end.clone();
             if !chunk.records.is_empty() {
@@ -249,6 +302,13 @@ impl FileReader {
             }
             let parsed = match &self.table.format {
                 FileFormat::JsonLines => parse_json_lines(path, &bytes, &start, max_records)?,
+                FileFormat::Parquet => {
+                    return Err(SourceError {
+                        file: Some(path.to_path_buf()),
+                        line: None,
+                        message: "internal: a Parquet file read as text".into(),
+                    })
+                }
                 FileFormat::Csv {
                     delimiter,
                     has_header,
@@ -318,13 +378,16 @@ impl FileReader {
             after = (reader.position().byte(), reader.position().line() - 1);
             last_pushed = false;
             if has_header && start.offset == 0 && line == 1 {
-                self.check_header(path, &record)?;
-                continue;
+                continue; // the header: read by `CsvLayout::of`
             }
             if record.len() == 1 && record[0].is_empty() {
                 continue; // an empty line
             }
-            records.push((line, RawRecord::Csv(record.clone())));
+            let raw = match &self.layout {
+                Some(layout) => layout.project(&record),
+                None => RawRecord::Csv(record.clone()),
+            };
+            records.push((line, raw));
             last_pushed = true;
         }
         // Inside the file, a record that ends where the window ends may have been cut there (a quoted
@@ -341,23 +404,131 @@ impl FileReader {
             lines: after.1,
         })
     }
-    fn check_header(&self, path: &Path, header: &csv::ByteRecord) -> Result<(), SourceError> {
-        let found: Vec<String> = header
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).trim().to_string())
-            .collect();
-        if found != self.table.columns {
-            return Err(SourceError {
-                file: Some(path.to_path_buf()),
-                line: Some(1),
-                message: format!(
-                    "the header has columns ({}) but the table has ({}); all files of a table need the same columns",
-                    found.join(", "),
-                    self.table.columns.join(", ")
-                ),
-            });
+}
+
+/// Where a CSV file's fields go: the file's header names its columns, and the table reads its
+/// own columns (all of them, or those `columns:` selects) by name, in any order.
+#[derive(Clone, Debug)]
+struct CsvLayout {
+    file: String,
+    /// Fields of a record of this file.
+    width: Option<usize>,
+    /// The field of each table column; `None` when the file's columns are the table's.
+    projection: Option<Vec<usize>>,
+}
+
+impl CsvLayout {
+    /// The layout of `path`, from its header line; `None` while that line is incomplete.
+    fn of(
+        path: &Path,
+        file: &str,
+        columns: &[String],
+        delimiter: u8,
+        has_header: bool,
+        complete: bool,
+    ) -> Result<Option<CsvLayout>, SourceError> {
+        let error = |message: String| SourceError {
+            file: Some(path.to_path_buf()),
+            line: Some(1),
+            message,
+        };
+        let names: Vec<String> = if has_header {
+            let Some(line) = first_line(path, complete)? else {
+                return Ok(None);
+            };
+            if line.is_empty() {
+                // An empty file: nothing to read.
+                return Ok(Some(CsvLayout {
+                    file: file.to_string(),
+                    width: None,
+                    projection: None,
+                }));
+            }
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .delimiter(delimiter)
+                .from_reader(line.as_slice());
+            let mut header = csv::ByteRecord::new();
+            reader
+                .read_byte_record(&mut header)
+                .map_err(|e| error(format!("unreadable header: {e}")))?;
+            header
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).trim().to_string())
+                .collect()
+        } else {
+            // Without a header, columns are named by position: `column_1`, `column_2`, ...
+            let last = columns
+                .iter()
+                .filter_map(|c| c.strip_prefix("column_")?.parse::<usize>().ok())
+                .max()
+                .unwrap_or(0);
+            (1..=last).map(|i| format!("column_{i}")).collect()
+        };
+        if names == columns {
+            return Ok(Some(CsvLayout {
+                file: file.to_string(),
+                width: None,
+                projection: None,
+            }));
         }
-        Ok(())
+        let mut projection = Vec::with_capacity(columns.len());
+        for c in columns {
+            let i = names.iter().position(|n| n == c).ok_or_else(|| {
+                error(format!(
+                    "the header has no column `{c}` (it has {}); every file of a table needs the table's columns",
+                    names.join(", ")
+                ))
+            })?;
+            projection.push(i);
+        }
+        Ok(Some(CsvLayout {
+            file: file.to_string(),
+            width: has_header.then_some(names.len()),
+            projection: Some(projection),
+        }))
+    }
+
+    fn project(&self, record: &csv::ByteRecord) -> RawRecord {
+        let Some(projection) = &self.projection else {
+            return RawRecord::Csv(record.clone());
+        };
+        match self.width {
+            Some(width) if record.len() != width => {
+                return RawRecord::Malformed(format!(
+                    "{} fields, the header has {width}",
+                    record.len()
+                ))
+            }
+            None if projection.iter().any(|&i| i >= record.len()) => {
+                return RawRecord::Malformed(format!("only {} fields", record.len()))
+            }
+            _ => {}
+        }
+        let mut out = csv::ByteRecord::with_capacity(record.as_slice().len(), projection.len());
+        for &i in projection {
+            out.push_field(&record[i]);
+        }
+        RawRecord::Csv(out)
+    }
+}
+
+/// The first line of a file (without its newline); `None` while it has no newline yet and the
+/// file is not complete.
+fn first_line(path: &Path, complete: bool) -> Result<Option<Vec<u8>>, SourceError> {
+    let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut line = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| io_error(path, e))?;
+        if n == 0 {
+            return Ok(complete.then_some(line));
+        }
+        if let Some(end) = buf[..n].iter().position(|b| *b == b'\n') {
+            line.extend_from_slice(&buf[..end]);
+            return Ok(Some(line));
+        }
+        line.extend_from_slice(&buf[..n]);
     }
 }
 
@@ -448,6 +619,8 @@ mod tests {
                 let first = match r {
                     RawRecord::Csv(r) => String::from_utf8_lossy(&r[0]).into_owned(),
                     RawRecord::Json(t) => t,
+                    RawRecord::Values(v) => format!("{:?}", v[0]),
+                    RawRecord::Malformed(m) => m,
                 };
                 out.push((chunk.file.to_string(), line, first));
             }
@@ -574,9 +747,59 @@ mod tests {
         let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default());
         let err = reader.next_chunk(10).unwrap_err().to_string();
         assert!(
-            err.contains("1.csv:1: the header has columns (a, c) but the table has (a, b)"),
+            err.contains("1.csv:1: the header has no column `b` (it has a, c)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn csv_columns_are_read_by_header_name_also_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        // The table reads `a` and `b`; this file has them reordered, among others.
+        std::fs::write(dir.path().join("1.csv"), "b,x,a\nb1,x1,1\nb2,x2\nb3,x3,3\n").unwrap();
+        std::fs::write(dir.path().join("2.csv"), "a,b\n4,b4\n").unwrap();
+        let fields = |r: &RawRecord| match r {
+            RawRecord::Csv(f) => f
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect::<Vec<_>>()
+                .join("|"),
+            RawRecord::Malformed(m) => format!("malformed: {m}"),
+            other => panic!("{other:?}"),
+        };
+        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default());
+        let first = reader.next_chunk(1).unwrap().unwrap();
+        assert_eq!(fields(&first.records[0].1), "1|b1");
+        // A restart in the middle of the file reads its header again.
+        let mut resumed = FileReader::new(csv_table(dir.path()), first.end);
+        let mut rest = vec![];
+        while let Some(chunk) = resumed.next_chunk(10).unwrap() {
+            rest.extend(
+                chunk
+                    .records
+                    .iter()
+                    .map(|(line, r)| format!("{}:{line} {}", chunk.file, fields(r))),
+            );
+        }
+        assert_eq!(
+            rest,
+            [
+                "1.csv:3 malformed: 2 fields, the header has 3",
+                "1.csv:4 3|b3",
+                "2.csv:2 4|b4"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_header_still_being_written_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.csv"), "a,").unwrap();
+        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+            .with_idle_after(Duration::from_secs(3600));
+        assert!(reader.next_chunk(10).unwrap().is_none());
+        std::fs::write(dir.path().join("1.csv"), "a,b\n1,2\n").unwrap();
+        assert_eq!(reader.next_chunk(10).unwrap().unwrap().records.len(), 1);
     }
 
     #[test]
