@@ -8,8 +8,9 @@
 //!   DISTINCT, TTL and window assignment;
 //! - [`row`] and [`sql`]: what generated rows and expressions call (keys, conversions, SQL
 //!   functions with PostgreSQL's semantics);
+//! - [`lmdb_key`]: keys longer than LMDB's 511 bytes, shortened with a hash;
 //! - [`table`]: an endpoint's materialized table with record ids, versions and secondary indexes;
-//! - [`source`]: sources with exact, committable positions (so far CSV and JSON-lines files);
+//! - [`source`]: sources with exact, committable positions (CSV, JSON-lines and Parquet files);
 //! - [`app`]: the driver — each source chunk's results and position in one transaction, through the
 //!   [`app::Pipeline`] that generated code implements;
 //! - [`cli`]: the app binary's command line (`run`, `dump`, `info`).
@@ -19,6 +20,7 @@
 pub mod app;
 pub mod cli;
 pub mod codec;
+pub mod lmdb_key;
 pub mod ops;
 pub mod row;
 pub mod source;

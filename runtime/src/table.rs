@@ -13,6 +13,7 @@
 //! Rows are encoded by generated code; the table asks a [`RowKeys`] implementation (generated) for
 //! a row's primary key and index keys, so this code is compiled once for all apps.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use heed::byteorder::BigEndian;
@@ -21,6 +22,7 @@ use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::codec::{Decode, Encode, Reader};
+use crate::lmdb_key;
 use crate::ops::{OpError, Weight};
 
 /// Keys of a row, computed by generated code from the typed row.
@@ -98,18 +100,30 @@ pub struct Table {
     meta: Database<Bytes, Bytes>,
     /// Synthetic tables: row hash ++ id → ().
     copies: Database<Bytes, Unit>,
-    indexes: Vec<Database<Bytes, Unit>>,
+    /// Entries from [`index_entry`].
+    indexes: Vec<Database<Bytes, Bytes>>,
 }
 
 const NEXT_ID: &[u8] = b"next_id";
 
 /// The LMDB key of a record. LMDB has no empty keys; the one table whose key is empty (a global
 /// aggregate's single row) stores it as one zero byte, which no other key of that table can be.
-fn stored_key(key: &[u8]) -> &[u8] {
+/// Keys longer than LMDB allows are shortened ([`lmdb_key`]).
+fn stored_key(key: &[u8]) -> Cow<'_, [u8]> {
     if key.is_empty() {
-        &[0]
+        Cow::Borrowed(&[0])
     } else {
-        key
+        lmdb_key::bounded(key, lmdb_key::MAX_KEY)
+    }
+}
+
+/// An index entry: index key ++ primary key, shortened if long. The value of a shortened entry
+/// is the whole entry, so the primary key can still be read from it.
+fn index_entry(ix: &[u8], key: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let full = [ix, key].concat();
+    match lmdb_key::bounded(&full, lmdb_key::MAX_KEY) {
+        Cow::Borrowed(_) => (full, vec![]),
+        Cow::Owned(short) => (short, full),
     }
 }
 
@@ -157,7 +171,7 @@ impl Table {
 
     pub fn get(&self, txn: &RoTxn<WithoutTls>, key: &[u8]) -> Result<Option<Record>, OpError> {
         self.records
-            .get(txn, stored_key(key))?
+            .get(txn, &stored_key(key))?
             .map(decode_record)
             .transpose()
     }
@@ -188,20 +202,30 @@ impl Table {
             .map(|e| e.map_err(OpError::from).and_then(|(_, v)| decode_record(v))))
     }
 
-    /// Primary keys of records whose index `index` key starts with `prefix`, in index order.
+    /// Primary keys of records whose index `index` key starts with `prefix`, in index order
+    /// (among index keys that share their first ~500 bytes, in hash order).
     pub fn index_prefix<'t>(
         &self,
         txn: &'t RoTxn<WithoutTls>,
         index: usize,
         prefix: &[u8],
     ) -> Result<impl Iterator<Item = Result<Vec<u8>, OpError>> + 't, OpError> {
-        let len = prefix.len();
         let db = self.indexes.get(index).ok_or_else(|| {
             OpError::Inconsistent(format!("the table has no secondary index #{index}"))
         })?;
-        Ok(db
-            .prefix_iter(txn, prefix)?
-            .map(move |e| e.map(|(k, ())| k[len..].to_vec()).map_err(OpError::from)))
+        // Shortened entries keep only a prefix in the key: scan by what every entry keeps, and
+        // match the whole entry.
+        let scan = &prefix[..prefix.len().min(lmdb_key::MAX_KEY - 16)];
+        let prefix = prefix.to_vec();
+        Ok(db.prefix_iter(txn, scan)?.filter_map(move |e| match e {
+            Err(e) => Some(Err(OpError::from(e))),
+            Ok((k, full)) => {
+                let entry = if full.is_empty() { k } else { full };
+                entry
+                    .strip_prefix(prefix.as_slice())
+                    .map(|key| Ok(key.to_vec()))
+            }
+        }))
     }
 
     fn next_id(&self, txn: &mut RwTxn) -> Result<u64, OpError> {
@@ -223,10 +247,11 @@ impl Table {
         record: &Record,
     ) -> Result<(), OpError> {
         self.records
-            .put(txn, stored_key(key), &encode_record(record))?;
+            .put(txn, &stored_key(key), &encode_record(record))?;
         self.ids.put(txn, &record.id, key)?;
         for (db, ix) in self.indexes.iter().zip(keys.index_keys(&record.row)?) {
-            db.put(txn, &[&ix[..], key].concat(), &())?;
+            let (entry, full) = index_entry(&ix, key);
+            db.put(txn, &entry, &full)?;
         }
         Ok(())
     }
@@ -238,10 +263,10 @@ impl Table {
         key: &[u8],
         record: &Record,
     ) -> Result<(), OpError> {
-        self.records.delete(txn, stored_key(key))?;
+        self.records.delete(txn, &stored_key(key))?;
         self.ids.delete(txn, &record.id)?;
         for (db, ix) in self.indexes.iter().zip(keys.index_keys(&record.row)?) {
-            db.delete(txn, &[&ix[..], key].concat())?;
+            db.delete(txn, &index_entry(&ix, key).0)?;
         }
         Ok(())
     }
@@ -303,11 +328,21 @@ impl Table {
                 }
             }
             let new_row = inserted.first().map(|r| (*r).clone());
+            let stored = stored_key(&key);
             let old = self
                 .records
-                .get(txn, stored_key(&key))?
+                .get(txn, &stored)?
                 .map(decode_record)
                 .transpose()?;
+            if let Some(old) = &old {
+                if lmdb_key::is_shortened(&stored, lmdb_key::MAX_KEY)
+                    && keys.primary_key(&old.row)? != key
+                {
+                    return Err(OpError::Inconsistent(
+                        "128-bit hash collision between two long primary keys".into(),
+                    ));
+                }
+            }
             match (old, new_row) {
                 (Some(old), None) if had_delete => {
                     self.remove(txn, keys, &key, &old)?;
@@ -428,7 +463,7 @@ impl Table {
                     let key = &copy[hash.len()..];
                     let Some(old) = self
                         .records
-                        .get(txn, stored_key(key))?
+                        .get(txn, &stored_key(key))?
                         .map(decode_record)
                         .transpose()?
                     else {
@@ -501,6 +536,74 @@ mod tests {
             keycode::encode_i64(&mut k, decode(row).1);
             Ok(vec![k])
         }
+    }
+
+    /// Keys from the note: a long string primary key and a long string index.
+    struct LongKeys;
+
+    impl RowKeys for LongKeys {
+        fn primary_key(&self, row: &[u8]) -> Result<Vec<u8>, OpError> {
+            let mut k = vec![];
+            keycode::encode_str(&mut k, decode(row).2.as_deref().unwrap_or_default());
+            Ok(k)
+        }
+
+        fn index_keys(&self, row: &[u8]) -> Result<Vec<Vec<u8>>, OpError> {
+            self.primary_key(row).map(|k| vec![k])
+        }
+    }
+
+    #[test]
+    fn keys_longer_than_lmdb_allows_are_stored_and_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
+        let table = open(&store, KeyKind::Primary, ConflictPolicy::STRICT);
+        // Keys that differ only after 2000 bytes.
+        let row = |c: char, v: i64| (0, v, Some(format!("{}{c}", "x".repeat(2000))));
+        let pk = |c: char| LongKeys.primary_key(&encode(&row(c, 0))).unwrap();
+        store
+            .write(|txn| {
+                table.apply(
+                    txn,
+                    &LongKeys,
+                    ['a', 'b', 'c'].map(|c| (encode(&row(c, 1)), 1)).to_vec(),
+                )
+            })
+            .unwrap();
+        let changes = store
+            .write(|txn| {
+                table.apply(
+                    txn,
+                    &LongKeys,
+                    vec![
+                        (encode(&row('b', 1)), -1),
+                        (encode(&row('b', 2)), 1),
+                        (encode(&row('c', 1)), -1),
+                    ],
+                )
+            })
+            .unwrap();
+        let kinds: Vec<ChangeKind> = changes.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, [ChangeKind::Update, ChangeKind::Delete]);
+        let txn = store.env().read_txn().unwrap();
+        assert_eq!(table.len(&txn).unwrap(), 2);
+        let b = table.get(&txn, &pk('b')).unwrap().unwrap();
+        assert_eq!((decode(&b.row).1, b.version), (2, 2));
+        assert!(table.get(&txn, &pk('c')).unwrap().is_none());
+        // The index finds each long key by its whole value, also past the cut.
+        for c in ['a', 'b'] {
+            let found: Vec<Vec<u8>> = table
+                .index_prefix(&txn, 0, &pk(c))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(found, [pk(c)]);
+        }
+        let all = table
+            .index_prefix(&txn, 0, &pk('a')[..100])
+            .unwrap()
+            .count();
+        assert_eq!(all, 2);
     }
 
     fn open(store: &Store, kind: KeyKind, policy: ConflictPolicy) -> Table {

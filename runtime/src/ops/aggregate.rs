@@ -19,6 +19,8 @@
 use std::collections::BTreeMap;
 
 use dozer_types::keycode;
+
+use crate::lmdb_key;
 use dozer_types::{Decimal, Value};
 use heed::types::Bytes;
 use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
@@ -224,13 +226,19 @@ impl Aggregate {
         p: Pending,
     ) -> Result<Option<GroupChange>, OpError> {
         // LMDB keys cannot be empty, and a global aggregate's group key is: prefix a marker byte.
-        let mut db_key = Vec::with_capacity(key.len() + 1);
+        let short = lmdb_key::bounded(key, lmdb_key::MAX_KEY - 1);
+        let mut db_key = Vec::with_capacity(short.len() + 1);
         db_key.push(GROUP_KEY_MARKER);
-        db_key.extend_from_slice(key);
+        db_key.extend_from_slice(&short);
         let stored = match self.groups.get(txn, &db_key)? {
             Some(bytes) => Some(self.decode_state(bytes)?),
             None => None,
         };
+        if stored.as_ref().is_some_and(|s| s.group != p.group) {
+            return Err(OpError::Inconsistent(
+                "128-bit hash collision between two long group keys".into(),
+            ));
+        }
         let existed = stored.is_some();
         let mut state = stored.unwrap_or_else(|| GroupState {
             group: p.group.clone(),
@@ -294,14 +302,25 @@ impl Aggregate {
         let mut distinct = 0;
         let mut key = multiset_prefix(acc, group_key);
         let prefix_len = key.len();
+        let room = lmdb_key::MAX_KEY - prefix_len;
         for (value_key, (w, value)) in values {
             if *w == 0 {
                 continue;
             }
             key.truncate(prefix_len);
-            key.extend_from_slice(value_key);
+            let short = lmdb_key::bounded(value_key, room);
+            key.extend_from_slice(&short);
             let before = match self.multisets.get(txn, &key)? {
-                Some(bytes) => i64::decode(&mut Reader::new(bytes))?,
+                Some(bytes) => {
+                    let mut r = Reader::new(bytes);
+                    let count = i64::decode(&mut r)?;
+                    if lmdb_key::is_shortened(&short, room) && value_key_of(&mut r)? != *value_key {
+                        return Err(OpError::Inconsistent(
+                            "128-bit hash collision between two long values".into(),
+                        ));
+                    }
+                    count
+                }
                 None => 0,
             };
             let after = before
@@ -335,6 +354,7 @@ impl Aggregate {
         last: bool,
     ) -> Result<Value, OpError> {
         let prefix = multiset_prefix(acc, group_key);
+        let room = lmdb_key::MAX_KEY - prefix.len();
         let entry = if last {
             self.multisets
                 .rev_prefix_iter(txn, &prefix)?
@@ -346,14 +366,29 @@ impl Aggregate {
                 .next()
                 .transpose()?
         };
-        match entry {
-            None => Ok(Value::Null),
-            Some((_, bytes)) => {
-                let mut r = Reader::new(bytes);
-                let _count = i64::decode(&mut r)?;
-                Ok(Value::decode(&mut r)?)
+        let Some((key, bytes)) = entry else {
+            return Ok(Value::Null);
+        };
+        let value = |bytes: &[u8]| -> Result<Value, OpError> {
+            let mut r = Reader::new(bytes);
+            let _count = i64::decode(&mut r)?;
+            Ok(Value::decode(&mut r)?)
+        };
+        if !lmdb_key::is_shortened(&key[prefix.len()..], room) {
+            return value(bytes);
+        }
+        // A long value: entries that share its cut sort by hash, so compare them whole.
+        let cut = &key[..prefix.len() + room - 16];
+        let mut best: Option<(Vec<u8>, Value)> = None;
+        for entry in self.multisets.prefix_iter(txn, cut)? {
+            let v = value(entry?.1)?;
+            let mut k = vec![];
+            keycode::encode_value(&mut k, &v);
+            if best.as_ref().is_none_or(|(b, _)| (k > *b) == last) {
+                best = Some((k, v));
             }
         }
+        Ok(best.map_or(Value::Null, |(_, v)| v))
     }
 
     fn output(
@@ -439,11 +474,23 @@ impl Aggregate {
 
 const GROUP_KEY_MARKER: u8 = b'g';
 
+/// Room for the group key in a multiset entry's key; the rest is the value's.
+const MULTISET_GROUP_ROOM: usize = 128;
+
 fn multiset_prefix(acc: usize, group_key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(group_key.len() + 24);
+    let group = lmdb_key::bounded(group_key, MULTISET_GROUP_ROOM);
+    let mut k = Vec::with_capacity(group.len() + 24);
     k.push(acc as u8);
-    k.extend_from_slice(group_key);
+    k.extend_from_slice(&group);
     k
+}
+
+/// The `keycode` key of the value stored in a multiset entry (after its count).
+fn value_key_of(r: &mut Reader<'_>) -> Result<Vec<u8>, OpError> {
+    let v = Value::decode(r)?;
+    let mut k = vec![];
+    keycode::encode_value(&mut k, &v);
+    Ok(k)
 }
 
 /// Folds one weighted argument into an accumulator's pending state.
@@ -729,6 +776,48 @@ mod tests {
         fn global_aggregates_match_recomputation(b in batches()) {
             run(b, true)?;
         }
+    }
+
+    #[test]
+    fn long_group_keys_and_long_values_keep_min_max_and_distinct_counts_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
+        let kinds = vec![AggKind::Min, AggKind::Max, AggKind::CountDistinct];
+        let agg = store
+            .write(|txn| Aggregate::open(store.env(), txn, "agg", kinds.clone(), false))
+            .unwrap();
+        // Two groups whose keys differ only after 1000 bytes; values that differ only at the end.
+        let group = |g: char| format!("{}{g}", "k".repeat(1000));
+        let value = |v: char| Value::String(format!("{}{v}", "v".repeat(900)));
+        let row = |g: char, v: char, w| {
+            let key = keycode::encode_key(&[Value::String(group(g))]);
+            AggRow {
+                group: key.clone(),
+                key,
+                args: vec![value(v), value(v), value(v)],
+                weight: w,
+            }
+        };
+        let last =
+            |changes: Vec<GroupChange>| changes.into_iter().map(|c| c.new).collect::<Vec<_>>();
+        let out = store
+            .write(|txn| agg.apply(txn, ['c', 'a', 'e', 'b'].map(|v| row('1', v, 1))))
+            .unwrap();
+        assert_eq!(
+            last(out),
+            [Some(vec![value('a'), value('e'), Value::Int(4)])]
+        );
+        store
+            .write(|txn| agg.apply(txn, vec![row('2', 'z', 1)]))
+            .unwrap();
+        // Deleting the current minimum and maximum of group 1 leaves the next ones.
+        let out = store
+            .write(|txn| agg.apply(txn, vec![row('1', 'a', -1), row('1', 'e', -1)]))
+            .unwrap();
+        assert_eq!(
+            last(out),
+            [Some(vec![value('b'), value('c'), Value::Int(2)])]
+        );
     }
 
     #[test]
