@@ -24,6 +24,7 @@ use crate::sql::plan::{
     AggregateFunction, Field, JoinKind, Key, Plan, PlanNode, PlanSchema, ScanKind, ShowExpr,
     WindowKind,
 };
+use crate::sql::prune::prune;
 use crate::sql::BoundQuery;
 use crate::types::SqlType;
 
@@ -216,7 +217,8 @@ impl<'a> PipelineGen<'a> {
         for (i, q) in queries.iter().enumerate() {
             self.query = i;
             self.node = 0;
-            let out = self.plan(&q.plan, &q.into, &q.sql)?;
+            // Operators get only the columns something above them reads.
+            let out = self.plan(&prune(&q.plan), &q.into, &q.sql)?;
             // The query's entry point: its root node's changes as an owned Vec.
             let ty = &self.types[out.ty].name;
             let body = if out.owned {

@@ -9,6 +9,7 @@
 mod bind;
 mod expr;
 pub mod plan;
+pub mod prune;
 
 use sqlparser::ast::Statement;
 use sqlparser::dialect::PostgreSqlDialect;

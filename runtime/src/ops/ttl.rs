@@ -70,14 +70,15 @@ impl Ttl {
             *delta.entry((t, row)).or_insert(0) += w;
         }
         let cutoff = |wm: Option<i64>| wm.map_or(i64::MIN, |wm| wm.saturating_sub(self.ttl));
-        let old_cutoff = cutoff(old_watermark);
+        // A change older than the batch's new cutoff is expired by the end of the batch: an
+        // insert would be stored and evicted again, a delete of a stored row only takes part of
+        // what its eviction below retracts anyway. Either way its net effect is nothing, so it
+        // never touches the store (a snapshot of historical data mostly skips the state).
+        let new_cutoff = cutoff(new_watermark);
         let mut out: BTreeMap<Vec<u8>, Weight> = BTreeMap::new();
         for ((t, row), w) in delta {
-            if w == 0 {
+            if w == 0 || t < new_cutoff {
                 continue;
-            }
-            if t < old_cutoff {
-                continue; // expired on arrival, or a late delete of an expired row
             }
             let mut key = time_key(t).to_vec();
             key.extend(xxh3_128(&row).to_be_bytes());
@@ -89,7 +90,7 @@ impl Ttl {
             new_watermark.unwrap_or(i64::MIN).encode(&mut bytes);
             self.meta.put(txn, WATERMARK, &bytes)?;
             // Evict everything now older than the cutoff: the front of the time-ordered rows.
-            let end = time_key(cutoff(new_watermark));
+            let end = time_key(new_cutoff);
             let mut expired = vec![];
             let end: &[u8] = &end;
             let before_cutoff: (Bound<&[u8]>, Bound<&[u8]>) =
