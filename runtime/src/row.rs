@@ -156,10 +156,16 @@ impl<T: SqlValue> KeyPart for T {
 /// The `keycode` key of several values (group keys, primary keys, index entries).
 pub fn key_of(values: &[&dyn KeyPart]) -> Vec<u8> {
     let mut out = Vec::with_capacity(values.len() * 9);
-    for v in values {
-        v.append(&mut out);
-    }
+    key_into(&mut out, values);
     out
+}
+
+/// [`key_of`] into a reused buffer (cleared first).
+pub fn key_into(out: &mut Vec<u8>, values: &[&dyn KeyPart]) {
+    out.clear();
+    for v in values {
+        v.append(out);
+    }
 }
 
 /// Encodes a row (operators that keep rows store them in this form).

@@ -484,7 +484,7 @@ impl<'a> PipelineGen<'a> {
                 let refs: Vec<String> = group_vars.iter().map(|g| format!("&{g}")).collect();
                 let encodes: String = group_vars
                     .iter()
-                    .map(|g| format!("{g}.encode(&mut group);"))
+                    .map(|g| format!("{g}.encode(group);"))
                     .collect();
                 let tname = self.types[ty].name.clone();
                 let mut decode_groups = String::new();
@@ -508,8 +508,9 @@ impl<'a> PipelineGen<'a> {
                     }
                 }
                 let body = format!(
-                    "let mut rows = Vec::new(); {each} {{ {lets} let mut group = Vec::new(); {encodes} rows.push(AggRow {{ key: row::key_of(&[{refs}]), group, args: Vec::from([{args}]), weight: w }}); }}
-                    for change in self.{op}.apply(txn, rows)? {{
+                    "let mut batch = self.{op}.batch(); let mut key = Vec::new();
+                    {each} {{ {lets} row::key_into(&mut key, &[{refs}]); batch.add(&key, |group| {{ {encodes} }}, [{args}], w)?; }}
+                    for change in batch.apply(txn)? {{
                         let mut g = Reader::new(&change.group); {decode_groups}
                         for (values, w) in [(change.old, -1), (change.new, 1)] {{
                             let Some(values) = values else {{ continue }};
@@ -1266,7 +1267,7 @@ use dozer_runtime::deps::dozer_types::{SqlType, Value};
 use dozer_runtime::deps::heed::{Env, RwTxn, WithoutTls};
 use dozer_runtime::deps::rust_decimal::Decimal;
 use dozer_runtime::deps::serde_json;
-use dozer_runtime::ops::aggregate::{AggKind, AggRow, Aggregate};
+use dozer_runtime::ops::aggregate::{AggKind, Aggregate};
 use dozer_runtime::ops::distinct::Distinct;
 use dozer_runtime::ops::join::{Join, JoinInput, JoinKind};
 use dozer_runtime::ops::ttl::Ttl;

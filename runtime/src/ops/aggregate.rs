@@ -16,9 +16,10 @@
 //! Integer sums are kept in 128 bits, so intermediate sums never overflow; only a final SUM beyond
 //! 64 bits is an error. Float sums under retraction accumulate rounding error (as any running sum).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use dozer_types::keycode;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::lmdb_key;
 use dozer_types::{Decimal, Value};
@@ -104,6 +105,84 @@ struct GroupState {
     accs: Vec<AccState>,
 }
 
+/// One batch of an [`Aggregate`]'s input. Rows of a group already seen in the batch cost no
+/// allocation: generated code passes its key in a reused buffer and writes the group's values
+/// only for a group new to the batch.
+pub struct AggBatch<'a> {
+    agg: &'a Aggregate,
+    pending: HashMap<Vec<u8>, Pending, Xxh3DefaultBuilder>,
+}
+
+impl AggBatch<'_> {
+    /// Adds a row of group `key` (`keycode` bytes) with one argument per aggregate (`Value::Null`
+    /// for COUNT(*)) and weight `w`; `group` encodes the group's values when the group is new.
+    pub fn add(
+        &mut self,
+        key: &[u8],
+        group: impl FnOnce(&mut Vec<u8>),
+        args: impl IntoIterator<Item = Value>,
+        w: Weight,
+    ) -> Result<(), OpError> {
+        let agg = self.agg;
+        let p = match self.pending.get_mut(key) {
+            Some(p) => p,
+            None => {
+                let mut g = vec![];
+                group(&mut g);
+                self.pending
+                    .entry(key.to_vec())
+                    .or_insert_with(|| agg.new_pending(g))
+            }
+        };
+        p.rows = p
+            .rows
+            .checked_add(w)
+            .ok_or_else(|| overflow("a group's row count"))?;
+        let mut n = 0;
+        for (i, (kind, arg)) in agg.kinds.iter().zip(args).enumerate() {
+            n += 1;
+            if arg.is_null() {
+                continue; // every aggregate but COUNT(*) ignores NULLs; COUNT(*) uses `rows`
+            }
+            if kind.uses_multiset() {
+                let mut k = vec![];
+                keycode::encode_value(&mut k, &arg);
+                let e = p.values[i].entry(k).or_insert((0, arg));
+                e.0 =
+                    e.0.checked_add(w)
+                        .ok_or_else(|| overflow("a value count"))?;
+                continue;
+            }
+            add(&mut p.accs[i], &arg, w)?;
+        }
+        if n != agg.kinds.len() {
+            return Err(OpError::Inconsistent(format!(
+                "{n} aggregate arguments for {} aggregates",
+                agg.kinds.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Applies the batch; returns the changed groups in key order.
+    pub fn apply(self, txn: &mut RwTxn) -> Result<Vec<GroupChange>, OpError> {
+        let agg = self.agg;
+        let mut pending: Vec<(Vec<u8>, Pending)> = self.pending.into_iter().collect();
+        // A global aggregate has its row from the first batch on, even an empty one.
+        if agg.global && pending.is_empty() && agg.groups.get(txn, &[GROUP_KEY_MARKER])?.is_none() {
+            pending.push((vec![], agg.new_pending(vec![])));
+        }
+        pending.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut changes = vec![];
+        for (key, p) in pending {
+            if let Some(change) = agg.apply_group(txn, &key, p)? {
+                changes.push(change);
+            }
+        }
+        Ok(changes)
+    }
+}
+
 /// A batch's changes to one group, before they are applied.
 struct Pending {
     group: Vec<u8>,
@@ -161,62 +240,34 @@ impl Aggregate {
         txn: &mut RwTxn,
         rows: impl IntoIterator<Item = AggRow>,
     ) -> Result<Vec<GroupChange>, OpError> {
-        let mut pending: BTreeMap<Vec<u8>, Pending> = BTreeMap::new();
+        let mut batch = self.batch();
         for row in rows {
-            if row.args.len() != self.kinds.len() {
-                return Err(OpError::Inconsistent(format!(
-                    "{} aggregate arguments for {} aggregates",
-                    row.args.len(),
-                    self.kinds.len()
-                )));
-            }
-            let p = pending.entry(row.key).or_insert_with(|| Pending {
-                group: row.group,
-                rows: 0,
-                accs: self.kinds.iter().map(|&k| zero_state(k)).collect(),
-                values: self.kinds.iter().map(|_| BTreeMap::new()).collect(),
-            });
-            let w = row.weight;
-            p.rows = p
-                .rows
-                .checked_add(w)
-                .ok_or_else(|| overflow("a group's row count"))?;
-            for (i, (kind, arg)) in self.kinds.iter().zip(row.args).enumerate() {
-                if arg.is_null() {
-                    continue; // every aggregate but COUNT(*) ignores NULLs; COUNT(*) uses `rows`
-                }
-                if kind.uses_multiset() {
-                    let mut k = vec![];
-                    keycode::encode_value(&mut k, &arg);
-                    let e = p.values[i].entry(k).or_insert((0, arg));
-                    e.0 =
-                        e.0.checked_add(w)
-                            .ok_or_else(|| overflow("a value count"))?;
-                    continue;
-                }
-                add(&mut p.accs[i], &arg, w)?;
-            }
+            let group = row.group;
+            batch.add(
+                &row.key,
+                |g| g.extend_from_slice(&group),
+                row.args,
+                row.weight,
+            )?;
         }
-        // A global aggregate has its row from the first batch on, even an empty one.
-        if self.global && pending.is_empty() && self.groups.get(txn, &[GROUP_KEY_MARKER])?.is_none()
-        {
-            pending.insert(
-                vec![],
-                Pending {
-                    group: vec![],
-                    rows: 0,
-                    accs: self.kinds.iter().map(|&k| zero_state(k)).collect(),
-                    values: self.kinds.iter().map(|_| BTreeMap::new()).collect(),
-                },
-            );
+        batch.apply(txn)
+    }
+
+    /// Collects a batch's rows, consolidated per group in memory, for [`AggBatch::apply`].
+    pub fn batch(&self) -> AggBatch<'_> {
+        AggBatch {
+            agg: self,
+            pending: HashMap::default(),
         }
-        let mut changes = vec![];
-        for (key, p) in pending {
-            if let Some(change) = self.apply_group(txn, &key, p)? {
-                changes.push(change);
-            }
+    }
+
+    fn new_pending(&self, group: Vec<u8>) -> Pending {
+        Pending {
+            group,
+            rows: 0,
+            accs: self.kinds.iter().map(|&k| zero_state(k)).collect(),
+            values: self.kinds.iter().map(|_| BTreeMap::new()).collect(),
         }
-        Ok(changes)
     }
 
     fn apply_group(

@@ -121,6 +121,9 @@ pub struct FileReader {
     layout: Option<CsvLayout>,
     idle_after: Duration,
     read_window: u64,
+    /// Average bytes per record of the last text chunk (0: none read yet), so a read looks at
+    /// about one chunk's bytes rather than the whole window.
+    record_bytes: u64,
 }
 
 /// How long the last file must be unchanged before a final line without newline counts as a record.
@@ -149,6 +152,7 @@ impl FileReader {
             layout: None,
             idle_after: DEFAULT_IDLE_AFTER,
             read_window: READ_WINDOW,
+            record_bytes: 0,
         }
     }
 
@@ -237,7 +241,12 @@ impl FileReader {
                         return Ok(None); // the header line is still being written
                     }
                 }
-                self.read_from(&path, max_records, complete)?
+                let chunk = self.read_from(&path, max_records, complete)?;
+                if !chunk.records.is_empty() && chunk.end.offset > self.position.offset {
+                    self.record_bytes =
+                        (chunk.end.offset - self.position.offset) / chunk.records.len() as u64;
+                }
+                chunk
             };
             let progressed = chunk.end != self.position;
             self.position = chunk.end.clone();
@@ -282,7 +291,13 @@ impl FileReader {
             });
         }
         let remaining = len - start.offset;
-        let mut window = self.read_window.min(remaining);
+        // About the bytes of `max_records` records (a quarter more, and the whole window until
+        // a record size is known); widened below if even one record does not fit.
+        let estimate = match self.record_bytes {
+            0 => self.read_window,
+            n => n.saturating_mul(max_records as u64).saturating_mul(5) / 4 + 4096,
+        };
+        let mut window = estimate.min(self.read_window).min(remaining);
         loop {
             file.seek(SeekFrom::Start(start.offset))
                 .map_err(|e| io_error(path, e))?;
