@@ -193,6 +193,8 @@ fn config(on_bad_record: &str) -> String {
         for ep in [format!("orders_{t}"), format!("agg_{t}")] {
             writeln!(c, "  - name: {ep}\n    path: /{ep}\n    table_name: {ep}").unwrap();
         }
+        // Full-text and composite indexes are maintained with every change.
+        c.push_str("    index:\n      secondary:\n        create:\n          - !FullText { field: first_note }\n          - !SortedInverted { fields: [n, total] }\n");
     }
     c
 }

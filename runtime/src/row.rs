@@ -168,6 +168,63 @@ pub fn key_into(out: &mut Vec<u8>, values: &[&dyn KeyPart]) {
     }
 }
 
+/// The words of a text for full-text search: maximal runs of letters and digits, lowercased, each
+/// once, in first-seen order. A `$contains` query splits its text the same way.
+pub fn words(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        if word.is_empty() {
+            continue;
+        }
+        let word = word.to_lowercase();
+        if !out.contains(&word) {
+            out.push(word);
+        }
+    }
+    out
+}
+
+/// A string field, NULL or not (what a full-text index reads).
+pub trait MaybeText {
+    fn maybe_text(&self) -> Option<&str>;
+}
+
+impl MaybeText for String {
+    fn maybe_text(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl MaybeText for Option<String> {
+    fn maybe_text(&self) -> Option<&str> {
+        self.as_deref()
+    }
+}
+
+/// Full-text index entries of a text field: one `keycode` key per word, for index `index`.
+pub fn word_keys(text: &dyn MaybeText, index: usize, out: &mut Vec<(usize, Vec<u8>)>) {
+    let Some(text) = text.maybe_text() else {
+        return;
+    };
+    for word in words(text) {
+        let mut key = Vec::with_capacity(word.len() + 3);
+        dozer_types::keycode::encode_str(&mut key, &word);
+        out.push((index, key));
+    }
+}
+
+#[cfg(test)]
+mod word_tests {
+    #[test]
+    fn words_are_lowercased_alphanumeric_runs_each_once() {
+        assert_eq!(
+            super::words("Hello, WORLD! hello-world 42x Straße"),
+            ["hello", "world", "42x", "straße"]
+        );
+        assert!(super::words(" -- ").is_empty());
+    }
+}
+
 /// Encodes a row (operators that keep rows store them in this form).
 pub fn encode<T: Encode + ?Sized>(row: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(32);

@@ -29,8 +29,9 @@ use crate::ops::{OpError, Weight};
 pub trait RowKeys {
     /// The `keycode` primary key of an encoded row (unused for synthetic-key tables).
     fn primary_key(&self, row: &[u8]) -> Result<Vec<u8>, OpError>;
-    /// The `keycode` key of each secondary index, in index order.
-    fn index_keys(&self, row: &[u8]) -> Result<Vec<Vec<u8>>, OpError>;
+    /// The secondary index entries of an encoded row: (index number, `keycode` key). A sorted
+    /// index has one entry per row, a full-text index one per distinct word.
+    fn index_keys(&self, row: &[u8], out: &mut Vec<(usize, Vec<u8>)>) -> Result<(), OpError>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,9 +250,9 @@ impl Table {
         self.records
             .put(txn, &stored_key(key), &encode_record(record))?;
         self.ids.put(txn, &record.id, key)?;
-        for (db, ix) in self.indexes.iter().zip(keys.index_keys(&record.row)?) {
+        for (i, ix) in self.index_entries(keys, &record.row)? {
             let (entry, full) = index_entry(&ix, key);
-            db.put(txn, &entry, &full)?;
+            self.indexes[i].put(txn, &entry, &full)?;
         }
         Ok(())
     }
@@ -265,10 +266,26 @@ impl Table {
     ) -> Result<(), OpError> {
         self.records.delete(txn, &stored_key(key))?;
         self.ids.delete(txn, &record.id)?;
-        for (db, ix) in self.indexes.iter().zip(keys.index_keys(&record.row)?) {
-            db.delete(txn, &index_entry(&ix, key).0)?;
+        for (i, ix) in self.index_entries(keys, &record.row)? {
+            self.indexes[i].delete(txn, &index_entry(&ix, key).0)?;
         }
         Ok(())
+    }
+
+    fn index_entries(
+        &self,
+        keys: &dyn RowKeys,
+        row: &[u8],
+    ) -> Result<Vec<(usize, Vec<u8>)>, OpError> {
+        let mut entries = vec![];
+        keys.index_keys(row, &mut entries)?;
+        if let Some((i, _)) = entries.iter().find(|(i, _)| *i >= self.indexes.len()) {
+            return Err(OpError::Inconsistent(format!(
+                "an entry for secondary index #{i}; the table has {}",
+                self.indexes.len()
+            )));
+        }
+        Ok(entries)
     }
 
     fn conflict(&self, what: OnConflict, message: &str) -> Result<bool, OpError> {
@@ -531,10 +548,11 @@ mod tests {
             Ok(k)
         }
 
-        fn index_keys(&self, row: &[u8]) -> Result<Vec<Vec<u8>>, OpError> {
+        fn index_keys(&self, row: &[u8], out: &mut Vec<(usize, Vec<u8>)>) -> Result<(), OpError> {
             let mut k = vec![];
             keycode::encode_i64(&mut k, decode(row).1);
-            Ok(vec![k])
+            out.push((0, k));
+            Ok(())
         }
     }
 
@@ -548,9 +566,66 @@ mod tests {
             Ok(k)
         }
 
-        fn index_keys(&self, row: &[u8]) -> Result<Vec<Vec<u8>>, OpError> {
-            self.primary_key(row).map(|k| vec![k])
+        fn index_keys(&self, row: &[u8], out: &mut Vec<(usize, Vec<u8>)>) -> Result<(), OpError> {
+            out.push((0, self.primary_key(row)?));
+            Ok(())
         }
+    }
+
+    /// Primary key `key`, a full-text index on the note.
+    struct WordKeys;
+
+    impl RowKeys for WordKeys {
+        fn primary_key(&self, row: &[u8]) -> Result<Vec<u8>, OpError> {
+            Keys.primary_key(row)
+        }
+
+        fn index_keys(&self, row: &[u8], out: &mut Vec<(usize, Vec<u8>)>) -> Result<(), OpError> {
+            crate::row::word_keys(&decode(row).2, 0, out);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn full_text_entries_follow_updates_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
+        let table = open(&store, KeyKind::Primary, ConflictPolicy::STRICT);
+        let note = |k: i64, text: Option<&str>| encode(&(k, 0, text.map(str::to_string)));
+        let apply = |changes: Vec<(Vec<u8>, Weight)>| {
+            store
+                .write(|txn| table.apply(txn, &WordKeys, changes.clone()))
+                .unwrap();
+        };
+        let with_word = |w: &str| -> Vec<i64> {
+            let txn = store.env().read_txn().unwrap();
+            let mut key = vec![];
+            keycode::encode_str(&mut key, w);
+            table
+                .index_prefix(&txn, 0, &key)
+                .unwrap()
+                .map(|k| {
+                    i64::decode(&mut Reader::new(
+                        &table.get(&txn, &k.unwrap()).unwrap().unwrap().row,
+                    ))
+                    .unwrap()
+                })
+                .collect()
+        };
+        apply(vec![
+            (note(1, Some("Red apple, red pear")), 1),
+            (note(2, Some("green apple")), 1),
+            (note(3, None), 1),
+        ]);
+        assert_eq!(with_word("apple"), [1, 2]);
+        assert_eq!(with_word("red"), [1]);
+        apply(vec![
+            (note(1, Some("Red apple, red pear")), -1),
+            (note(1, Some("blue")), 1),
+            (note(2, Some("green apple")), -1),
+        ]);
+        assert!(with_word("apple").is_empty() && with_word("red").is_empty());
+        assert_eq!(with_word("blue"), [1]);
     }
 
     #[test]

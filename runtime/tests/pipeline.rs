@@ -60,8 +60,8 @@ impl RowKeys for ByCountryKeys {
         Ok(key)
     }
 
-    fn index_keys(&self, _row: &[u8]) -> Result<Vec<Vec<u8>>, OpError> {
-        Ok(vec![])
+    fn index_keys(&self, _row: &[u8], _out: &mut Vec<(usize, Vec<u8>)>) -> Result<(), OpError> {
+        Ok(())
     }
 }
 

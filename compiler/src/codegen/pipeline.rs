@@ -75,6 +75,13 @@ impl NodeOut {
 }
 
 /// A file source the app reads.
+/// A secondary index of an endpoint table: sorted over fields, or full-text over one text field.
+#[derive(Clone, Debug, PartialEq)]
+enum IndexSpec {
+    Sorted(Vec<usize>),
+    FullText(usize),
+}
+
 struct SourceInfo {
     name: String,
     /// `Delta` field and parser suffix.
@@ -93,7 +100,7 @@ struct EndpointInfo {
     keys_struct: String,
     /// Primary key field indices; `None` = synthetic.
     key: Option<Vec<usize>>,
-    indexes: Vec<Vec<usize>>,
+    indexes: Vec<IndexSpec>,
     policy: String,
 }
 
@@ -870,7 +877,7 @@ impl<'a> PipelineGen<'a> {
         for (i, f) in t.fields.iter().enumerate() {
             let skipped = ep.skip_default.iter().any(|s| s.value == t.sql_names[i]);
             if !skipped && !matches!(f.ty, SqlType::Json | SqlType::Binary) {
-                indexes.push(vec![i]);
+                indexes.push(IndexSpec::Sorted(vec![i]));
             }
         }
         for ix in &ep.secondary {
@@ -880,15 +887,23 @@ impl<'a> PipelineGen<'a> {
                         .iter()
                         .map(|c| position(&c.value))
                         .collect::<Result<Vec<_>, _>>()?;
+                    let idx = IndexSpec::Sorted(idx);
                     if !indexes.contains(&idx) {
                         indexes.push(idx);
                     }
                 }
                 SecondaryIndex::FullText { field, .. } => {
-                    return Err(CodegenError::Unsupported(format!(
-                        "`!FullText` indexes (endpoint `{}`, field `{}`); use `!SortedInverted`",
-                        ep.name.value, field.value
-                    )))
+                    let i = position(&field.value)?;
+                    if !matches!(t.fields[i].ty, SqlType::String | SqlType::Text) {
+                        return Err(CodegenError::Unsupported(format!(
+                            "a `!FullText` index on `{}` of endpoint `{}`, which is {}, not text",
+                            field.value, ep.name.value, t.fields[i].ty
+                        )));
+                    }
+                    let idx = IndexSpec::FullText(i);
+                    if !indexes.contains(&idx) {
+                        indexes.push(idx);
+                    }
                 }
             }
         }
@@ -955,14 +970,24 @@ impl PipelineGen<'_> {
             ),
             None => "Ok(Vec::new())".to_string(),
         };
-        let indexes: Vec<String> = e.indexes.iter().map(|ix| key_of(ix)).collect();
-        let index_body = if indexes.is_empty() {
-            "Ok(Vec::new())".to_string()
+        let entries: Vec<String> = e
+            .indexes
+            .iter()
+            .enumerate()
+            .map(|(k, ix)| match ix {
+                IndexSpec::Sorted(cols) => format!("out.push(({k}, {}));", key_of(cols)),
+                IndexSpec::FullText(i) => {
+                    format!("row::word_keys(&r.{}, {k}, out);", t.fields[*i].ident)
+                }
+            })
+            .collect();
+        let index_body = if entries.is_empty() {
+            "Ok(())".to_string()
         } else {
             format!(
-                "let r: {} = row::decode(bytes)?; Ok(Vec::from([{}]))",
+                "let r: {} = row::decode(bytes)?; {} Ok(())",
                 t.name,
-                indexes.join(", ")
+                entries.concat()
             )
         };
         let key_doc = match &e.key {
@@ -977,18 +1002,19 @@ impl PipelineGen<'_> {
         let ix_doc: Vec<String> = e
             .indexes
             .iter()
-            .map(|ix| {
-                format!(
+            .map(|ix| match ix {
+                IndexSpec::Sorted(cols) => format!(
                     "({})",
-                    ix.iter()
+                    cols.iter()
                         .map(|&i| t.sql_names[i].clone())
                         .collect::<Vec<_>>()
                         .join(", ")
-                )
+                ),
+                IndexSpec::FullText(i) => format!("full text ({})", t.sql_names[*i]),
             })
             .collect();
         format!(
-            "/// Keys of endpoint `{}`. Primary key: {}. Secondary indexes: {}.\nstruct {};\nimpl RowKeys for {} {{ fn primary_key(&self, bytes: &[u8]) -> Result<Vec<u8>, OpError> {{ {pk} }} fn index_keys(&self, bytes: &[u8]) -> Result<Vec<Vec<u8>>, OpError> {{ {index_body} }} }}\n",
+            "/// Keys of endpoint `{}`. Primary key: {}. Secondary indexes: {}.\nstruct {};\nimpl RowKeys for {} {{ fn primary_key(&self, bytes: &[u8]) -> Result<Vec<u8>, OpError> {{ {pk} }} fn index_keys(&self, bytes: &[u8], out: &mut Vec<(usize, Vec<u8>)>) -> Result<(), OpError> {{ {index_body} }} }}\n",
             comment(&e.name),
             comment(&key_doc),
             comment(&if ix_doc.is_empty() { "none".to_string() } else { ix_doc.join(", ") }),
