@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+#[cfg(feature = "parquet")]
 use super::parquet::{self, ParquetRead};
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 
@@ -132,6 +133,7 @@ pub const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(2);
 /// How long an unreadable last Parquet file may stay unchanged before it is an error rather than
 /// a file still being written. (Writers that take longer should write under another name and
 /// rename, or use a marker file.)
+#[cfg(feature = "parquet")]
 const PARQUET_GRACE: Duration = Duration::from_secs(60);
 
 fn idle(path: &Path, after: Duration) -> bool {
@@ -207,18 +209,9 @@ impl FileReader {
             // A file is complete when a later one exists or it has not changed for a while; only
             // then is a last line without a newline a record (otherwise it may still be written).
             let chunk = if self.table.format == FileFormat::Parquet {
-                // A Parquet file is unreadable until its footer is written; give a slow writer
-                // time before calling the last file broken.
-                let complete = later.is_some() || idle(&path, self.idle_after.max(PARQUET_GRACE));
-                match parquet::read(
-                    &path,
-                    &self.table.columns,
-                    &self.position,
-                    max_records,
-                    complete,
-                )? {
-                    ParquetRead::Rows(chunk) => chunk,
-                    ParquetRead::Unfinished => return Ok(None),
+                match self.read_parquet(&path, later.is_some(), max_records)? {
+                    Some(chunk) => chunk,
+                    None => return Ok(None),
                 }
             } else {
                 let complete = later.is_some() || idle(&path, self.idle_after);
@@ -267,6 +260,43 @@ impl FileReader {
                 None => return Ok(None),
             }
         }
+    }
+
+    /// The next rows of a Parquet file; `None` while its writer has not finished it.
+    #[cfg(feature = "parquet")]
+    fn read_parquet(
+        &self,
+        path: &Path,
+        later: bool,
+        max_records: usize,
+    ) -> Result<Option<Chunk>, SourceError> {
+        // A Parquet file is unreadable until its footer is written; give a slow writer time
+        // before calling the last file broken.
+        let complete = later || idle(path, self.idle_after.max(PARQUET_GRACE));
+        match parquet::read(
+            path,
+            &self.table.columns,
+            &self.position,
+            max_records,
+            complete,
+        )? {
+            ParquetRead::Rows(chunk) => Ok(Some(chunk)),
+            ParquetRead::Unfinished => Ok(None),
+        }
+    }
+
+    #[cfg(not(feature = "parquet"))]
+    fn read_parquet(
+        &self,
+        path: &Path,
+        _later: bool,
+        _max_records: usize,
+    ) -> Result<Option<Chunk>, SourceError> {
+        Err(SourceError {
+            file: Some(path.to_path_buf()),
+            line: None,
+            message: "this app was built without Parquet support (build it with dozerc, which enables it for Parquet sources)".into(),
+        })
     }
 
     /// Reads the next records of `path` from the current position, through a bounded window (so a

@@ -3,4 +3,5 @@
 
 pub mod fields;
 pub mod files;
+#[cfg(feature = "parquet")]
 mod parquet;
