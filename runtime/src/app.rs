@@ -11,6 +11,7 @@ use dozer_types::{SqlType, Value};
 use heed::types::Bytes;
 use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
 
+use crate::api::EndpointSchema;
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 use crate::ops::OpError;
 use crate::source::fields::{BadRecord, BadRecords};
@@ -38,8 +39,8 @@ pub struct FieldDef {
 pub trait Pipeline {
     fn sources(&self) -> &[SourceDef];
 
-    /// Endpoint names and fields, in endpoint order.
-    fn endpoints(&self) -> &[(String, Vec<FieldDef>)];
+    /// The endpoints, in config order: names, paths, fields, keys and indexes.
+    fn endpoints(&self) -> &[EndpointSchema];
 
     fn table(&self, endpoint: usize) -> &Table;
 
@@ -145,6 +146,11 @@ pub struct StepStats {
 
 const FINGERPRINT: &[u8] = b"pipeline.fingerprint";
 
+/// The version of the runtime's own store layout (operator state, tables, indexes), stored with
+/// the pipeline's fingerprint: a store written by a runtime with another layout is refused like
+/// one from another pipeline. Bump it with every change to what the runtime writes.
+pub const STORE_LAYOUT: u32 = 2;
+
 pub struct Runner {
     store: Store,
     pipeline: Box<dyn Pipeline>,
@@ -171,16 +177,17 @@ impl Runner {
             let meta: Database<Bytes, Bytes> =
                 store.env().create_database(txn, Some("app.meta"))?;
             let pipeline = open(store.env(), txn)?;
-            let ours = pipeline.fingerprint().as_bytes();
+            let ours = format!("layout {STORE_LAYOUT}, pipeline {}", pipeline.fingerprint());
+            let ours = ours.as_bytes();
             match meta.get(txn, FINGERPRINT)? {
                 None => meta.put(txn, FINGERPRINT, ours)?,
                 Some(theirs) if theirs == ours => {}
                 Some(theirs) => {
                     return Err(PipelineError::Op(OpError::Inconsistent(format!(
-                        "the store in {} was built by a different version of this app (pipeline {}, this binary is {}): its state and results do not fit these queries. Delete that directory to rebuild everything from the sources",
+                        "the store in {} was built by a different version of this app ({}; this binary is {}): its state and results do not fit these queries. Delete that directory to rebuild everything from the sources",
                         home.join("store").display(),
                         String::from_utf8_lossy(theirs),
-                        pipeline.fingerprint()
+                        String::from_utf8_lossy(ours)
                     ))))
                 }
             }
@@ -299,7 +306,7 @@ impl Runner {
             .pipeline
             .endpoints()
             .iter()
-            .position(|(n, _)| n == endpoint)
+            .position(|e| e.name == endpoint)
             .ok_or_else(|| {
                 PipelineError::Op(OpError::Inconsistent(format!("no endpoint `{endpoint}`")))
             })?;
@@ -314,7 +321,7 @@ fn dump_table(
     txn: &RoTxn<WithoutTls>,
     out: &mut dyn std::io::Write,
 ) -> Result<u64, PipelineError> {
-    let fields = &p.endpoints()[index].1;
+    let fields = &p.endpoints()[index].fields;
     let mut n = 0;
     for record in p.table(index).scan(txn)? {
         let record = record?;

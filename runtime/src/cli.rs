@@ -257,14 +257,14 @@ fn info(name: &str, runner: &Runner, out: &mut dyn Write) -> Result<(), CliError
             )?;
         }
     }
-    for ((name, fields), rows) in runner
+    for (e, rows) in runner
         .pipeline()
         .endpoints()
         .iter()
         .zip(runner.row_counts()?)
     {
-        writeln!(out, "endpoint {name}: {rows} rows")?;
-        for f in fields {
+        writeln!(out, "endpoint {} ({}): {rows} rows", e.name, e.path)?;
+        for f in &e.fields {
             writeln!(
                 out,
                 "  {} {}{}",

@@ -13,10 +13,12 @@
 //! - [`source`]: sources with exact, committable positions (CSV, JSON-lines and Parquet files);
 //! - [`app`]: the driver — each source chunk's results and position in one transaction, through the
 //!   [`app::Pipeline`] that generated code implements;
+//! - [`api`]: the query language and its execution over endpoint tables;
 //! - [`cli`]: the app binary's command line (`run`, `dump`, `info`).
 //!
 //! Sources, incremental operators and the API servers follow (see docs/architecture.md).
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod codec;

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use dozer_runtime::api::EndpointSchema;
 use dozer_runtime::app::{FieldDef, Pipeline, PipelineError, Runner, SourceDef};
 use dozer_runtime::codec::{Decode, DecodeError, Encode, Reader};
 use dozer_runtime::ops::aggregate::{AggKind, AggRow, Aggregate};
@@ -67,7 +68,7 @@ impl RowKeys for ByCountryKeys {
 
 struct Generated {
     sources: Vec<SourceDef>,
-    endpoints: Vec<(String, Vec<FieldDef>)>,
+    endpoints: Vec<EndpointSchema>,
     agg: Aggregate,
     by_country: Table,
 }
@@ -121,9 +122,10 @@ fn open_generated(
                     columns: SALES_COLUMNS.iter().map(|c| c.to_string()).collect(),
                 },
             }],
-            endpoints: vec![(
-                "by_country".into(),
-                vec![
+            endpoints: vec![EndpointSchema {
+                name: "by_country".into(),
+                path: "/by_country".into(),
+                fields: vec![
                     FieldDef {
                         name: "Country".into(),
                         ty: SqlType::String,
@@ -135,7 +137,9 @@ fn open_generated(
                         nullable: false,
                     },
                 ],
-            )],
+                primary_key: Some(vec![0]),
+                indexes: vec![],
+            }],
             agg: Aggregate::open(env, txn, "q0.aggregate", vec![AggKind::SumInt], false)?,
             by_country: Table::open(
                 env,
@@ -154,7 +158,7 @@ impl Pipeline for Generated {
         &self.sources
     }
 
-    fn endpoints(&self) -> &[(String, Vec<FieldDef>)] {
+    fn endpoints(&self) -> &[EndpointSchema] {
         &self.endpoints
     }
 
@@ -388,7 +392,7 @@ mod cli {
         );
         assert!(
             out.contains(&format!(
-                "endpoint by_country: {} rows\n  Country string not null\n  n int not null",
+                "endpoint by_country (/by_country): {} rows\n  Country string not null\n  n int not null",
                 expected.len()
             )),
             "{out}"

@@ -96,6 +96,7 @@ struct SourceInfo {
 
 struct EndpointInfo {
     name: String,
+    path: String,
     ty: usize,
     keys_struct: String,
     /// Primary key field indices; `None` = synthetic.
@@ -270,7 +271,7 @@ impl<'a> PipelineGen<'a> {
         }
         code.push_str("}\n");
         // The operators and tables.
-        code.push_str("pub struct Generated { sources: Vec<SourceDef>, endpoints: Vec<(String, Vec<FieldDef>)>, tables: Vec<Table>,");
+        code.push_str("pub struct Generated { sources: Vec<SourceDef>, endpoints: Vec<EndpointSchema>, tables: Vec<Table>,");
         for (field, ty, _) in &self.ops {
             write!(code, "{field}: {ty},").ok();
         }
@@ -909,6 +910,7 @@ impl<'a> PipelineGen<'a> {
         }
         Ok(EndpointInfo {
             name: ep.name.value.clone(),
+            path: ep.path.value.clone(),
             ty,
             keys_struct: format!("{}Keys", camel(&ep.name.value)),
             key,
@@ -1064,10 +1066,36 @@ impl PipelineGen<'_> {
                     )
                 })
                 .collect();
+            let primary_key = match &e.key {
+                Some(cols) => format!(
+                    "Some(Vec::from([{}]))",
+                    cols.iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => "None".to_string(),
+            };
+            let indexes: Vec<String> = e
+                .indexes
+                .iter()
+                .map(|ix| match ix {
+                    IndexSpec::Sorted(cols) => format!(
+                        "IndexDef::Sorted(Vec::from([{}]))",
+                        cols.iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    IndexSpec::FullText(i) => format!("IndexDef::FullText({i})"),
+                })
+                .collect();
             eps.push(format!(
-                "({:?}.into(), Vec::from([{}]))",
+                "EndpointSchema {{ name: {:?}.into(), path: {:?}.into(), fields: Vec::from([{}]), primary_key: {primary_key}, indexes: Vec::from([{}]) }}",
                 e.name,
-                fields.join(", ")
+                e.path,
+                fields.join(", "),
+                indexes.join(", ")
             ));
             tables.push(format!(
                 "Table::open(env, txn, {:?}, KeyKind::{}, {}, {})?",
@@ -1153,7 +1181,7 @@ impl PipelineGen<'_> {
         Ok(format!(
             "impl Pipeline for Generated {{
                 fn sources(&self) -> &[SourceDef] {{ &self.sources }}
-                fn endpoints(&self) -> &[(String, Vec<FieldDef>)] {{ &self.endpoints }}
+                fn endpoints(&self) -> &[EndpointSchema] {{ &self.endpoints }}
                 fn table(&self, endpoint: usize) -> &Table {{ &self.tables[endpoint] }}
                 fn fingerprint(&self) -> &str {{ FINGERPRINT }}
                 /// Runs one chunk of a source through every query that reads it (directly or through another query's results), then into the endpoint tables.
@@ -1286,6 +1314,7 @@ const PRELUDE: &str = r#"
 
 use std::path::Path;
 
+use dozer_runtime::api::{EndpointSchema, IndexDef};
 use dozer_runtime::app::{FieldDef, Pipeline, PipelineError, SourceDef};
 use dozer_runtime::codec::{Decode, DecodeError, Encode, Reader};
 use dozer_runtime::deps::chrono::{DateTime, NaiveDate, Utc};

@@ -1,0 +1,30 @@
+//! Reading endpoints: the query language ([`query`]) and its execution against endpoint tables
+//! ([`exec`]). The REST and gRPC servers are thin layers over these, so every read path filters,
+//! sorts and pages alike.
+
+pub mod exec;
+pub mod query;
+
+use crate::app::FieldDef;
+
+/// What the API knows of an endpoint (generated code describes each one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointSchema {
+    pub name: String,
+    /// The REST path, e.g. `/trips`.
+    pub path: String,
+    pub fields: Vec<FieldDef>,
+    /// The primary key's fields; `None` when records are identified by id only (no key), and empty
+    /// for a single-row result.
+    pub primary_key: Option<Vec<usize>>,
+    /// Secondary indexes, numbered as in the table.
+    pub indexes: Vec<IndexDef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IndexDef {
+    /// Sorted by these fields' values, in order.
+    Sorted(Vec<usize>),
+    /// One entry per word of a text field.
+    FullText(usize),
+}

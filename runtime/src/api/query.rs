@@ -1,0 +1,595 @@
+//! The query language of REST bodies, gRPC `query` strings and event filters (Dozer's, extended):
+//!
+//! ```json
+//! { "$filter": { "a": 1, "b": {"$gt": 3}, "$or": [{"c": null}, {"c": {"$in": [1, 2]}}] },
+//!   "$order_by": { "a": "asc", "b": "desc" }, "$limit": 10, "$skip": 20 }
+//! ```
+//!
+//! Parsing resolves every field against the endpoint's schema and converts every value to its
+//! field's type, so a query that parses can be executed without further checks, and every mistake
+//! is reported with the path of the offending key (`$filter.$or[1].c.$in[0]`) before anything is
+//! read. Semantics (documented in the user guide): a bare value or `null` is `$eq`; `$ne` and
+//! `$not` match rows whose value is NULL (the row's value is not the given one); `$lt`/`$lte`/
+//! `$gt`/`$gte` never match NULL; `$contains`, `$matches_any` and `$matches_all` compare the words
+//! of a text (as a `!FullText` index splits them); values order as the `keycode` bytes of indexes
+//! do, so a filter and an index scan always agree.
+
+use dozer_types::parse::{parse_date, parse_timestamp};
+use dozer_types::{Decimal, SqlType, Value};
+use serde_json::Value as Json;
+
+use crate::app::FieldDef;
+use crate::row::words;
+
+/// A parsed, validated query.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Query {
+    pub filter: Option<Filter>,
+    /// (field, descending)
+    pub order_by: Vec<(usize, bool)>,
+    /// `None`: the endpoint's default.
+    pub limit: Option<usize>,
+    pub skip: usize,
+    /// A record id: results after that record, in the query's order.
+    pub after: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Not(Box<Filter>),
+    /// `field op value`; `value` is never NULL for ordering operators.
+    Compare {
+        field: usize,
+        op: CompareOp,
+        value: Value,
+    },
+    In {
+        field: usize,
+        values: Vec<Value>,
+    },
+    /// The field's text has all (`all`) or any of these words.
+    Words {
+        field: usize,
+        words: Vec<String>,
+        all: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+/// A query that cannot be run as written: where (a path into the JSON) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryError {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "`{}`: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+fn err<T>(path: &str, message: impl Into<String>) -> Result<T, QueryError> {
+    Err(QueryError {
+        path: path.to_string(),
+        message: message.into(),
+    })
+}
+
+/// Limits on what one query may ask for.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryLimits {
+    /// The largest `$limit` accepted.
+    pub max_limit: usize,
+    /// How deeply `$and`/`$or`/`$not` may nest.
+    pub max_depth: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_limit: 10_000,
+            max_depth: 16,
+        }
+    }
+}
+
+/// Parses a query body (`null` or an empty object: everything, default order).
+pub fn parse_query(
+    json: &Json,
+    fields: &[FieldDef],
+    limits: QueryLimits,
+) -> Result<Query, QueryError> {
+    let object = match json {
+        Json::Null => return Ok(Query::default()),
+        Json::Object(o) => o,
+        other => return err("", format!("a query is a JSON object, not {}", kind(other))),
+    };
+    let p = Parser { fields, limits };
+    let mut q = Query::default();
+    for (key, value) in object {
+        match key.as_str() {
+            "$filter" => {
+                if !value.is_null() {
+                    q.filter = Some(p.filter(value, "$filter", 0)?);
+                }
+            }
+            "$order_by" => q.order_by = p.order_by(value)?,
+            "$limit" => {
+                let n = count(value, "$limit")?;
+                if n > limits.max_limit as u64 {
+                    return err(
+                        "$limit",
+                        format!("at most {} records per query", limits.max_limit),
+                    );
+                }
+                q.limit = Some(n as usize);
+            }
+            "$skip" => q.skip = count(value, "$skip")? as usize,
+            "$after" => q.after = Some(count(value, "$after")?),
+            other => return err(
+                other,
+                "unknown query key; expected `$filter`, `$order_by`, `$limit`, `$skip` or `$after`",
+            ),
+        }
+    }
+    if q.after.is_some() && q.skip > 0 {
+        return err(
+            "$after",
+            "use either `$after` (a cursor) or `$skip`, not both",
+        );
+    }
+    Ok(q)
+}
+
+/// Parses a `$filter` object alone (event filters, token scopes).
+pub fn parse_filter(
+    json: &Json,
+    fields: &[FieldDef],
+    limits: QueryLimits,
+) -> Result<Option<Filter>, QueryError> {
+    if json.is_null() {
+        return Ok(None);
+    }
+    Parser { fields, limits }
+        .filter(json, "$filter", 0)
+        .map(Some)
+}
+
+fn kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+fn count(v: &Json, path: &str) -> Result<u64, QueryError> {
+    v.as_u64().map_or_else(
+        || {
+            err(
+                path,
+                format!("expected a non-negative integer, found {}", kind(v)),
+            )
+        },
+        Ok,
+    )
+}
+
+struct Parser<'a> {
+    fields: &'a [FieldDef],
+    limits: QueryLimits,
+}
+
+impl Parser<'_> {
+    fn field(&self, name: &str, path: &str) -> Result<usize, QueryError> {
+        match self.fields.iter().position(|f| f.name == name) {
+            Some(i) => Ok(i),
+            None => {
+                let names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
+                err(
+                    path,
+                    format!(
+                        "unknown field `{name}`; the endpoint has {}",
+                        names.join(", ")
+                    ),
+                )
+            }
+        }
+    }
+
+    fn filter(&self, json: &Json, path: &str, depth: usize) -> Result<Filter, QueryError> {
+        if depth > self.limits.max_depth {
+            return err(
+                path,
+                format!("filters nest at most {} levels deep", self.limits.max_depth),
+            );
+        }
+        let Json::Object(object) = json else {
+            return err(
+                path,
+                format!("a filter is a JSON object, not {}", kind(json)),
+            );
+        };
+        let mut all = vec![];
+        for (key, value) in object {
+            let path = format!("{path}.{key}");
+            match key.as_str() {
+                "$and" | "$or" => {
+                    let Json::Array(items) = value else {
+                        return err(&path, format!("expected an array of filters, found {}", kind(value)));
+                    };
+                    let parts = items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| self.filter(f, &format!("{path}[{i}]"), depth + 1))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    all.push(if key == "$and" {
+                        Filter::And(parts)
+                    } else {
+                        Filter::Or(parts)
+                    });
+                }
+                "$not" => all.push(Filter::Not(Box::new(self.filter(value, &path, depth + 1)?))),
+                op if op.starts_with('$') => {
+                    return err(
+                        &path,
+                        "unknown operator here; a filter's keys are field names, `$and`, `$or` or `$not`",
+                    )
+                }
+                name => {
+                    let field = self.field(name, &path)?;
+                    all.extend(self.conditions(field, value, &path)?);
+                }
+            }
+        }
+        Ok(if all.len() == 1 {
+            all.pop().expect("one")
+        } else {
+            Filter::And(all)
+        })
+    }
+
+    /// The conditions on one field: a bare value (`$eq`) or an object of operators.
+    fn conditions(&self, field: usize, json: &Json, path: &str) -> Result<Vec<Filter>, QueryError> {
+        let Json::Object(ops) = json else {
+            let value = self.value(field, json, path)?;
+            return Ok(vec![compare(field, CompareOp::Eq, value)]);
+        };
+        if ops.is_empty() {
+            return err(
+                path,
+                "an empty object; give a value, or operators like {\"$gt\": 1}",
+            );
+        }
+        let mut out = vec![];
+        for (op, v) in ops {
+            let path = format!("{path}.{op}");
+            let cmp = match op.as_str() {
+                "$eq" => Some(CompareOp::Eq),
+                "$ne" => Some(CompareOp::Ne),
+                "$lt" => Some(CompareOp::Lt),
+                "$lte" => Some(CompareOp::Lte),
+                "$gt" => Some(CompareOp::Gt),
+                "$gte" => Some(CompareOp::Gte),
+                _ => None,
+            };
+            if let Some(cmp) = cmp {
+                let value = self.value(field, v, &path)?;
+                if value.is_null() && !matches!(cmp, CompareOp::Eq | CompareOp::Ne) {
+                    return err(&path, "needs a value to compare with, not null");
+                }
+                out.push(compare(field, cmp, value));
+                continue;
+            }
+            match op.as_str() {
+                "$in" => {
+                    let Json::Array(items) = v else {
+                        return err(&path, format!("expected an array of values, found {}", kind(v)));
+                    };
+                    let values = items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| self.value(field, x, &format!("{path}[{i}]")))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    out.push(Filter::In { field, values });
+                }
+                "$contains" | "$matches_any" | "$matches_all" => {
+                    if !matches!(self.fields[field].ty, SqlType::String | SqlType::Text) {
+                        return err(
+                            &path,
+                            format!("searches text, but `{}` is {}", self.fields[field].name, self.fields[field].ty),
+                        );
+                    }
+                    let texts: Vec<&str> = match (op.as_str(), v) {
+                        ("$contains", Json::String(s)) => vec![s.as_str()],
+                        (_, Json::Array(items)) if op != "$contains" => items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, x)| {
+                                x.as_str().map_or_else(
+                                    || err(&format!("{path}[{i}]"), format!("expected a string, found {}", kind(x))),
+                                    Ok,
+                                )
+                            })
+                            .collect::<Result<_, _>>()?,
+                        ("$contains", other) => {
+                            return err(&path, format!("expected a string, found {}", kind(other)))
+                        }
+                        (_, other) => {
+                            return err(&path, format!("expected an array of strings, found {}", kind(other)))
+                        }
+                    };
+                    let mut ws: Vec<String> = vec![];
+                    for t in texts {
+                        for w in words(t) {
+                            if !ws.contains(&w) {
+                                ws.push(w);
+                            }
+                        }
+                    }
+                    if ws.is_empty() {
+                        return err(&path, "has no words to search for");
+                    }
+                    out.push(Filter::Words {
+                        field,
+                        words: ws,
+                        all: op != "$matches_any",
+                    });
+                }
+                _ => {
+                    return err(
+                        &path,
+                        "unknown operator; expected one of $eq, $ne, $lt, $lte, $gt, $gte, $in, $contains, $matches_any, $matches_all",
+                    )
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A JSON value as a value of the field's type.
+    fn value(&self, field: usize, json: &Json, path: &str) -> Result<Value, QueryError> {
+        let f = &self.fields[field];
+        if json.is_null() {
+            return Ok(Value::Null);
+        }
+        let bad = || {
+            err(
+                path,
+                format!(
+                    "`{}` is {}; {} does not convert to it",
+                    f.name,
+                    f.ty,
+                    kind(json)
+                ),
+            )
+        };
+        Ok(match (f.ty, json) {
+            (SqlType::Boolean, Json::Bool(b)) => Value::Boolean(*b),
+            (SqlType::Int, Json::Number(n)) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => return err(path, format!("`{}` is int; {n} is not a 64-bit integer", f.name)),
+            },
+            (SqlType::UInt, Json::Number(n)) => match n.as_u64() {
+                Some(u) => Value::UInt(u),
+                None => return err(path, format!("`{}` is uint; {n} is not an unsigned 64-bit integer", f.name)),
+            },
+            (SqlType::Float, Json::Number(n)) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            (SqlType::Float, Json::String(s)) => match s.to_ascii_lowercase().as_str() {
+                "nan" => Value::Float(f64::NAN),
+                "inf" | "infinity" => Value::Float(f64::INFINITY),
+                "-inf" | "-infinity" => Value::Float(f64::NEG_INFINITY),
+                _ => return bad(),
+            },
+            (SqlType::Decimal, Json::Number(n)) => match n.to_string().parse::<Decimal>() {
+                Ok(d) => Value::Decimal(d),
+                Err(_) => match Decimal::from_scientific(&n.to_string()) {
+                    Ok(d) => Value::Decimal(d),
+                    Err(_) => return err(path, format!("`{}` is decimal; {n} does not fit one", f.name)),
+                },
+            },
+            (SqlType::Decimal, Json::String(s)) => match s.trim().parse::<Decimal>() {
+                Ok(d) => Value::Decimal(d),
+                Err(_) => return err(path, format!("`{}` is decimal; `{s}` is not a decimal", f.name)),
+            },
+            (SqlType::String, Json::String(s)) => Value::String(s.clone()),
+            (SqlType::Text, Json::String(s)) => Value::Text(s.clone()),
+            (SqlType::Timestamp, Json::String(s)) => match parse_timestamp(s) {
+                Some(t) => Value::Timestamp(t),
+                None => {
+                    return err(
+                        path,
+                        format!("`{}` is timestamp; `{s}` is not one (use RFC 3339, e.g. 2024-01-31T12:00:00Z)", f.name),
+                    )
+                }
+            },
+            (SqlType::Date, Json::String(s)) => match parse_date(s) {
+                Some(d) => Value::Date(d),
+                None => return err(path, format!("`{}` is date; `{s}` is not one (use YYYY-MM-DD)", f.name)),
+            },
+            (SqlType::Json, j) => Value::Json(j.clone()),
+            (SqlType::Binary | SqlType::Duration, _) => {
+                return err(path, format!("not supported yet: filtering on {} fields (`{}`)", f.ty, f.name))
+            }
+            _ => return bad(),
+        })
+    }
+
+    fn order_by(&self, json: &Json) -> Result<Vec<(usize, bool)>, QueryError> {
+        let Json::Object(object) = json else {
+            return err(
+                "$order_by",
+                format!(
+                    "expected an object like {{\"field\": \"asc\"}}, found {}",
+                    kind(json)
+                ),
+            );
+        };
+        let mut out: Vec<(usize, bool)> = vec![];
+        for (name, dir) in object {
+            let path = format!("$order_by.{name}");
+            let field = self.field(name, &path)?;
+            let desc = match dir.as_str().map(str::to_ascii_lowercase).as_deref() {
+                Some("asc") => false,
+                Some("desc") => true,
+                _ => return err(&path, "expected \"asc\" or \"desc\""),
+            };
+            if matches!(self.fields[field].ty, SqlType::Binary | SqlType::Json) {
+                return err(
+                    &path,
+                    format!(
+                        "not supported yet: sorting by {} fields",
+                        self.fields[field].ty
+                    ),
+                );
+            }
+            out.push((field, desc));
+        }
+        Ok(out)
+    }
+}
+
+fn compare(field: usize, op: CompareOp, value: Value) -> Filter {
+    Filter::Compare { field, op, value }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn fields() -> Vec<FieldDef> {
+        [
+            ("id", SqlType::Int, false),
+            ("name", SqlType::String, true),
+            ("price", SqlType::Decimal, false),
+            ("at", SqlType::Timestamp, true),
+        ]
+        .into_iter()
+        .map(|(n, ty, nullable)| FieldDef {
+            name: n.into(),
+            ty,
+            nullable,
+        })
+        .collect()
+    }
+
+    fn parse(j: Json) -> Result<Query, QueryError> {
+        parse_query(&j, &fields(), QueryLimits::default())
+    }
+
+    #[test]
+    fn dozer_queries_parse() {
+        let q = parse(json!({
+            "$filter": {"id": 1, "price": {"$gt": "2.50", "$lte": 10}, "name": {"$contains": "Red Apple"},
+                        "$or": [{"at": null}, {"at": {"$gte": "2024-01-01T00:00:00Z"}}]},
+            "$order_by": {"price": "desc", "id": "asc"}, "$limit": 10, "$skip": 5
+        }))
+        .unwrap();
+        assert_eq!(q.order_by, [(2, true), (0, false)]);
+        assert_eq!((q.limit, q.skip, q.after), (Some(10), 5, None));
+        let Some(Filter::And(parts)) = q.filter else {
+            panic!("{q:?}")
+        };
+        assert_eq!(parts[0], compare(0, CompareOp::Eq, Value::Int(1)));
+        assert_eq!(
+            parts[1],
+            compare(2, CompareOp::Gt, Value::Decimal("2.50".parse().unwrap()))
+        );
+        assert_eq!(
+            parts[3],
+            Filter::Words {
+                field: 1,
+                words: vec!["red".into(), "apple".into()],
+                all: true
+            }
+        );
+        assert!(
+            matches!(&parts[4], Filter::Or(o) if o[0] == compare(3, CompareOp::Eq, Value::Null))
+        );
+        assert_eq!(parse(Json::Null).unwrap(), Query::default());
+    }
+
+    #[test]
+    fn mistakes_name_their_path() {
+        let cases = [
+            (
+                json!({"$filter": {"nme": 1}}),
+                "$filter.nme",
+                "unknown field `nme`; the endpoint has id, name, price, at",
+            ),
+            (
+                json!({"$filter": {"id": {"$gt": "x"}}}),
+                "$filter.id.$gt",
+                "`id` is int; a string does not convert to it",
+            ),
+            (
+                json!({"$filter": {"id": {"$like": 1}}}),
+                "$filter.id.$like",
+                "unknown operator",
+            ),
+            (
+                json!({"$filter": {"$or": [{"id": 1}, {"price": {"$in": [1, "x"]}}]}}),
+                "$filter.$or[1].price.$in[1]",
+                "`x` is not a decimal",
+            ),
+            (
+                json!({"$filter": {"at": {"$lt": null}}}),
+                "$filter.at.$lt",
+                "not null",
+            ),
+            (
+                json!({"$filter": {"id": {"$contains": "a"}}}),
+                "$filter.id.$contains",
+                "searches text",
+            ),
+            (json!({"$limit": 1_000_000}), "$limit", "at most 10000"),
+            (json!({"$limit": -1}), "$limit", "non-negative integer"),
+            (json!({"$skip": 1, "$after": 3}), "$after", "not both"),
+            (
+                json!({"$order_by": {"id": "up"}}),
+                "$order_by.id",
+                "\"asc\" or \"desc\"",
+            ),
+            (json!({"$sort": {}}), "$sort", "unknown query key"),
+            (json!([1]), "", "JSON object"),
+        ];
+        for (q, path, message) in cases {
+            let e = parse(q.clone()).unwrap_err();
+            assert_eq!(e.path, path, "{q}: {e}");
+            assert!(e.message.contains(message), "{q}: {e}");
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut f = json!({"id": 1});
+        for _ in 0..20 {
+            f = json!({"$not": f});
+        }
+        let e = parse(json!({ "$filter": f })).unwrap_err();
+        assert!(e.message.contains("nest at most"), "{e}");
+    }
+}
