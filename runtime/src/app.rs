@@ -6,6 +6,7 @@
 //! the app resumes exactly after the last committed chunk: nothing is ingested twice or missed.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use dozer_types::{SqlType, Value};
 use heed::types::Bytes;
@@ -36,7 +37,7 @@ pub struct FieldDef {
 
 /// What generated code provides: typed parsing of source records, the operators between sources
 /// and endpoint tables, and decoding of stored rows for reads.
-pub trait Pipeline {
+pub trait Pipeline: Send + Sync {
     fn sources(&self) -> &[SourceDef];
 
     /// The endpoints, in config order: names, paths, fields, keys and indexes.
@@ -145,6 +146,20 @@ pub struct StepStats {
 }
 
 const FINGERPRINT: &[u8] = b"pipeline.fingerprint";
+const PHASE: &[u8] = b"phase";
+const STREAMING: &[u8] = b"Streaming";
+
+/// Dozer's phase of an app: `Snapshotting` until every source has been caught up once, then
+/// `Streaming`.
+pub fn phase(
+    meta: Database<Bytes, Bytes>,
+    txn: &RoTxn<WithoutTls>,
+) -> Result<&'static str, heed::Error> {
+    Ok(match meta.get(txn, PHASE)? {
+        Some(STREAMING) => "Streaming",
+        _ => "Snapshotting",
+    })
+}
 
 /// The version of the runtime's own store layout (operator state, tables, indexes), stored with
 /// the pipeline's fingerprint: a store written by a runtime with another layout is refused like
@@ -152,8 +167,9 @@ const FINGERPRINT: &[u8] = b"pipeline.fingerprint";
 pub const STORE_LAYOUT: u32 = 2;
 
 pub struct Runner {
-    store: Store,
-    pipeline: Box<dyn Pipeline>,
+    store: Arc<Store>,
+    pipeline: Arc<dyn Pipeline>,
+    meta: Database<Bytes, Bytes>,
     positions: Database<Bytes, Bytes>,
     readers: Vec<FileReader>,
     bad: BadRecords,
@@ -172,7 +188,7 @@ impl Runner {
         skip_bad_records: bool,
     ) -> Result<Runner, PipelineError> {
         let store = Store::open(&home.join("store"), map_size)?;
-        let (pipeline, positions) = store.write(|txn| -> Result<_, PipelineError> {
+        let (pipeline, positions, meta) = store.write(|txn| -> Result<_, PipelineError> {
             let positions = store.env().create_database(txn, Some("source.positions"))?;
             let meta: Database<Bytes, Bytes> =
                 store.env().create_database(txn, Some("app.meta"))?;
@@ -191,8 +207,9 @@ impl Runner {
                     ))))
                 }
             }
-            Ok((pipeline, positions))
+            Ok((pipeline, positions, meta))
         })?;
+        let pipeline: Arc<dyn Pipeline> = Arc::from(pipeline);
         let mut readers = vec![];
         {
             let view = store.read()?;
@@ -206,8 +223,9 @@ impl Runner {
         }
         let ingested = vec![0; readers.len()];
         Ok(Runner {
-            store,
+            store: Arc::new(store),
             pipeline,
+            meta,
             positions,
             readers,
             bad: BadRecords::new(skip_bad_records),
@@ -222,12 +240,25 @@ impl Runner {
         self
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 
-    pub fn pipeline(&self) -> &dyn Pipeline {
-        self.pipeline.as_ref()
+    pub fn pipeline(&self) -> &Arc<dyn Pipeline> {
+        &self.pipeline
+    }
+
+    /// The app's metadata database (fingerprint, phase).
+    pub fn meta(&self) -> Database<Bytes, Bytes> {
+        self.meta
+    }
+
+    /// Records that every source has been caught up once: the API's phase is `Streaming` from now
+    /// on (also for `api` processes reading the store).
+    pub fn mark_streaming(&self) -> Result<(), PipelineError> {
+        let meta = self.meta;
+        self.store
+            .write(|txn| meta.put(txn, PHASE, STREAMING).map_err(PipelineError::from))
     }
 
     pub fn bad_records(&self) -> &BadRecords {

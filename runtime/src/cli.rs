@@ -7,6 +7,8 @@
 //! - `dump <endpoint>`: the endpoint's rows as JSON lines; works while `run` is running (LMDB
 //!   readers see the last committed batch).
 //! - `info`: sources and their positions, endpoints with row counts and fields.
+//! - `api`: serve the REST API from the store alone (`run` serves it too, unless `--once` or
+//!   `--no-api`); several `api` processes can read one store beside the `run` process.
 
 use std::ffi::OsString;
 use std::io::{IsTerminal as _, Write};
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
+use crate::api::rest::{self, ApiSettings, ApiState};
 use crate::app::{OpenPipeline, PipelineError, Runner};
 
 /// What the generated `main` knows about its app.
@@ -29,7 +32,20 @@ pub struct AppSpec<'a> {
     pub map_size: Option<usize>,
     /// `app.on_bad_record: skip`.
     pub skip_bad_records: bool,
+    /// The config's `api` section.
+    pub api: ApiSettings,
     pub open: OpenPipeline<'a>,
+}
+
+/// Where the API listens, from the command line (overrides the config).
+#[derive(clap::Args, Clone, Debug, Default)]
+struct ServeArgs {
+    /// Address to serve on (default: the config's `api.rest.host`).
+    #[arg(long)]
+    host: Option<String>,
+    /// REST port (default: the config's `api.rest.port`; 0 picks a free one).
+    #[arg(long)]
+    rest_port: Option<u16>,
 }
 
 #[derive(Parser)]
@@ -55,6 +71,16 @@ enum Command {
         /// Source records per transaction (a file chunk is one batch).
         #[arg(long, default_value_t = 10_000)]
         batch_records: usize,
+        /// Do not serve the API while running (`--once` never serves).
+        #[arg(long)]
+        no_api: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Serve the API from the store alone (while another process runs the pipeline, or after).
+    Api {
+        #[command(flatten)]
+        serve: ServeArgs,
     },
     /// Print an endpoint's rows as JSON lines.
     Dump { endpoint: String },
@@ -67,6 +93,8 @@ pub enum CliError {
     Usage(clap::Error),
     Pipeline(PipelineError),
     Output(std::io::Error),
+    /// The API server could not start or failed.
+    Serve(std::io::Error),
 }
 
 impl std::fmt::Display for CliError {
@@ -75,6 +103,7 @@ impl std::fmt::Display for CliError {
             CliError::Usage(e) => e.fmt(f),
             CliError::Pipeline(e) => e.fmt(f),
             CliError::Output(e) => write!(f, "writing output: {e}"),
+            CliError::Serve(e) => write!(f, "API server: {e}"),
         }
     }
 }
@@ -151,15 +180,36 @@ pub fn run_with(
             once,
             poll_ms,
             batch_records: _,
-        } => run(
-            spec.name,
-            &mut runner,
-            stop,
-            once,
-            Duration::from_millis(poll_ms),
-            log,
-            tty,
-        ),
+            no_api,
+            serve,
+        } => {
+            let api = if once || no_api {
+                None
+            } else {
+                Some(start_api(spec, &runner, &serve, log)?)
+            };
+            let result = run(
+                spec.name,
+                &mut runner,
+                stop,
+                once,
+                Duration::from_millis(poll_ms),
+                log,
+                tty,
+            );
+            if let Some(api) = api {
+                api.stop()?;
+            }
+            result
+        }
+        Command::Api { serve } => {
+            let api = start_api(spec, &runner, &serve, log)?;
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            writeln!(log, "{}: stopping the API", spec.name)?;
+            api.stop()
+        }
         Command::Dump { endpoint } => {
             runner.dump(&endpoint, out)?;
             Ok(())
@@ -200,6 +250,7 @@ fn run(
         }
         if !caught_up_once {
             caught_up_once = true;
+            runner.mark_streaming()?;
             let total: u64 = runner.ingested().iter().sum();
             progress.finish();
             writeln!(
@@ -231,6 +282,81 @@ fn run(
         writeln!(log, "{name}: stopped; every committed change is kept")?;
     }
     Ok(())
+}
+
+/// The API server of a running app: a thread with its own tokio runtime.
+struct ApiServer {
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl ApiServer {
+    /// Stops accepting requests, lets requests in flight finish, and waits for the server.
+    fn stop(self) -> Result<(), CliError> {
+        let _ = self.shutdown.send(());
+        match self.thread.join() {
+            Ok(result) => result.map_err(CliError::Serve),
+            Err(_) => Err(CliError::Serve(std::io::Error::other(
+                "the API thread panicked",
+            ))),
+        }
+    }
+}
+
+/// Binds the REST port (so a port in use is reported right away) and serves on a thread.
+fn start_api(
+    spec: &AppSpec<'_>,
+    runner: &Runner,
+    args: &ServeArgs,
+    log: &mut dyn Write,
+) -> Result<ApiServer, CliError> {
+    let mut settings = spec.api.clone();
+    if let Some(h) = &args.host {
+        settings.host = h.clone();
+    }
+    if let Some(p) = args.rest_port {
+        settings.rest_port = p;
+    }
+    if settings.requires_auth || std::env::var_os("DOZER_MASTER_SECRET").is_some() {
+        // Serving without the authentication the config asks for would expose the data.
+        return Err(CliError::Serve(std::io::Error::other(
+            "not supported yet: JWT authentication (`api.api_security` / DOZER_MASTER_SECRET); this app will not serve its data unauthenticated. Use `run --no-api` (or `dump`) until then",
+        )));
+    }
+    let addr = format!("{}:{}", settings.host, settings.rest_port);
+    let listener = std::net::TcpListener::bind(&addr).map_err(|e| {
+        CliError::Serve(std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {addr}: {e} (set `api.rest.port` or pass --rest-port)"),
+        ))
+    })?;
+    listener.set_nonblocking(true).map_err(CliError::Serve)?;
+    let bound = listener.local_addr().map_err(CliError::Serve)?;
+    writeln!(log, "{}: REST API on http://{bound}", spec.name)?;
+    let state = Arc::new(ApiState {
+        store: runner.store().clone(),
+        pipeline: runner.pipeline().clone(),
+        meta: runner.meta(),
+        settings,
+    });
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("api".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                rest::serve(listener, state, async {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        })
+        .map_err(CliError::Serve)?;
+    Ok(ApiServer { shutdown, thread })
 }
 
 fn info(name: &str, runner: &Runner, out: &mut dyn Write) -> Result<(), CliError> {

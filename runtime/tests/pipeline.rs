@@ -346,6 +346,7 @@ mod cli {
             home: home.to_path_buf(),
             map_size: Some(1 << 20),
             skip_bad_records: false,
+            api: Default::default(),
             open,
         }
     }

@@ -6,6 +6,7 @@ mod pipeline;
 use std::path::Path;
 use std::process::ExitCode;
 
+use dozer_runtime::api::rest::ApiSettings;
 use dozer_runtime::cli::AppSpec;
 
 /// The directory of the config the app was built from; source paths are relative to it.
@@ -18,6 +19,13 @@ fn main() -> ExitCode {
         home: base.join({{ home_dir }}),
         map_size: {{ map_size }},
         skip_bad_records: {{ skip_bad_records }},
+        api: ApiSettings {
+            host: {{ rest_host }}.into(),
+            rest_port: {{ rest_port }},
+            default_limit: {{ default_limit }},
+            requires_auth: {{ requires_auth }},
+            ..ApiSettings::default()
+        },
         open: &|env, txn| pipeline::open(base, env, txn),
     })
 }

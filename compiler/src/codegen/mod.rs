@@ -82,6 +82,10 @@ struct MainRs<'a> {
     home_dir: String,
     map_size: String,
     skip_bad_records: bool,
+    rest_host: String,
+    rest_port: u16,
+    default_limit: u64,
+    requires_auth: bool,
 }
 
 #[derive(Template)]
@@ -225,6 +229,10 @@ pub fn emit(
                 None => "None".into(),
             },
             skip_bad_records: config.app.on_bad_record == OnBadRecord::Skip,
+            rest_host: format!("{:?}", config.api.rest.host),
+            rest_port: config.api.rest.port,
+            default_limit: config.api.default_max_num_records,
+            requires_auth: config.api.jwt_secret.is_some(),
         }
         .render(),
     )?;

@@ -1,9 +1,10 @@
-//! Reading endpoints: the query language ([`query`]) and its execution against endpoint tables
-//! ([`exec`]). The REST and gRPC servers are thin layers over these, so every read path filters,
-//! sorts and pages alike.
+//! Reading endpoints: the query language ([`query`]), its execution against endpoint tables
+//! ([`exec`]) and the REST server ([`rest`]). Servers are thin layers over the first two, so every
+//! read path filters, sorts and pages alike.
 
 pub mod exec;
 pub mod query;
+pub mod rest;
 
 use crate::app::FieldDef;
 
