@@ -180,10 +180,17 @@ fn good_configs_generate_deterministic_code() {
         );
         match first {
             Ok(app) => {
-                for name in ["Cargo.toml", "README.md", "src/main.rs", "src/pipeline.rs"] {
+                for name in [
+                    "Cargo.toml",
+                    "README.md",
+                    "src/main.rs",
+                    "src/pipeline.rs",
+                    "openapi.json",
+                ] {
                     assert!(app.files.contains_key(name), "{name} missing");
                 }
                 insta::assert_snapshot!(app.files["src/pipeline.rs"].as_str());
+                insta::assert_snapshot!("openapi", app.files["openapi.json"].as_str());
             }
             Err(e) => {
                 let e = e.to_string();

@@ -259,6 +259,39 @@ fn every_route_answers_from_the_endpoints() {
     assert_eq!(seen.len(), by_count.len());
     same_set(seen, by_count, "$after pages");
 
+    // The OpenAPI document: the one dozerc wrote next to the config, and per endpoint. Every record
+    // this test received conforms to its endpoint's record schema.
+    let written: Json = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("ecommerce.openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(api.get("/openapi.json"), (200, written.clone()));
+    let (status, clv_doc) = api.get("/clv/oapi");
+    assert_eq!(status, 200);
+    assert_eq!(api.post("/clv/oapi", "").1, clv_doc);
+    let clv_paths: Vec<&String> = clv_doc["paths"].as_object().unwrap().keys().collect();
+    assert!(
+        clv_paths.iter().all(|p| p.starts_with("/clv")),
+        "{clv_paths:?}"
+    );
+    for (endpoint, record) in [
+        ("clv", "ClvRecord"),
+        ("bestsellers", "BestsellersRecord"),
+        ("sales_by_country", "SalesByCountryRecord"),
+        ("daily_sales", "DailySalesRecord"),
+    ] {
+        let schema = &written["components"]["schemas"][record];
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(schema)
+            .unwrap();
+        for r in api.query(endpoint, json!({"$limit": 10000})) {
+            if let Err(e) = validator.validate(&r) {
+                panic!("{endpoint}: {r} does not match its schema: {e}");
+            }
+        }
+    }
+
     // Bad requests name what is wrong.
     let cases = [
         (

@@ -102,6 +102,16 @@ pub fn crate_dir(checked: &Checked) -> Option<PathBuf> {
     )
 }
 
+/// Where dozerc writes the app's OpenAPI document: `<app>.openapi.json` beside the config.
+pub fn openapi_path(checked: &Checked) -> Option<PathBuf> {
+    let config = checked.config.as_ref()?;
+    Some(
+        config
+            .base_dir
+            .join(format!("{}.openapi.json", binary_name(config))),
+    )
+}
+
 /// Writes the app crate for a checked config (no errors in it) and returns its directory and the
 /// number of files written.
 pub fn generate(checked: &Checked, config_name: &str) -> Result<(PathBuf, usize), BuildError> {
@@ -128,6 +138,14 @@ pub fn generate(checked: &Checked, config_name: &str) -> Result<(PathBuf, usize)
     let written = app
         .write(&dir)
         .map_err(|e| BuildError::Io(format!("cannot write {}", dir.display()), e))?;
+    // The OpenAPI document next to the config, for client generation.
+    if let Some(doc) = app.files.get(codegen::OPENAPI_FILE) {
+        let path = openapi_path(checked).unwrap_or_else(|| dir.join(codegen::OPENAPI_FILE));
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(doc.as_str()) {
+            std::fs::write(&path, doc)
+                .map_err(|e| BuildError::Io(format!("cannot write {}", path.display()), e))?;
+        }
+    }
     // The runtime's lock file pins every dependency; cargo adds the app itself to the copy.
     let lock = runtime.join("../Cargo.lock");
     if lock.is_file() && !dir.join("Cargo.lock").is_file() {

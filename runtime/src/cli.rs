@@ -334,6 +334,7 @@ fn start_api(
     let bound = listener.local_addr().map_err(CliError::Serve)?;
     writeln!(log, "{}: REST API on http://{bound}", spec.name)?;
     let state = Arc::new(ApiState {
+        app: spec.name.to_string(),
         store: runner.store().clone(),
         pipeline: runner.pipeline().clone(),
         meta: runner.meta(),

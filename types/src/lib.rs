@@ -12,6 +12,7 @@
 
 mod date_part;
 pub mod keycode;
+pub mod openapi;
 pub mod parse;
 mod sql_type;
 mod value;

@@ -159,6 +159,9 @@ pub fn query_order(queries: &[BoundQuery]) -> Vec<&BoundQuery> {
     done
 }
 
+/// The crate's copy of the app's OpenAPI document (dozerc also writes it next to the config).
+pub const OPENAPI_FILE: &str = "openapi.json";
+
 /// Generates the app crate for a checked config.
 pub fn emit(
     config: &Config,
@@ -167,7 +170,8 @@ pub fn emit(
     opts: &EmitOptions<'_>,
 ) -> Result<AppCrate, CodegenError> {
     let ordered = query_order(queries);
-    let code = pipeline::PipelineGen::new(config, catalog).generate(&ordered, opts.config_name)?;
+    let (code, api) =
+        pipeline::PipelineGen::new(config, catalog).generate(&ordered, opts.config_name)?;
     let print = fingerprint(&code);
     let code = format!("{code}\n/// Identifies this pipeline's state layout in the store.\nconst FINGERPRINT: &str = \"{print}\";\n");
     let file = syn::parse_file(&code).map_err(|e| {
@@ -259,6 +263,18 @@ pub fn emit(
     files.insert("README.md".to_string(), readme);
     files.insert("src/main.rs".to_string(), main_rs);
     files.insert("src/pipeline.rs".to_string(), pipeline_rs);
+    // The API's OpenAPI document, exactly as the binary serves it (same generator, same inputs).
+    let endpoints: Vec<_> = api.iter().map(|e| e.openapi()).collect();
+    let doc = dozer_types::openapi::document(
+        app_name,
+        &endpoints,
+        dozer_types::openapi::DEFAULT_MAX_LIMIT,
+        None,
+    );
+    let mut openapi = serde_json::to_string_pretty(&doc)
+        .map_err(|e| CodegenError::Internal(format!("OpenAPI document: {e}")))?;
+    openapi.push('\n');
+    files.insert(OPENAPI_FILE.to_string(), openapi);
     Ok(AppCrate { files })
 }
 

@@ -75,6 +75,30 @@ impl NodeOut {
 }
 
 /// A file source the app reads.
+/// An endpoint as the API documents it: name, path, fields (SQL name, type, nullable) and key.
+#[derive(Clone, Debug)]
+pub struct ApiEndpoint {
+    pub name: String,
+    pub path: String,
+    pub fields: Vec<(String, SqlType, bool)>,
+    pub primary_key: Option<Vec<usize>>,
+}
+
+impl ApiEndpoint {
+    pub fn openapi(&self) -> dozer_types::openapi::Endpoint<'_> {
+        dozer_types::openapi::Endpoint {
+            name: &self.name,
+            path: &self.path,
+            fields: self
+                .fields
+                .iter()
+                .map(|(n, t, null)| (n.as_str(), *t, *null))
+                .collect(),
+            primary_key: self.primary_key.clone(),
+        }
+    }
+}
+
 /// A secondary index of an endpoint table: sorted over fields, or full-text over one text field.
 #[derive(Clone, Debug, PartialEq)]
 enum IndexSpec {
@@ -189,11 +213,12 @@ impl<'a> PipelineGen<'a> {
     }
 
     /// Generates the whole file (unformatted Rust).
+    /// The app's `pipeline.rs`, and what the API documents of each endpoint.
     pub fn generate(
         mut self,
         queries: &[&BoundQuery],
         config_name: &str,
-    ) -> Result<String, CodegenError> {
+    ) -> Result<(String, Vec<ApiEndpoint>), CodegenError> {
         // Sources that a query or an endpoint reads, in config order.
         let mut used: BTreeSet<String> = BTreeSet::new();
         for q in queries {
@@ -245,6 +270,23 @@ impl<'a> PipelineGen<'a> {
             }
         }
         let endpoints = self.endpoints()?;
+        let api: Vec<ApiEndpoint> = endpoints
+            .iter()
+            .map(|e| {
+                let t = &self.types[e.ty];
+                ApiEndpoint {
+                    name: e.name.clone(),
+                    path: e.path.clone(),
+                    fields: t
+                        .fields
+                        .iter()
+                        .zip(&t.sql_names)
+                        .map(|(f, n)| (n.clone(), f.ty, f.nullable))
+                        .collect(),
+                    primary_key: e.key.clone(),
+                }
+            })
+            .collect();
 
         let mut code = String::new();
         writeln!(
@@ -284,7 +326,7 @@ impl<'a> PipelineGen<'a> {
         }
         code.push_str("}\n");
         code.push_str(&self.pipeline_impl(&endpoints, queries)?);
-        Ok(code)
+        Ok((code, api))
     }
 
     fn add_source(&mut self, s: &crate::config::Source) -> Result<(), CodegenError> {

@@ -29,3 +29,19 @@ pub enum IndexDef {
     /// One entry per word of a text field.
     FullText(usize),
 }
+
+impl EndpointSchema {
+    /// The description the OpenAPI generator takes.
+    pub fn openapi(&self) -> dozer_types::openapi::Endpoint<'_> {
+        dozer_types::openapi::Endpoint {
+            name: &self.name,
+            path: &self.path,
+            fields: self
+                .fields
+                .iter()
+                .map(|f| (f.name.as_str(), f.ty, f.nullable))
+                .collect(),
+            primary_key: self.primary_key.clone(),
+        }
+    }
+}

@@ -105,7 +105,7 @@ pub struct QueryLimits {
 impl Default for QueryLimits {
     fn default() -> Self {
         QueryLimits {
-            max_limit: 10_000,
+            max_limit: dozer_types::openapi::DEFAULT_MAX_LIMIT as usize,
             max_depth: 16,
         }
     }

@@ -9,6 +9,7 @@
 //! | `POST <path>/query` | a query (body may be empty) → records |
 //! | `POST <path>/count` | a query's `$filter` → a bare number |
 //! | `POST <path>/phase` | `"Snapshotting"` or `"Streaming"` |
+//! | `GET`/`POST <path>/oapi`, `GET /openapi.json` | OpenAPI 3.1 documents (`dozer_types::openapi`) |
 //!
 //! Each request is answered from one LMDB read transaction on a blocking thread, so it sees whole
 //! batches only, never waits for the pipeline, and never makes the pipeline wait. Bad requests get
@@ -75,6 +76,8 @@ impl Default for ApiSettings {
 
 /// What every handler reads.
 pub struct ApiState {
+    /// The app's name (the OpenAPI document's title).
+    pub app: String,
     pub store: Arc<Store>,
     pub pipeline: Arc<dyn Pipeline>,
     pub meta: Database<LmdbBytes, LmdbBytes>,
@@ -87,7 +90,8 @@ type Shared = Arc<ApiState>;
 pub fn router(state: Shared) -> Router {
     let mut app = Router::new()
         .route("/", get(paths))
-        .route("/health", get(health));
+        .route("/health", get(health))
+        .route("/openapi.json", get(|s: State<Shared>| openapi(s, None)));
     for (i, e) in state.pipeline.endpoints().iter().enumerate() {
         let path = if e.path.starts_with('/') {
             e.path.clone()
@@ -108,7 +112,12 @@ pub fn router(state: Shared) -> Router {
                 &format!("{path}/count"),
                 post(move |s: State<Shared>, body: Bytes| count(s, i, body)),
             )
-            .route(&format!("{path}/phase"), post(phase_route));
+            .route(&format!("{path}/phase"), post(phase_route))
+            .route(
+                &format!("{path}/oapi"),
+                get(move |s: State<Shared>| openapi(s, Some(i)))
+                    .post(move |s: State<Shared>| openapi(s, Some(i))),
+            );
     }
     let timeout = state.settings.timeout;
     let max_body = state.settings.max_body;
@@ -243,6 +252,23 @@ async fn paths(State(state): State<Shared>) -> Response {
 
 async fn health() -> Response {
     json_response(StatusCode::OK, &json!({ "status": "SERVING" }))
+}
+
+/// The app's OpenAPI document (the one dozerc wrote next to the config), or one endpoint's.
+async fn openapi(State(state): State<Shared>, only: Option<usize>) -> Response {
+    let endpoints: Vec<_> = state
+        .pipeline
+        .endpoints()
+        .iter()
+        .map(|e| e.openapi())
+        .collect();
+    let doc = dozer_types::openapi::document(
+        &state.app,
+        &endpoints,
+        state.settings.limits.max_limit as u64,
+        only,
+    );
+    json_response(StatusCode::OK, &doc)
 }
 
 async fn not_found() -> ApiError {

@@ -1,0 +1,343 @@
+//! The OpenAPI 3.1 document of an app's REST API.
+//!
+//! One function builds it from the endpoints' schemas, so the document dozerc writes next to the
+//! config, the one compiled into the binary and the ones it serves (`GET /openapi.json`, and per
+//! endpoint `<path>/oapi`) are the same bytes. Record schemas follow [`crate::Value::to_json`]:
+//! decimals as strings, timestamps RFC 3339, floats as numbers or `"NaN"`/`"inf"`/`"-inf"`,
+//! nullable fields also `null`; every record has `__dozer_record_id` and `__dozer_record_version`.
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::SqlType;
+
+/// The largest `$limit` a query may ask for unless the app says otherwise.
+pub const DEFAULT_MAX_LIMIT: u64 = 10_000;
+
+/// What the document needs to know of an endpoint.
+#[derive(Clone, Debug)]
+pub struct Endpoint<'a> {
+    pub name: &'a str,
+    pub path: &'a str,
+    /// (name, type, nullable)
+    pub fields: Vec<(&'a str, SqlType, bool)>,
+    /// Primary key fields; `None`: records are addressed by record id.
+    pub primary_key: Option<Vec<usize>>,
+}
+
+/// The whole app's document, or (with `only`) one endpoint's.
+pub fn document(
+    app: &str,
+    endpoints: &[Endpoint<'_>],
+    max_limit: u64,
+    only: Option<usize>,
+) -> Json {
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    if only.is_none() {
+        paths.insert(
+            "/".into(),
+            operation(
+                "get",
+                "endpoints",
+                "The endpoints' paths.",
+                None,
+                json!({"type": "array", "items": {"type": "string"}}),
+                &[],
+            ),
+        );
+        paths.insert(
+            "/health".into(),
+            operation(
+                "get",
+                "health",
+                "Whether the API serves.",
+                None,
+                json!({"type": "object", "properties": {"status": {"type": "string", "enum": ["SERVING"]}}, "required": ["status"]}),
+                &[],
+            ),
+        );
+        paths.insert(
+            "/openapi.json".into(),
+            operation(
+                "get",
+                "openapi",
+                "This document.",
+                None,
+                json!({"type": "object"}),
+                &[],
+            ),
+        );
+    }
+    for (i, e) in endpoints.iter().enumerate() {
+        if only.is_some_and(|o| o != i) {
+            continue;
+        }
+        let record = record_name(e.name);
+        schemas.insert(record.clone(), record_schema(e));
+        let reference = json!({"$ref": format!("#/components/schemas/{record}")});
+        let records = json!({"type": "array", "items": reference});
+        let path = normalized(e.path);
+        let id = e.name;
+        paths.insert(
+            path.clone(),
+            operation(
+                "get",
+                &format!("list_{id}"),
+                &format!("The first records of `{}`.", e.name),
+                None,
+                records.clone(),
+                &[],
+            ),
+        );
+        if let Some(key) = key_parameter(e) {
+            let mut op = operation(
+                "get",
+                &format!("get_{id}"),
+                &format!("A record of `{}` by {}.", e.name, key.1),
+                None,
+                reference.clone(),
+                &[400, 404],
+            );
+            op["get"]["parameters"] = json!([{
+                "name": "key", "in": "path", "required": true,
+                "description": key.1, "schema": key.0,
+            }]);
+            paths.insert(format!("{path}/{{key}}"), op);
+        }
+        paths.insert(
+            format!("{path}/query"),
+            operation(
+                "post",
+                &format!("query_{id}"),
+                &format!("Records of `{}` that a query selects.", e.name),
+                Some(query_schema(e, max_limit)),
+                records,
+                &[400, 422],
+            ),
+        );
+        paths.insert(
+            format!("{path}/count"),
+            operation(
+                "post",
+                &format!("count_{id}"),
+                &format!("How many records of `{}` a query's filter selects.", e.name),
+                Some(query_schema(e, max_limit)),
+                json!({"type": "integer", "minimum": 0}),
+                &[400, 422],
+            ),
+        );
+        paths.insert(
+            format!("{path}/phase"),
+            operation(
+                "post",
+                &format!("phase_{id}"),
+                "Snapshotting until every source has been read once, then Streaming.",
+                None,
+                json!({"type": "string", "enum": ["Snapshotting", "Streaming"]}),
+                &[],
+            ),
+        );
+        let mut oapi = operation(
+            "get",
+            &format!("oapi_{id}"),
+            &format!("The OpenAPI document of `{}`.", e.name),
+            None,
+            json!({"type": "object"}),
+            &[],
+        );
+        let post = operation(
+            "post",
+            &format!("oapi_post_{id}"),
+            &format!("The OpenAPI document of `{}`.", e.name),
+            None,
+            json!({"type": "object"}),
+            &[],
+        );
+        oapi["post"] = post["post"].clone();
+        paths.insert(format!("{path}/oapi"), oapi);
+    }
+    schemas.insert(
+        "Error".into(),
+        json!({"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": format!("{app} API"), "version": "1", "description": "Generated by dozerc from the app's config and SQL."},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    })
+}
+
+fn normalized(path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    }
+}
+
+fn record_name(endpoint: &str) -> String {
+    let mut out = String::new();
+    let mut upper = true;
+    for c in endpoint.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(if upper { c.to_ascii_uppercase() } else { c });
+            upper = false;
+        } else {
+            upper = true;
+        }
+    }
+    out.push_str("Record");
+    out
+}
+
+/// The JSON schema of a field's values as the API prints them.
+pub fn field_schema(ty: SqlType, nullable: bool) -> Json {
+    let schema = match ty {
+        SqlType::Boolean => json!({"type": "boolean"}),
+        SqlType::Int => json!({"type": "integer", "format": "int64"}),
+        SqlType::UInt => json!({"type": "integer", "minimum": 0}),
+        SqlType::Float => {
+            json!({"anyOf": [{"type": "number"}, {"type": "string", "enum": ["NaN", "inf", "-inf"]}]})
+        }
+        SqlType::Decimal => {
+            json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$", "description": "an exact decimal, as a string"})
+        }
+        SqlType::String | SqlType::Text => json!({"type": "string"}),
+        SqlType::Binary => {
+            json!({"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}})
+        }
+        SqlType::Timestamp => json!({"type": "string", "format": "date-time"}),
+        SqlType::Date => json!({"type": "string", "format": "date"}),
+        SqlType::Json => json!({}),
+        SqlType::Duration => json!({
+            "type": "object",
+            "properties": {"value": {"type": "string"}, "time_unit": {"type": "string", "enum": ["Nanoseconds", "Milliseconds"]}},
+            "required": ["value", "time_unit"],
+        }),
+    };
+    if nullable && ty != SqlType::Json {
+        json!({"anyOf": [schema, {"type": "null"}]})
+    } else {
+        schema
+    }
+}
+
+fn record_schema(e: &Endpoint<'_>) -> Json {
+    let mut properties = Map::new();
+    let mut required: Vec<Json> = vec![];
+    for (name, ty, nullable) in &e.fields {
+        properties.insert(name.to_string(), field_schema(*ty, *nullable));
+        required.push(json!(name));
+    }
+    properties.insert(
+        "__dozer_record_id".into(),
+        json!({"type": "integer", "minimum": 0}),
+    );
+    properties.insert(
+        "__dozer_record_version".into(),
+        json!({"type": "integer", "minimum": 0}),
+    );
+    required.push(json!("__dozer_record_id"));
+    required.push(json!("__dozer_record_version"));
+    json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+}
+
+/// The `{key}` path parameter's schema and description, when records can be addressed by one.
+fn key_parameter(e: &Endpoint<'_>) -> Option<(Json, String)> {
+    match &e.primary_key {
+        None => Some((
+            json!({"type": "integer", "minimum": 0}),
+            "record id".to_string(),
+        )),
+        Some(cols) if cols.len() == 1 => {
+            let (name, ty, _) = e.fields[cols[0]];
+            let schema = match ty {
+                SqlType::Int => json!({"type": "integer", "format": "int64"}),
+                SqlType::UInt => json!({"type": "integer", "minimum": 0}),
+                SqlType::Boolean => json!({"type": "boolean"}),
+                _ => json!({"type": "string"}),
+            };
+            Some((schema, format!("primary key `{name}`")))
+        }
+        _ => None,
+    }
+}
+
+fn query_schema(e: &Endpoint<'_>, max_limit: u64) -> Json {
+    let names: Vec<&str> = e.fields.iter().map(|f| f.0).collect();
+    json!({
+        "type": "object",
+        "properties": {
+            "$filter": {"type": "object", "description": format!("Conditions on {}: a value, or operators $eq $ne $lt $lte $gt $gte $in $contains $matches_any $matches_all; combined with $and, $or, $not.", names.join(", "))},
+            "$order_by": {"type": "object", "additionalProperties": {"type": "string", "enum": ["asc", "desc"]}},
+            "$limit": {"type": "integer", "minimum": 0, "maximum": max_limit},
+            "$skip": {"type": "integer", "minimum": 0},
+            "$after": {"type": "integer", "minimum": 0, "description": "a record id: the records after it, in the query's order"},
+        },
+        "additionalProperties": false,
+    })
+}
+
+/// A path item with one operation.
+fn operation(
+    method: &str,
+    id: &str,
+    summary: &str,
+    body: Option<Json>,
+    ok: Json,
+    errors: &[u16],
+) -> Json {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({"description": "OK", "content": {"application/json": {"schema": ok}}}),
+    );
+    for code in errors {
+        let description = match code {
+            400 => "The request is malformed; the message names the offending key.",
+            404 => "No such record.",
+            422 => "The query would read too many records without an index; the message names the index to add.",
+            _ => "Error",
+        };
+        responses.insert(
+            code.to_string(),
+            json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+        );
+    }
+    let mut op = json!({"operationId": id, "summary": summary, "responses": responses});
+    if let Some(schema) = body {
+        op["requestBody"] =
+            json!({"required": false, "content": {"application/json": {"schema": schema}}});
+    }
+    json!({ method: op })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_endpoint_document() {
+        let e = Endpoint {
+            name: "sales_by_country",
+            path: "/sales_by_country",
+            fields: vec![
+                ("Country", SqlType::String, false),
+                ("Total", SqlType::Decimal, true),
+            ],
+            primary_key: Some(vec![0]),
+        };
+        let doc = document("shop", &[e], 10_000, Some(0));
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert!(doc["paths"].get("/").is_none());
+        let record = &doc["components"]["schemas"]["SalesByCountryRecord"];
+        assert_eq!(
+            record["properties"]["Total"]["anyOf"][1],
+            json!({"type": "null"})
+        );
+        let get = &doc["paths"]["/sales_by_country/{key}"]["get"];
+        assert_eq!(get["parameters"][0]["schema"], json!({"type": "string"}));
+        assert!(doc["paths"]["/sales_by_country/oapi"]["post"].is_object());
+    }
+}
