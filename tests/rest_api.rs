@@ -1,7 +1,7 @@
-//! The REST API of a real app binary: the e-commerce example runs (pipeline and server in one
-//! process) on generated data, and every route answers with what the endpoints hold — checked
-//! against the binary's own `dump`, which the oracle tests hold to PostgreSQL — while bad requests
-//! get 4xx answers that name what is wrong.
+//! The REST and gRPC APIs of a real app binary: the e-commerce example runs (pipeline and servers
+//! in one process) on generated data, and every route answers with what the endpoints hold —
+//! checked against the binary's own `dump`, which the oracle tests hold to PostgreSQL — while bad
+//! requests get 4xx answers (INVALID_ARGUMENT, NOT_FOUND) that name what is wrong.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -20,6 +20,7 @@ fn example() -> std::path::PathBuf {
 struct Running {
     child: Child,
     base: String,
+    grpc: String,
     http: reqwest::blocking::Client,
 }
 
@@ -33,23 +34,37 @@ impl Drop for Running {
 impl Running {
     fn start(app: &App) -> Running {
         let mut child = Command::new(&app.binary)
-            .args(["run", "--host", "127.0.0.1", "--rest-port", "0"])
+            .args([
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--rest-port",
+                "0",
+                "--grpc-port",
+                "0",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         // The server says where it listens before ingesting.
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().expect("the app prints its address").unwrap();
+        let (mut base, mut grpc) = (None, None);
+        while base.is_none() || grpc.is_none() {
+            let line = lines.next().expect("the app prints its addresses").unwrap();
             if let Some(at) = line.split("REST API on ").nth(1) {
-                break at.trim().to_string();
+                base = Some(at.trim().to_string());
             }
-        };
+            if let Some(at) = line.split("gRPC API on ").nth(1) {
+                grpc = Some(format!("http://{}", at.trim()));
+            }
+        }
+        let (base, grpc) = (base.unwrap(), grpc.unwrap());
         std::thread::spawn(move || lines.for_each(drop));
         let running = Running {
             child,
             base,
+            grpc,
             http: reqwest::blocking::Client::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -319,4 +334,163 @@ fn every_route_answers_from_the_endpoints() {
         assert!(error.contains(message), "{body}: {error}");
     }
     assert_eq!(api.get("/nowhere").0, 404);
+
+    // (REST answers first: the blocking HTTP client cannot run inside the async gRPC checks.)
+    let rest = api.query("sales_by_country", top_countries());
+    let rest_count = api.post("/clv/count", "").1;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(grpc_checks(&api, rest, rest_count));
+}
+
+fn top_countries() -> Json {
+    json!({"$filter": {"TotalSales": {"$gt": 100}}, "$order_by": {"TotalSales": "desc"}, "$limit": 5})
+}
+
+/// The gRPC services answer like REST: same records, same errors, Dozer's wire shapes.
+async fn grpc_checks(api: &Running, rest: Vec<Json>, rest_count: Json) {
+    use dozer_runtime::api::grpc::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
+    use dozer_runtime::api::grpc::proto::common::{
+        GetEndpointsRequest, GetFieldsRequest, QueryRequest,
+    };
+    use dozer_runtime::api::grpc::proto::health::health_grpc_service_client::HealthGrpcServiceClient;
+    use dozer_runtime::api::grpc::proto::health::HealthCheckRequest;
+    use dozer_runtime::api::grpc::proto::types::{value::Value as V, Type};
+
+    let mut common = CommonGrpcServiceClient::connect(api.grpc.clone())
+        .await
+        .unwrap();
+    let endpoints = common
+        .get_endpoints(GetEndpointsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        endpoints.endpoints,
+        ["clv", "bestsellers", "sales_by_country", "daily_sales"]
+    );
+    let fields = common
+        .get_fields(GetFieldsRequest {
+            endpoint: "sales_by_country".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fields.primary_index, [0]);
+    let shape: Vec<(String, i32, bool)> = fields
+        .fields
+        .iter()
+        .map(|f| (f.name.clone(), f.typ, f.nullable))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("Country".to_string(), Type::String as i32, false),
+            ("TotalSales".to_string(), Type::Decimal as i32, false)
+        ]
+    );
+
+    // A filtered, sorted query: the same records, ids and values as REST's.
+    let q = top_countries();
+    let grpc = common
+        .query(QueryRequest {
+            endpoint: "sales_by_country".into(),
+            query: Some(q.to_string()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(grpc.records.len(), rest.len());
+    for (g, r) in grpc.records.iter().zip(&rest) {
+        assert_eq!(g.id, r["__dozer_record_id"].as_u64().unwrap());
+        let Some(V::StringValue(country)) = &g.values[0].value else {
+            panic!("{g:?}")
+        };
+        assert_eq!(country, r["Country"].as_str().unwrap());
+        let Some(V::DecimalValue(d)) = &g.values[1].value else {
+            panic!("{g:?}")
+        };
+        let mantissa = (u128::from(d.hi) << 64) | (u128::from(d.mid) << 32) | u128::from(d.lo);
+        let value =
+            mantissa as f64 / 10f64.powi(d.scale as i32) * if d.negative { -1.0 } else { 1.0 };
+        assert!(
+            (value - decimal(&r["TotalSales"])).abs() < 1e-6,
+            "{value} vs {}",
+            r["TotalSales"]
+        );
+    }
+    let count = common
+        .count(QueryRequest {
+            endpoint: "clv".into(),
+            query: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(json!(count.count), rest_count);
+
+    // Errors name what is wrong.
+    let bad = common
+        .query(QueryRequest {
+            endpoint: "clv".into(),
+            query: Some(r#"{"$filter": {"Customer": 1}}"#.into()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().contains("unknown field `Customer`"), "{bad}");
+    let missing = common
+        .count(QueryRequest {
+            endpoint: "nope".into(),
+            query: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    let mut health = HealthGrpcServiceClient::connect(api.grpc.clone())
+        .await
+        .unwrap();
+    let status = health
+        .health_check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.status, 1, "SERVING");
+
+    // Reflection (v1alpha, what pydozer's describe() uses) lists the services.
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    let channel = tonic::transport::Endpoint::from_shared(api.grpc.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(tonic::codegen::tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("{answer:?}")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for service in [
+        "dozer.common.CommonGrpcService",
+        "dozer.health.HealthGrpcService",
+    ] {
+        assert!(names.iter().any(|n| n == service), "{names:?}");
+    }
 }

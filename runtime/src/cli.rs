@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
+use crate::api::grpc;
 use crate::api::rest::{self, ApiSettings, ApiState};
 use crate::app::{OpenPipeline, PipelineError, Runner};
 
@@ -46,6 +47,9 @@ struct ServeArgs {
     /// REST port (default: the config's `api.rest.port`; 0 picks a free one).
     #[arg(long)]
     rest_port: Option<u16>,
+    /// gRPC port (default: the config's `api.grpc.port`; 0 picks a free one).
+    #[arg(long)]
+    grpc_port: Option<u16>,
 }
 
 #[derive(Parser)]
@@ -317,22 +321,32 @@ fn start_api(
     if let Some(p) = args.rest_port {
         settings.rest_port = p;
     }
+    if let Some(p) = args.grpc_port {
+        settings.grpc_port = p;
+    }
     if settings.requires_auth || std::env::var_os("DOZER_MASTER_SECRET").is_some() {
         // Serving without the authentication the config asks for would expose the data.
         return Err(CliError::Serve(std::io::Error::other(
             "not supported yet: JWT authentication (`api.api_security` / DOZER_MASTER_SECRET); this app will not serve its data unauthenticated. Use `run --no-api` (or `dump`) until then",
         )));
     }
-    let addr = format!("{}:{}", settings.host, settings.rest_port);
-    let listener = std::net::TcpListener::bind(&addr).map_err(|e| {
-        CliError::Serve(std::io::Error::new(
-            e.kind(),
-            format!("cannot listen on {addr}: {e} (set `api.rest.port` or pass --rest-port)"),
-        ))
-    })?;
-    listener.set_nonblocking(true).map_err(CliError::Serve)?;
-    let bound = listener.local_addr().map_err(CliError::Serve)?;
-    writeln!(log, "{}: REST API on http://{bound}", spec.name)?;
+    let bind = |port: u16, what: &str, key: &str, flag: &str| {
+        let addr = format!("{}:{port}", settings.host);
+        let listener = std::net::TcpListener::bind(&addr).map_err(|e| {
+            CliError::Serve(std::io::Error::new(
+                e.kind(),
+                format!("cannot listen for {what} on {addr}: {e} (set `{key}` or pass {flag})"),
+            ))
+        })?;
+        listener.set_nonblocking(true).map_err(CliError::Serve)?;
+        Ok::<_, CliError>(listener)
+    };
+    let rest_listener = bind(settings.rest_port, "REST", "api.rest.port", "--rest-port")?;
+    let grpc_listener = bind(settings.grpc_port, "gRPC", "api.grpc.port", "--grpc-port")?;
+    let rest_addr = rest_listener.local_addr().map_err(CliError::Serve)?;
+    let grpc_addr = grpc_listener.local_addr().map_err(CliError::Serve)?;
+    writeln!(log, "{}: REST API on http://{rest_addr}", spec.name)?;
+    writeln!(log, "{}: gRPC API on {grpc_addr}", spec.name)?;
     let state = Arc::new(ApiState {
         app: spec.name.to_string(),
         store: runner.store().clone(),
@@ -349,11 +363,23 @@ fn start_api(
                 .enable_all()
                 .build()?;
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                rest::serve(listener, state, async {
+                let rest_listener = tokio::net::TcpListener::from_std(rest_listener)?;
+                let grpc_listener = tokio::net::TcpListener::from_std(grpc_listener)?;
+                // One signal stops both servers.
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
                     let _ = stopped.await;
-                })
-                .await
+                    let _ = tx.send(true);
+                });
+                let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                };
+                let grpc =
+                    tokio::spawn(grpc::serve(grpc_listener, state.clone(), until(rx.clone())));
+                rest::serve(rest_listener, state, until(rx)).await?;
+                grpc.await
+                    .map_err(std::io::Error::other)?
+                    .map_err(std::io::Error::other)
             })
         })
         .map_err(CliError::Serve)?;

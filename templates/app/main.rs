@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         api: ApiSettings {
             host: {{ rest_host }}.into(),
             rest_port: {{ rest_port }},
+            grpc_port: {{ grpc_port }},
             default_limit: {{ default_limit }},
             requires_auth: {{ requires_auth }},
             ..ApiSettings::default()

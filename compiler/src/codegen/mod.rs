@@ -84,6 +84,7 @@ struct MainRs<'a> {
     skip_bad_records: bool,
     rest_host: String,
     rest_port: u16,
+    grpc_port: u16,
     default_limit: u64,
     requires_auth: bool,
 }
@@ -235,6 +236,7 @@ pub fn emit(
             skip_bad_records: config.app.on_bad_record == OnBadRecord::Skip,
             rest_host: format!("{:?}", config.api.rest.host),
             rest_port: config.api.rest.port,
+            grpc_port: config.api.grpc.port,
             default_limit: config.api.default_max_num_records,
             requires_auth: config.api.jwt_secret.is_some(),
         }

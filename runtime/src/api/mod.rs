@@ -3,10 +3,38 @@
 //! read path filters, sorts and pages alike.
 
 pub mod exec;
+pub mod grpc;
 pub mod query;
 pub mod rest;
 
+use heed::{RoTxn, WithoutTls};
+
+use self::exec::{ExecError, Executor};
+use self::rest::ApiState;
 use crate::app::FieldDef;
+use crate::ops::OpError;
+
+/// Runs `f` with endpoint `endpoint`'s executor inside one read transaction: everything a request
+/// reads comes from one committed batch. Blocking: servers call it on a blocking thread.
+pub fn read_endpoint<T>(
+    state: &ApiState,
+    endpoint: usize,
+    f: impl FnOnce(&Executor<'_>, &RoTxn<WithoutTls>) -> Result<T, ExecError>,
+) -> Result<T, ExecError> {
+    let view = state
+        .store
+        .read()
+        .map_err(|e| ExecError::Store(OpError::Store(e)))?;
+    let p = state.pipeline.as_ref();
+    let decode = |row: &[u8]| p.decode(endpoint, row);
+    let ex = Executor {
+        table: p.table(endpoint),
+        schema: &p.endpoints()[endpoint],
+        decode: &decode,
+        max_scan: state.settings.max_scan,
+    };
+    f(&ex, &view)
+}
 
 /// What the API knows of an endpoint (generated code describes each one).
 #[derive(Clone, Debug, PartialEq)]

@@ -47,6 +47,8 @@ use crate::store::Store;
 pub struct ApiSettings {
     pub host: String,
     pub rest_port: u16,
+    /// The gRPC port (`api.grpc.port`).
+    pub grpc_port: u16,
     /// Records a query returns when it sets no `$limit` (`api.default_max_num_records`).
     pub default_limit: usize,
     pub limits: QueryLimits,
@@ -64,6 +66,7 @@ impl Default for ApiSettings {
         ApiSettings {
             host: "0.0.0.0".into(),
             rest_port: 8080,
+            grpc_port: 50051,
             default_limit: 50,
             limits: QueryLimits::default(),
             max_scan: 1_000_000,
@@ -203,27 +206,14 @@ pub fn record_json(schema: &EndpointSchema, r: &RecordOut) -> Json {
 async fn read<T: Send + 'static>(
     state: Shared,
     endpoint: usize,
-    f: impl FnOnce(&Executor<'_>, &heed::RoTxn<heed::WithoutTls>) -> Result<T, ApiError>
+    f: impl FnOnce(&Executor<'_>, &heed::RoTxn<heed::WithoutTls>) -> Result<T, ExecError>
         + Send
         + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let view = state
-            .store
-            .read()
-            .map_err(|e| ApiError::Internal(format!("reading the store: {e}")))?;
-        let p = state.pipeline.as_ref();
-        let decode = |row: &[u8]| p.decode(endpoint, row);
-        let ex = Executor {
-            table: p.table(endpoint),
-            schema: &p.endpoints()[endpoint],
-            decode: &decode,
-            max_scan: state.settings.max_scan,
-        };
-        f(&ex, &view)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("the request's worker failed: {e}")))?
+    tokio::task::spawn_blocking(move || super::read_endpoint(&state, endpoint, f))
+        .await
+        .map_err(|e| ApiError::Internal(format!("the request's worker failed: {e}")))?
+        .map_err(ApiError::from)
 }
 
 /// A request body as JSON: empty is `null`.
@@ -280,7 +270,7 @@ async fn list(State(state): State<Shared>, endpoint: usize) -> Result<Response, 
     let st = state.clone();
     let records = read(state, endpoint, move |ex, txn| {
         let q = super::query::Query::default();
-        Ok(ex.query(txn, &q, limit)?)
+        ex.query(txn, &q, limit)
     })
     .await?;
     Ok(records_response(&st, endpoint, &records))
@@ -327,11 +317,9 @@ async fn by_key(
         }
     };
     let name = schema.name.clone();
-    let found = read(state.clone(), endpoint, move |ex, txn| {
-        Ok(match lookup {
-            Lookup::Id(id) => ex.by_id(txn, id)?,
-            Lookup::Key(k) => ex.by_key(txn, &k)?,
-        })
+    let found = read(state.clone(), endpoint, move |ex, txn| match lookup {
+        Lookup::Id(id) => ex.by_id(txn, id),
+        Lookup::Key(k) => ex.by_key(txn, &k),
     })
     .await?;
     match found {
@@ -357,12 +345,7 @@ async fn query(
     let q = parse_query(&json, &schema.fields, state.settings.limits)?;
     let limit = state.settings.default_limit;
     let st = state.clone();
-    let records = read(
-        state,
-        endpoint,
-        move |ex, txn| Ok(ex.query(txn, &q, limit)?),
-    )
-    .await?;
+    let records = read(state, endpoint, move |ex, txn| ex.query(txn, &q, limit)).await?;
     Ok(records_response(&st, endpoint, &records))
 }
 
@@ -376,7 +359,7 @@ async fn count(
     // A count takes a whole query (as Dozer's clients send it); only its filter matters.
     let filter = parse_query(&json, &schema.fields, state.settings.limits)?.filter;
     let n = read(state, endpoint, move |ex, txn| {
-        Ok(ex.count(txn, filter.as_ref())?)
+        ex.count(txn, filter.as_ref())
     })
     .await?;
     Ok(json_response(StatusCode::OK, &json!(n)))

@@ -1,0 +1,184 @@
+//! The services: `dozer.common.CommonGrpcService` (every endpoint through dynamic values) and
+//! `dozer.health.HealthGrpcService`. Requests run like REST's: the same query language and
+//! executor, one read transaction each, on a blocking thread.
+
+use std::sync::Arc;
+
+use tonic::codegen::tokio_stream;
+use tonic::codegen::BoxStream;
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::proto::common::common_grpc_service_server::CommonGrpcService;
+use super::proto::common::{
+    CountResponse, GetEndpointsRequest, GetEndpointsResponse, GetFieldsRequest, GetFieldsResponse,
+    OnEventRequest, QueryRequest, QueryResponse,
+};
+use super::proto::health::health_check_response::ServingStatus;
+use super::proto::health::health_grpc_service_server::HealthGrpcService;
+use super::proto::health::{HealthCheckRequest, HealthCheckResponse};
+use super::proto::types::Operation;
+use crate::api::exec::{ExecError, Executor};
+use crate::api::query::{parse_query, Query};
+use crate::api::read_endpoint;
+use crate::api::rest::ApiState;
+
+pub struct Common {
+    pub state: Arc<ApiState>,
+}
+
+impl Common {
+    fn endpoint(&self, name: &str) -> Result<usize, Status> {
+        let endpoints = self.state.pipeline.endpoints();
+        endpoints
+            .iter()
+            .position(|e| e.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
+                Status::not_found(format!(
+                    "no endpoint `{name}`; the app has {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// The endpoint and parsed query of a request.
+    fn request(&self, r: &QueryRequest) -> Result<(usize, Query), Status> {
+        let endpoint = self.endpoint(&r.endpoint)?;
+        let json = match r.query.as_deref().map(str::trim) {
+            None | Some("") => serde_json::Value::Null,
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| Status::invalid_argument(format!("`query` is not valid JSON: {e}")))?,
+        };
+        let fields = &self.state.pipeline.endpoints()[endpoint].fields;
+        let q = parse_query(&json, fields, self.state.settings.limits)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        Ok((endpoint, q))
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        endpoint: usize,
+        f: impl FnOnce(&Executor<'_>, &heed::RoTxn<heed::WithoutTls>) -> Result<T, ExecError>
+            + Send
+            + 'static,
+    ) -> Result<T, Status> {
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || read_endpoint(&state, endpoint, f))
+            .await
+            .map_err(|e| Status::internal(format!("the request's worker failed: {e}")))?
+            .map_err(status)
+    }
+}
+
+fn status(e: ExecError) -> Status {
+    match e {
+        ExecError::TooExpensive(m) => Status::failed_precondition(m),
+        ExecError::BadCursor(_) => Status::invalid_argument(e.to_string()),
+        ExecError::Store(e) => Status::internal(format!("reading the store: {e}")),
+    }
+}
+
+#[tonic::async_trait]
+impl CommonGrpcService for Common {
+    async fn count(
+        &self,
+        request: Request<QueryRequest>,
+    ) -> Result<Response<CountResponse>, Status> {
+        let (endpoint, q) = self.request(request.get_ref())?;
+        let count = self
+            .read(endpoint, move |ex, txn| ex.count(txn, q.filter.as_ref()))
+            .await?;
+        Ok(Response::new(CountResponse { count }))
+    }
+
+    async fn query(
+        &self,
+        request: Request<QueryRequest>,
+    ) -> Result<Response<QueryResponse>, Status> {
+        let (endpoint, q) = self.request(request.get_ref())?;
+        let limit = self.state.settings.default_limit;
+        let records = self
+            .read(endpoint, move |ex, txn| ex.query(txn, &q, limit))
+            .await?;
+        Ok(Response::new(QueryResponse {
+            fields: convert::field_definitions(&self.state.pipeline.endpoints()[endpoint].fields),
+            records: records.iter().map(convert::record).collect(),
+        }))
+    }
+
+    type OnEventStream = BoxStream<Operation>;
+
+    async fn on_event(
+        &self,
+        _request: Request<OnEventRequest>,
+    ) -> Result<Response<Self::OnEventStream>, Status> {
+        Err(Status::unimplemented(
+            "not supported yet: OnEvent (live change streams); poll `query` with `$after` meanwhile",
+        ))
+    }
+
+    async fn get_endpoints(
+        &self,
+        _request: Request<GetEndpointsRequest>,
+    ) -> Result<Response<GetEndpointsResponse>, Status> {
+        Ok(Response::new(GetEndpointsResponse {
+            endpoints: self
+                .state
+                .pipeline
+                .endpoints()
+                .iter()
+                .map(|e| e.name.clone())
+                .collect(),
+        }))
+    }
+
+    async fn get_fields(
+        &self,
+        request: Request<GetFieldsRequest>,
+    ) -> Result<Response<GetFieldsResponse>, Status> {
+        let e = &self.state.pipeline.endpoints()[self.endpoint(&request.get_ref().endpoint)?];
+        Ok(Response::new(GetFieldsResponse {
+            primary_index: e
+                .primary_key
+                .iter()
+                .flatten()
+                .map(|&i| i32::try_from(i).unwrap_or(i32::MAX))
+                .collect(),
+            fields: convert::field_definitions(&e.fields),
+        }))
+    }
+}
+
+pub struct Health;
+
+fn serving() -> HealthCheckResponse {
+    HealthCheckResponse {
+        status: ServingStatus::Serving as i32,
+    }
+}
+
+#[tonic::async_trait]
+impl HealthGrpcService for Health {
+    async fn health_check(
+        &self,
+        _request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        Ok(Response::new(serving()))
+    }
+
+    #[allow(non_camel_case_types)]
+    type healthWatchStream = BoxStream<HealthCheckResponse>;
+
+    async fn health_watch(
+        &self,
+        _request: Request<HealthCheckRequest>,
+    ) -> Result<Response<Self::healthWatchStream>, Status> {
+        // The status never changes while the server runs: say it once and keep the stream open.
+        let stream = tokio_stream::StreamExt::chain(
+            tokio_stream::once(Ok(serving())),
+            tokio_stream::pending(),
+        );
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
