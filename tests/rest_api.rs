@@ -342,7 +342,86 @@ fn every_route_answers_from_the_endpoints() {
         .enable_all()
         .build()
         .unwrap()
-        .block_on(grpc_checks(&api, rest, rest_count));
+        .block_on(grpc_checks(&api, rest.clone(), rest_count));
+    pydozer_checks(&api, &rest, countries.len());
+}
+
+/// A virtualenv with Dozer's Python client, pydozer 0.2.1 from PyPI (made once per checkout).
+fn pydozer() -> std::path::PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/pydozer-venv");
+    let python = venv.join("bin/python");
+    let ready = || {
+        Command::new(&python)
+            .args(["-c", "import pydozer.api"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !ready() {
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(made.success(), "python3 -m venv failed");
+        let pip = Command::new(venv.join("bin/pip"))
+            // pydozer's pyarrow (11) predates numpy 2.
+            .args(["install", "--quiet", "pydozer==0.2.1", "numpy<2"])
+            .status()
+            .unwrap();
+        assert!(pip.success(), "pip install pydozer==0.2.1 failed");
+        assert!(ready(), "pydozer does not import");
+    }
+    python
+}
+
+/// pydozer's ApiClient: health, query, count and describe against the app.
+fn pydozer_checks(api: &Running, rest: &[Json], countries: usize) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/pydozer_check.py");
+    let out = Command::new(pydozer())
+        .arg(&script)
+        .arg(api.grpc.trim_start_matches("http://"))
+        .arg("sales_by_country")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pydozer failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // describe() prints the services it finds; the script's answer is its last line.
+    let got: Json = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(got["health"], 1, "SERVING");
+    assert_eq!(
+        got["fields"],
+        json!([["Country", 6, false], ["TotalSales", 9, false]])
+    );
+    let records = got["records"].as_array().unwrap();
+    assert_eq!(records.len(), rest.len());
+    for (p, r) in records.iter().zip(rest) {
+        assert_eq!(p[0], r["__dozer_record_id"]);
+        assert_eq!(p[1][0], r["Country"]);
+        let total: f64 = p[1][1].as_str().unwrap().parse().unwrap();
+        assert!(
+            (total - decimal(&r["TotalSales"])).abs() < 1e-6,
+            "{p} vs {r}"
+        );
+    }
+    assert_eq!(got["count"], json!(countries));
+    assert_eq!(got["count_filtered"], json!(1));
+    let services: Vec<&str> = got["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Json::as_str)
+        .collect();
+    for s in [
+        "dozer.common.CommonGrpcService",
+        "dozer.health.HealthGrpcService",
+    ] {
+        assert!(services.contains(&s), "{services:?}");
+    }
 }
 
 fn top_countries() -> Json {
