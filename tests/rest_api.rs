@@ -338,12 +338,15 @@ fn every_route_answers_from_the_endpoints() {
     // (REST answers first: the blocking HTTP client cannot run inside the async gRPC checks.)
     let rest = api.query("sales_by_country", top_countries());
     let rest_count = api.post("/clv/count", "").1;
-    tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap()
-        .block_on(grpc_checks(&api, rest.clone(), rest_count));
+        .unwrap();
+    rt.block_on(grpc_checks(&api, rest.clone(), rest_count));
     pydozer_checks(&api, &rest, countries.len());
+    // Last: these change the data.
+    rt.block_on(event_checks(&api, &dir.path().join("data/sales")));
+    pydozer_event_check(&api, &dir.path().join("data/sales"));
 }
 
 /// A virtualenv with Dozer's Python client, pydozer 0.2.1 from PyPI (made once per checkout).
@@ -424,11 +427,141 @@ fn pydozer_checks(api: &Running, rest: &[Json], countries: usize) {
     }
 }
 
+/// pydozer's on_event receives a change made while it is subscribed.
+fn pydozer_event_check(api: &Running, data: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/pydozer_check.py");
+    let out = Command::new(pydozer())
+        .arg(&script)
+        .arg(api.grpc.trim_start_matches("http://"))
+        .arg("sales_by_country")
+        .arg("events")
+        .arg(data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pydozer on_event failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Json = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(got["typ"], 0, "INSERT: {got}");
+    assert_eq!(got["endpoint"], "sales_by_country");
+    let (status, record) = api.get("/sales_by_country/Lemuria");
+    assert_eq!(status, 200);
+    assert_eq!(record["__dozer_record_id"], got["id"]);
+}
+
 fn top_countries() -> Json {
     json!({"$filter": {"TotalSales": {"$gt": 100}}, "$order_by": {"TotalSales": "desc"}, "$limit": 5})
 }
 
 /// The gRPC services answer like REST: same records, same errors, Dozer's wire shapes.
+/// New sales appended as a file the running app picks up: one for `country`, one for France.
+fn append_sales(data: &Path, file: &str, country: &str) {
+    let header = gen_data::HEADER.join(",");
+    let text = format!(
+        "{header}\n999001,85123A,WHITE HANGING HEART,3,2011-12-09 13:00:00,2.55,12346,{country}\n999001,22423,REGENCY CAKESTAND,1,2011-12-09 13:00:00,12.75,12347,France\n"
+    );
+    // Written aside and renamed, so the app never sees half a file.
+    let tmp = data.join(format!(".{file}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(tmp, data.join(file)).unwrap();
+}
+
+/// OnEvent: a change committed while subscribed arrives, as its subscription's filter and event
+/// type select it.
+async fn event_checks(api: &Running, data: &Path) {
+    use dozer_runtime::api::grpc::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
+    use dozer_runtime::api::grpc::proto::common::OnEventRequest;
+    use dozer_runtime::api::grpc::proto::types::{
+        value::Value as V, EventFilter, EventType, OperationType,
+    };
+
+    let mut client = CommonGrpcServiceClient::connect(api.grpc.clone())
+        .await
+        .unwrap();
+    let subscribe = |filter: Option<&str>, typ: EventType| OnEventRequest {
+        endpoints: [(
+            "sales_by_country".to_string(),
+            EventFilter {
+                r#type: typ as i32,
+                filter: filter.map(str::to_string),
+            },
+        )]
+        .into(),
+    };
+    let mut all = client
+        .on_event(subscribe(None, EventType::All))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut atlantis_inserts = client
+        .on_event(subscribe(
+            Some(r#"{"Country": "Atlantis"}"#),
+            EventType::InsertOnly,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let bad = client
+        .on_event(subscribe(Some(r#"{"Land": 1}"#), EventType::All))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().contains("unknown field `Land`"), "{bad}");
+
+    append_sales(data, "sales_2.csv", "Atlantis");
+    let country = |r: &Option<dozer_runtime::api::grpc::proto::types::Record>| match &r
+        .as_ref()
+        .unwrap()
+        .values[0]
+        .value
+    {
+        Some(V::StringValue(s)) => s.clone(),
+        other => panic!("{other:?}"),
+    };
+    let deadline = std::time::Duration::from_secs(60);
+    let (mut inserted, mut updated) = (false, false);
+    while !(inserted && updated) {
+        let op = tokio::time::timeout(deadline, all.message())
+            .await
+            .expect("events arrive")
+            .unwrap()
+            .unwrap();
+        assert_eq!(op.endpoint_name, "sales_by_country");
+        match (
+            OperationType::try_from(op.typ).unwrap(),
+            country(&op.new).as_str(),
+        ) {
+            (OperationType::Insert, "Atlantis") => inserted = true,
+            (OperationType::Update, "France") => {
+                assert_eq!(country(&op.old), "France");
+                let (old, new) = (op.old.unwrap(), op.new.unwrap());
+                assert_eq!((old.id, new.version), (new.id, old.version + 1));
+                updated = true;
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    let op = tokio::time::timeout(deadline, atlantis_inserts.message())
+        .await
+        .expect("the filtered event")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (OperationType::try_from(op.typ).unwrap(), country(&op.new)),
+        (OperationType::Insert, "Atlantis".into())
+    );
+    // Nothing else passes that subscription's filter.
+    assert!(tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        atlantis_inserts.message()
+    )
+    .await
+    .is_err());
+}
+
 async fn grpc_checks(api: &Running, rest: Vec<Json>, rest_count: Json) {
     use dozer_runtime::api::grpc::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
     use dozer_runtime::api::grpc::proto::common::{

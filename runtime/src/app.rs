@@ -12,13 +12,14 @@ use dozer_types::{SqlType, Value};
 use heed::types::Bytes;
 use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
 
+use crate::api::events::EventBus;
 use crate::api::EndpointSchema;
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 use crate::ops::OpError;
 use crate::source::fields::{BadRecord, BadRecords};
 use crate::source::files::{Chunk, FilePosition, FileReader, FileTable, SourceError};
 use crate::store::{BatchError, Store, StoreError};
-use crate::table::Table;
+use crate::table::{RecordChange, Table};
 
 /// A source of the app.
 #[derive(Clone, Debug)]
@@ -46,13 +47,15 @@ pub trait Pipeline: Send + Sync {
     fn table(&self, endpoint: usize) -> &Table;
 
     /// Parses the records of a chunk of source `source` and applies them to every query reading
-    /// that source, inside `txn`. Unreadable records go to `bad`.
+    /// that source, inside `txn`. Unreadable records go to `bad`; the endpoints' record changes
+    /// (endpoint index, change) to `changes`.
     fn apply(
         &self,
         txn: &mut RwTxn,
         source: usize,
         chunk: &Chunk,
         bad: &mut BadRecords,
+        changes: &mut Vec<(usize, RecordChange)>,
     ) -> Result<(), PipelineError>;
 
     /// The values of a stored row of an endpoint.
@@ -176,6 +179,8 @@ pub struct Runner {
     chunk_records: usize,
     /// Records ingested per source by this runner.
     ingested: Vec<u64>,
+    /// Where committed record changes go (when the API serves events).
+    events: Option<Arc<EventBus>>,
 }
 
 impl Runner {
@@ -231,7 +236,14 @@ impl Runner {
             bad: BadRecords::new(skip_bad_records),
             chunk_records: 10_000,
             ingested,
+            events: None,
         })
+    }
+
+    /// Publishes every committed batch's record changes on `bus`.
+    pub fn with_events(mut self, bus: Arc<EventBus>) -> Self {
+        self.events = Some(bus);
+        self
     }
 
     /// Records per chunk (= per transaction).
@@ -304,13 +316,17 @@ impl Runner {
             chunk.end.encode(&mut position);
             let (pipeline, positions) = (&self.pipeline, self.positions);
             // The closure may run twice (the map grew): count bad records per attempt.
-            let bad = self.store.write(|txn| {
+            let (bad, changes) = self.store.write(|txn| {
                 let mut bad = BadRecords::new(self.bad.skipping());
-                pipeline.apply(txn, source, &chunk, &mut bad)?;
+                let mut changes = vec![];
+                pipeline.apply(txn, source, &chunk, &mut bad, &mut changes)?;
                 positions.put(txn, name.as_bytes(), &position)?;
-                Ok::<_, PipelineError>(bad)
+                Ok::<_, PipelineError>((bad, changes))
             })?;
             self.bad.absorb(bad);
+            if let Some(events) = &self.events {
+                events.publish(self.pipeline.as_ref(), changes)?;
+            }
             self.ingested[source] += chunk.records.len() as u64;
             stats.chunks += 1;
             stats.records += chunk.records.len() as u64;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
+use crate::api::events::EventBus;
 use crate::api::grpc;
 use crate::api::rest::{self, ApiSettings, ApiState};
 use crate::app::{OpenPipeline, PipelineError, Runner};
@@ -190,7 +191,9 @@ pub fn run_with(
             let api = if once || no_api {
                 None
             } else {
-                Some(start_api(spec, &runner, &serve, log)?)
+                let bus = Arc::new(EventBus::new(EVENT_BACKLOG));
+                runner = runner.with_events(bus.clone());
+                Some(start_api(spec, &runner, Some(bus), &serve, log)?)
             };
             let result = run(
                 spec.name,
@@ -207,7 +210,7 @@ pub fn run_with(
             result
         }
         Command::Api { serve } => {
-            let api = start_api(spec, &runner, &serve, log)?;
+            let api = start_api(spec, &runner, None, &serve, log)?;
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -288,6 +291,9 @@ fn run(
     Ok(())
 }
 
+/// Committed batches an `OnEvent` subscriber may fall behind before it is disconnected.
+const EVENT_BACKLOG: usize = 4096;
+
 /// The API server of a running app: a thread with its own tokio runtime.
 struct ApiServer {
     shutdown: tokio::sync::oneshot::Sender<()>,
@@ -311,6 +317,7 @@ impl ApiServer {
 fn start_api(
     spec: &AppSpec<'_>,
     runner: &Runner,
+    events: Option<Arc<EventBus>>,
     args: &ServeArgs,
     log: &mut dyn Write,
 ) -> Result<ApiServer, CliError> {
@@ -353,6 +360,7 @@ fn start_api(
         pipeline: runner.pipeline().clone(),
         meta: runner.meta(),
         settings,
+        events,
     });
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::Builder::new()

@@ -17,7 +17,7 @@ use dozer_runtime::ops::aggregate::{AggKind, AggRow, Aggregate};
 use dozer_runtime::ops::OpError;
 use dozer_runtime::source::fields::{csv_required, BadRecord, BadRecords};
 use dozer_runtime::source::files::{Chunk, FileFormat, FileTable, RawRecord};
-use dozer_runtime::table::{ConflictPolicy, KeyKind, RowKeys, Table};
+use dozer_runtime::table::{ConflictPolicy, KeyKind, RecordChange, RowKeys, Table};
 use dozer_types::{keycode, SqlType, Value};
 use heed::{Env, RwTxn, WithoutTls};
 
@@ -172,6 +172,7 @@ impl Pipeline for Generated {
         _source: usize,
         chunk: &Chunk,
         bad: &mut BadRecords,
+        changes: &mut Vec<(usize, RecordChange)>,
     ) -> Result<(), PipelineError> {
         let mut rows = Vec::with_capacity(chunk.records.len());
         for (line, record) in &chunk.records {
@@ -211,7 +212,12 @@ impl Pipeline for Generated {
                 }
             }
         }
-        self.by_country.apply(txn, &ByCountryKeys, out)?;
+        changes.extend(
+            self.by_country
+                .apply(txn, &ByCountryKeys, out)?
+                .into_iter()
+                .map(|c| (0, c)),
+        );
         Ok(())
     }
 

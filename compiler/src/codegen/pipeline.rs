@@ -1227,7 +1227,7 @@ impl PipelineGen<'_> {
                 fn table(&self, endpoint: usize) -> &Table {{ &self.tables[endpoint] }}
                 fn fingerprint(&self) -> &str {{ FINGERPRINT }}
                 /// Runs one chunk of a source through every query that reads it (directly or through another query's results), then into the endpoint tables.
-                fn apply(&self, txn: &mut RwTxn, source: usize, chunk: &Chunk, bad: &mut BadRecords) -> Result<(), PipelineError> {{
+                fn apply(&self, txn: &mut RwTxn, source: usize, chunk: &Chunk, bad: &mut BadRecords, changes: &mut Vec<(usize, RecordChange)>) -> Result<(), PipelineError> {{
                     let mut d = Delta::default();
                     match source {{ {arms} _ => {{}} }}
                     Ok(())
@@ -1261,7 +1261,7 @@ impl PipelineGen<'_> {
             };
             write!(
                 code,
-                "self.tables[{ei}].apply(txn, &{}, {changes})?;",
+                "changes.extend(self.tables[{ei}].apply(txn, &{}, {changes})?.into_iter().map(|c| ({ei}, c)));",
                 e.keys_struct
             )
             .ok();
@@ -1374,5 +1374,5 @@ use dozer_runtime::row::{self, SqlValue};
 use dozer_runtime::source::fields::{parse_chunk, BadRecord, BadRecords, RecordAt};
 use dozer_runtime::source::files::{Chunk, FileFormat, FileTable, RawRecord};
 use dozer_runtime::sql;
-use dozer_runtime::table::{ConflictPolicy, KeyKind, OnConflict, RowKeys, Table};
+use dozer_runtime::table::{ConflictPolicy, KeyKind, OnConflict, RecordChange, RowKeys, Table};
 "#;

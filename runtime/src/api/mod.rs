@@ -2,6 +2,7 @@
 //! ([`exec`]) and the REST server ([`rest`]). Servers are thin layers over the first two, so every
 //! read path filters, sorts and pages alike.
 
+pub mod events;
 pub mod exec;
 pub mod grpc;
 pub mod query;

@@ -85,6 +85,8 @@ pub struct ApiState {
     pub pipeline: Arc<dyn Pipeline>,
     pub meta: Database<LmdbBytes, LmdbBytes>,
     pub settings: ApiSettings,
+    /// Committed changes, when this process runs the pipeline.
+    pub events: Option<Arc<super::events::EventBus>>,
 }
 
 type Shared = Arc<ApiState>;
