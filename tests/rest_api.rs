@@ -334,6 +334,12 @@ fn every_route_answers_from_the_endpoints() {
         assert!(error.contains(message), "{body}: {error}");
     }
     assert_eq!(api.get("/nowhere").0, 404);
+    // A cursor in a sorted query at a record that is not there (in id order it needs none).
+    let (status, error) = api.post(
+        "/bestsellers/query",
+        r#"{"$after": 999999999, "$order_by": {"BuyCount": "desc"}}"#,
+    );
+    assert_eq!(status, 404, "{error}");
 
     // (REST answers first: the blocking HTTP client cannot run inside the async gRPC checks.)
     let rest = api.query("sales_by_country", top_countries());
@@ -349,13 +355,68 @@ fn every_route_answers_from_the_endpoints() {
     pydozer_event_check(&api, &dir.path().join("data/sales"));
 }
 
-/// A virtualenv with Dozer's Python client, pydozer 0.2.1 from PyPI (made once per checkout).
-fn pydozer() -> std::path::PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/pydozer-venv");
+/// schemathesis against the served OpenAPI document: every operation, with requests generated from
+/// the document (valid ones must be accepted, invalid ones refused with a documented 4xx), answers
+/// that match their documented status codes, content types and schemas, and never a 5xx.
+#[test]
+fn the_openapi_document_holds_under_schemathesis() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dozer-config.yaml");
+    app::copy(&example().join("dozer-config.yaml"), &config);
+    app::copy(
+        &example().join("dozer.lock"),
+        &dir.path().join("dozer.lock"),
+    );
+    std::fs::create_dir_all(dir.path().join("data/sales")).unwrap();
+    gen_data::generate(5_000, 5, &dir.path().join("data/sales/sales.csv")).unwrap();
+    let app = app::build(&config);
+    let api = Running::start(&app);
+    let python = venv(
+        "schemathesis-venv",
+        &["schemathesis==4.32.5"],
+        "import schemathesis",
+    );
+    let out = Command::new(python.with_file_name("schemathesis"))
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(format!("{}/openapi.json", api.base))
+        .args(["--checks", "all", "--max-examples", "25", "--seed", "1"])
+        .args(["--generation-database", "none", "--no-color"])
+        .args(["--request-timeout", "30"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found violations:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, doc) = api.get("/openapi.json");
+    // schemathesis leaves out the document's own route.
+    let operations: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(path, _)| *path != "/openapi.json")
+        .flat_map(|(_, p)| p.as_object().unwrap().keys())
+        .filter(|k| ["get", "post", "put", "delete", "patch"].contains(&k.as_str()))
+        .count();
+    assert!(
+        report.contains(&format!("Tested: {operations}")),
+        "all {operations} operations: {report}"
+    );
+}
+
+/// A virtualenv under `target/` with `packages` from PyPI, made once per checkout (`import` is a
+/// Python statement that succeeds once they are installed).
+fn venv(name: &str, packages: &[&str], import: &str) -> std::path::PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(name);
     let python = venv.join("bin/python");
     let ready = || {
         Command::new(&python)
-            .args(["-c", "import pydozer.api"])
+            .args(["-c", import])
             .output()
             .is_ok_and(|o| o.status.success())
     };
@@ -368,14 +429,23 @@ fn pydozer() -> std::path::PathBuf {
             .unwrap();
         assert!(made.success(), "python3 -m venv failed");
         let pip = Command::new(venv.join("bin/pip"))
-            // pydozer's pyarrow (11) predates numpy 2.
-            .args(["install", "--quiet", "pydozer==0.2.1", "numpy<2"])
+            .args(["install", "--quiet"])
+            .args(packages)
             .status()
             .unwrap();
-        assert!(pip.success(), "pip install pydozer==0.2.1 failed");
-        assert!(ready(), "pydozer does not import");
+        assert!(pip.success(), "pip install {packages:?} failed");
+        assert!(ready(), "{packages:?} do not import");
     }
     python
+}
+
+/// Dozer's Python client, pydozer 0.2.1 (its pyarrow 11 predates numpy 2).
+fn pydozer() -> std::path::PathBuf {
+    venv(
+        "pydozer-venv",
+        &["pydozer==0.2.1", "numpy<2"],
+        "import pydozer.api",
+    )
 }
 
 /// pydozer's ApiClient: health, query, count and describe against the app.

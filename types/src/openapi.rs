@@ -13,6 +13,14 @@ use crate::SqlType;
 /// The largest `$limit` a query may ask for unless the app says otherwise.
 pub const DEFAULT_MAX_LIMIT: u64 = 10_000;
 
+/// JSON numbers given for decimal fields must be below this in magnitude (the largest decimal is
+/// 79228162514264337593543950335; the margin absorbs float rounding). The API enforces exactly
+/// this bound, so what the document allows is accepted and what it forbids is refused.
+pub const DECIMAL_NUMBER_LIMIT: f64 = 7.9e28;
+
+/// Decimals as text: an optional `-`, at most 28 digits, an optional fraction of at most 28.
+pub const DECIMAL_PATTERN: &str = "^-?[0-9]{1,28}(\\.[0-9]{1,28})?$";
+
 /// What the document needs to know of an endpoint.
 #[derive(Clone, Debug)]
 pub struct Endpoint<'a> {
@@ -74,6 +82,7 @@ pub fn document(
         }
         let record = record_name(e.name);
         schemas.insert(record.clone(), record_schema(e));
+        schemas.insert(filter_name(e.name), filter_schema(e));
         let reference = json!({"$ref": format!("#/components/schemas/{record}")});
         let records = json!({"type": "array", "items": reference});
         let path = normalized(e.path);
@@ -112,7 +121,7 @@ pub fn document(
                 &format!("Records of `{}` that a query selects.", e.name),
                 Some(query_schema(e, max_limit)),
                 records,
-                &[400, 422],
+                &[400, 404, 422],
             ),
         );
         paths.insert(
@@ -264,18 +273,92 @@ fn key_parameter(e: &Endpoint<'_>) -> Option<(Json, String)> {
     }
 }
 
+/// The JSON a filter accepts for a field's values (`None`: the field cannot be filtered on).
+fn filter_value_schema(ty: SqlType) -> Option<Json> {
+    Some(match ty {
+        SqlType::Boolean => json!({"type": "boolean"}),
+        SqlType::Int => json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX}),
+        SqlType::UInt => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+        SqlType::Float => {
+            json!({"anyOf": [{"type": "number"}, {"type": "string", "enum": ["NaN", "inf", "-inf"]}]})
+        }
+        // Exact as a string (at most 28 digits); a JSON number is taken at its nearest decimal.
+        SqlType::Decimal => json!({"anyOf": [
+            {"type": "string", "pattern": DECIMAL_PATTERN},
+            {"type": "number", "exclusiveMinimum": -DECIMAL_NUMBER_LIMIT, "exclusiveMaximum": DECIMAL_NUMBER_LIMIT},
+        ]}),
+        SqlType::String | SqlType::Text => json!({"type": "string"}),
+        SqlType::Timestamp => json!({"type": "string", "format": "date-time"}),
+        SqlType::Date => json!({"type": "string", "format": "date"}),
+        SqlType::Json => json!({}),
+        SqlType::Binary | SqlType::Duration => return None,
+    })
+}
+
+/// The schema of a `$filter` over an endpoint's fields (recursive through `$and`/`$or`/`$not`).
+fn filter_schema(e: &Endpoint<'_>) -> Json {
+    let own = format!("#/components/schemas/{}", filter_name(e.name));
+    let mut properties = Map::new();
+    for (name, ty, _) in &e.fields {
+        let Some(value) = filter_value_schema(*ty) else {
+            continue;
+        };
+        let nullable = json!({"anyOf": [value, {"type": "null"}]});
+        let mut ops = Map::new();
+        for op in ["$eq", "$ne"] {
+            ops.insert(op.into(), nullable.clone());
+        }
+        for op in ["$lt", "$lte", "$gt", "$gte"] {
+            ops.insert(op.into(), value.clone());
+        }
+        ops.insert("$in".into(), json!({"type": "array", "items": nullable}));
+        if matches!(ty, SqlType::String | SqlType::Text) {
+            ops.insert("$contains".into(), json!({"type": "string"}));
+            for op in ["$matches_any", "$matches_all"] {
+                ops.insert(
+                    op.into(),
+                    json!({"type": "array", "items": {"type": "string"}}),
+                );
+            }
+        }
+        let condition = json!({"type": "object", "properties": ops, "additionalProperties": false, "minProperties": 1});
+        let mut either = vec![nullable, condition];
+        if *ty == SqlType::Json {
+            // Any JSON is a value: an object is an operator object only by its keys.
+            either.truncate(1);
+        }
+        properties.insert(name.to_string(), json!({"anyOf": either}));
+    }
+    let list = json!({"type": "array", "items": {"$ref": own}});
+    properties.insert("$and".into(), list.clone());
+    properties.insert("$or".into(), list);
+    properties.insert("$not".into(), json!({"$ref": own}));
+    json!({"type": "object", "properties": properties, "additionalProperties": false})
+}
+
+fn filter_name(endpoint: &str) -> String {
+    record_name(endpoint).replace("Record", "Filter")
+}
+
 fn query_schema(e: &Endpoint<'_>, max_limit: u64) -> Json {
-    let names: Vec<&str> = e.fields.iter().map(|f| f.0).collect();
+    let sortable: Vec<&str> = e
+        .fields
+        .iter()
+        .filter(|f| !matches!(f.1, SqlType::Binary | SqlType::Json))
+        .map(|f| f.0)
+        .collect();
     json!({
         "type": "object",
         "properties": {
-            "$filter": {"type": "object", "description": format!("Conditions on {}: a value, or operators $eq $ne $lt $lte $gt $gte $in $contains $matches_any $matches_all; combined with $and, $or, $not.", names.join(", "))},
-            "$order_by": {"type": "object", "additionalProperties": {"type": "string", "enum": ["asc", "desc"]}},
+            "$filter": {"anyOf": [{"$ref": format!("#/components/schemas/{}", filter_name(e.name))}, {"type": "null"}]},
+            "$order_by": {"type": "object", "propertyNames": {"enum": sortable}, "additionalProperties": {"type": "string", "enum": ["asc", "desc"]}},
             "$limit": {"type": "integer", "minimum": 0, "maximum": max_limit},
-            "$skip": {"type": "integer", "minimum": 0},
-            "$after": {"type": "integer", "minimum": 0, "description": "a record id: the records after it, in the query's order"},
+            "$skip": {"type": "integer", "minimum": 0, "maximum": u64::MAX},
+            "$after": {"type": "integer", "minimum": 0, "maximum": u64::MAX, "description": "a record id: the records after it, in the query's order"},
         },
         "additionalProperties": false,
+        // A cursor pages by itself: with `$after`, `$skip` can only be 0.
+        "dependentSchemas": {"$after": {"properties": {"$skip": {"const": 0}}}},
     })
 }
 
@@ -296,7 +379,7 @@ fn operation(
     for code in errors {
         let description = match code {
             400 => "The request is malformed; the message names the offending key.",
-            404 => "No such record.",
+            404 => "No such record (for a query: the `$after` record).",
             422 => "The query would read too many records without an index; the message names the index to add.",
             _ => "Error",
         };
@@ -307,6 +390,8 @@ fn operation(
     }
     let mut op = json!({"operationId": id, "summary": summary, "responses": responses});
     if let Some(schema) = body {
+        // An empty body, or `null`, is the empty query.
+        let schema = json!({"anyOf": [schema, {"type": "null"}]});
         op["requestBody"] =
             json!({"required": false, "content": {"application/json": {"schema": schema}}});
     }

@@ -409,7 +409,9 @@ impl Executor<'_> {
                     },
                 ))
             }
-            Filter::Words { field, words, all } if *all || words.len() == 1 => {
+            Filter::Words { field, words, all }
+                if !words.is_empty() && (*all || words.len() == 1) =>
+            {
                 let index = self
                     .schema
                     .indexes

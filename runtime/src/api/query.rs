@@ -14,6 +14,7 @@
 //! of a text (as a `!FullText` index splits them); values order as the `keycode` bytes of indexes
 //! do, so a filter and an index scan always agree.
 
+use dozer_types::openapi::DECIMAL_NUMBER_LIMIT;
 use dozer_types::parse::{parse_date, parse_timestamp};
 use dozer_types::{Decimal, SqlType, Value};
 use serde_json::Value as Json;
@@ -185,15 +186,54 @@ fn kind(v: &Json) -> &'static str {
 }
 
 fn count(v: &Json, path: &str) -> Result<u64, QueryError> {
-    v.as_u64().map_or_else(
-        || {
-            err(
-                path,
-                format!("expected a non-negative integer, found {}", kind(v)),
-            )
-        },
-        Ok,
-    )
+    match whole_number(v) {
+        Some(Whole::Unsigned(n)) => Ok(n),
+        _ => err(
+            path,
+            format!("expected a non-negative integer, found {}", kind(v)),
+        ),
+    }
+}
+
+/// A decimal written as text: exactly the strings the OpenAPI document's `DECIMAL_PATTERN` allows
+/// (a fraction past 28 digits rounds).
+fn decimal_text(s: &str) -> Option<Decimal> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (digits, None),
+    };
+    let run = |d: &str| (1..=28).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit());
+    if !run(whole) || !fraction.is_none_or(run) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+enum Whole {
+    Unsigned(u64),
+    Negative(i64),
+}
+
+/// An integer, also when JSON writes it with a zero fraction (`257.0` is an integer to JSON Schema).
+fn whole_number(v: &Json) -> Option<Whole> {
+    let n = v.as_number()?;
+    if let Some(u) = n.as_u64() {
+        return Some(Whole::Unsigned(u));
+    }
+    if let Some(i) = n.as_i64() {
+        return Some(Whole::Negative(i));
+    }
+    // Beyond 2^53 a float is not an exact integer (and serde_json only makes floats of integers
+    // outside 64 bits).
+    let f = n.as_f64()?;
+    if f.fract() != 0.0 || f.abs() > 9_007_199_254_740_992.0 {
+        None
+    } else if f >= 0.0 {
+        Some(Whole::Unsigned(f as u64))
+    } else {
+        Some(Whole::Negative(f as i64))
+    }
 }
 
 struct Parser<'a> {
@@ -272,9 +312,13 @@ impl Parser<'_> {
 
     /// The conditions on one field: a bare value (`$eq`) or an object of operators.
     fn conditions(&self, field: usize, json: &Json, path: &str) -> Result<Vec<Filter>, QueryError> {
-        let Json::Object(ops) = json else {
-            let value = self.value(field, json, path)?;
-            return Ok(vec![compare(field, CompareOp::Eq, value)]);
+        // A JSON field's value may itself be an object: it is always a value.
+        let ops = match json {
+            Json::Object(ops) if self.fields[field].ty != SqlType::Json => ops,
+            _ => {
+                let value = self.value(field, json, path)?;
+                return Ok(vec![compare(field, CompareOp::Eq, value)]);
+            }
         };
         if ops.is_empty() {
             return err(
@@ -348,9 +392,8 @@ impl Parser<'_> {
                             }
                         }
                     }
-                    if ws.is_empty() {
-                        return err(&path, "has no words to search for");
-                    }
+                    // No words: `$contains`/`$matches_all` hold for every text, `$matches_any`
+                    // for none.
                     out.push(Filter::Words {
                         field,
                         words: ws,
@@ -387,13 +430,14 @@ impl Parser<'_> {
         };
         Ok(match (f.ty, json) {
             (SqlType::Boolean, Json::Bool(b)) => Value::Boolean(*b),
-            (SqlType::Int, Json::Number(n)) => match n.as_i64() {
-                Some(i) => Value::Int(i),
-                None => return err(path, format!("`{}` is int; {n} is not a 64-bit integer", f.name)),
+            (SqlType::Int, Json::Number(n)) => match whole_number(json) {
+                Some(Whole::Negative(i)) => Value::Int(i),
+                Some(Whole::Unsigned(u)) if i64::try_from(u).is_ok() => Value::Int(u as i64),
+                _ => return err(path, format!("`{}` is int; {n} is not a 64-bit integer", f.name)),
             },
-            (SqlType::UInt, Json::Number(n)) => match n.as_u64() {
-                Some(u) => Value::UInt(u),
-                None => return err(path, format!("`{}` is uint; {n} is not an unsigned 64-bit integer", f.name)),
+            (SqlType::UInt, Json::Number(n)) => match whole_number(json) {
+                Some(Whole::Unsigned(u)) => Value::UInt(u),
+                _ => return err(path, format!("`{}` is uint; {n} is not an unsigned 64-bit integer", f.name)),
             },
             (SqlType::Float, Json::Number(n)) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             (SqlType::Float, Json::String(s)) => match s.to_ascii_lowercase().as_str() {
@@ -402,16 +446,37 @@ impl Parser<'_> {
                 "-inf" | "-infinity" => Value::Float(f64::NEG_INFINITY),
                 _ => return bad(),
             },
-            (SqlType::Decimal, Json::Number(n)) => match n.to_string().parse::<Decimal>() {
-                Ok(d) => Value::Decimal(d),
-                Err(_) => match Decimal::from_scientific(&n.to_string()) {
-                    Ok(d) => Value::Decimal(d),
-                    Err(_) => return err(path, format!("`{}` is decimal; {n} does not fit one", f.name)),
-                },
-            },
-            (SqlType::Decimal, Json::String(s)) => match s.trim().parse::<Decimal>() {
-                Ok(d) => Value::Decimal(d),
-                Err(_) => return err(path, format!("`{}` is decimal; `{s}` is not a decimal", f.name)),
+            (SqlType::Decimal, Json::Number(n))
+                if n.as_f64().is_some_and(|f| f.abs() >= DECIMAL_NUMBER_LIMIT) =>
+            {
+                return err(
+                    path,
+                    format!("`{}` is decimal; as a JSON number it must be below 7.9e28 in magnitude, {n} is not (give it as a string)", f.name),
+                )
+            }
+            (SqlType::Decimal, Json::Number(n)) => {
+                let text = n.to_string();
+                let exact = text
+                    .parse::<Decimal>()
+                    .or_else(|_| Decimal::from_scientific(&text))
+                    .ok();
+                // A float too precise for 28 digits: its nearest decimal.
+                let nearest = || n.as_f64().and_then(Decimal::from_f64_retain);
+                match exact.or_else(nearest) {
+                    Some(d) => Value::Decimal(d),
+                    None => {
+                        return err(path, format!("`{}` is decimal; {n} is out of its range (±7.9e28)", f.name))
+                    }
+                }
+            }
+            (SqlType::Decimal, Json::String(s)) => match decimal_text(s) {
+                Some(d) => Value::Decimal(d),
+                None => {
+                    return err(
+                        path,
+                        format!("`{}` is decimal; `{s}` is not one (digits with an optional `-` and fraction, at most 28 on each side of the point)", f.name),
+                    )
+                }
             },
             (SqlType::String, Json::String(s)) => Value::String(s.clone()),
             (SqlType::Text, Json::String(s)) => Value::Text(s.clone()),
@@ -553,7 +618,7 @@ mod tests {
             (
                 json!({"$filter": {"$or": [{"id": 1}, {"price": {"$in": [1, "x"]}}]}}),
                 "$filter.$or[1].price.$in[1]",
-                "`x` is not a decimal",
+                "`x` is not one",
             ),
             (
                 json!({"$filter": {"at": {"$lt": null}}}),
@@ -581,6 +646,56 @@ mod tests {
             assert_eq!(e.path, path, "{q}: {e}");
             assert!(e.message.contains(message), "{q}: {e}");
         }
+    }
+
+    /// What the OpenAPI document allows is accepted: integers written with a zero fraction, decimal
+    /// numbers up to the documented bound (as their nearest decimal), and empty word lists.
+    #[test]
+    fn numbers_take_their_json_schema_meaning() {
+        let f = |filter: Json| parse(json!({ "$filter": filter })).map(|q| q.filter);
+        assert_eq!(
+            f(json!({"id": 257.0})).unwrap(),
+            Some(compare(0, CompareOp::Eq, Value::Int(257)))
+        );
+        assert_eq!(
+            f(json!({"id": -3.0})).unwrap(),
+            Some(compare(0, CompareOp::Eq, Value::Int(-3)))
+        );
+        assert!(f(json!({"id": 2.5})).is_err());
+        assert_eq!(parse(json!({"$limit": 5.0})).unwrap().limit, Some(5));
+        // Read exactly (serde_json's `float_roundtrip`): no stray fraction on a large whole float.
+        let skip: Json = serde_json::from_str(r#"{"$skip": 2057678338228813.0}"#).unwrap();
+        assert_eq!(parse(skip).unwrap().skip, 2_057_678_338_228_813);
+        let near_limit = dozer_types::openapi::DECIMAL_NUMBER_LIMIT * 0.999_999;
+        assert!(f(json!({"price": near_limit})).is_ok());
+        assert!(f(json!({"price": 1.0e-30})).is_ok(), "tiny: rounds");
+        let e = f(json!({"price": 8.0e28})).unwrap_err();
+        assert!(e.message.contains("below 7.9e28"), "{e}");
+        for text in [
+            "-1234567890123456789012345678.5",
+            "0.0000000000000000000000000001",
+        ] {
+            assert!(f(json!({ "price": text })).is_ok(), "{text}");
+        }
+        for text in [
+            "+1",
+            "1.",
+            ".5",
+            "1e5",
+            "1_000",
+            " 1",
+            "12345678901234567890123456789",
+        ] {
+            assert!(f(json!({ "price": text })).is_err(), "{text}");
+        }
+        assert_eq!(
+            f(json!({"name": {"$matches_any": []}})).unwrap(),
+            Some(Filter::Words {
+                field: 1,
+                words: vec![],
+                all: false
+            })
+        );
     }
 
     #[test]

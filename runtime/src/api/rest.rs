@@ -181,7 +181,7 @@ impl From<ExecError> for ApiError {
     fn from(e: ExecError) -> Self {
         match e {
             ExecError::TooExpensive(m) => ApiError::Unprocessable(m),
-            ExecError::BadCursor(_) => ApiError::BadRequest(e.to_string()),
+            ExecError::BadCursor(_) => ApiError::NotFound(e.to_string()),
             ExecError::Store(e) => ApiError::Internal(format!("reading the store: {e}")),
         }
     }

@@ -77,7 +77,7 @@ impl Common {
 fn status(e: ExecError) -> Status {
     match e {
         ExecError::TooExpensive(m) => Status::failed_precondition(m),
-        ExecError::BadCursor(_) => Status::invalid_argument(e.to_string()),
+        ExecError::BadCursor(_) => Status::not_found(e.to_string()),
         ExecError::Store(e) => Status::internal(format!("reading the store: {e}")),
     }
 }
