@@ -32,10 +32,17 @@ impl Drop for Running {
 }
 
 impl Running {
+    /// `<app> run` (pipeline and servers) until it has caught up.
     fn start(app: &App) -> Running {
+        Running::serve(app, "run")
+    }
+
+    /// `<app> <command>` (`run`, or `api` for a server of the store alone) until its store has
+    /// caught up.
+    fn serve(app: &App, command: &str) -> Running {
         let mut child = Command::new(&app.binary)
             .args([
-                "run",
+                command,
                 "--host",
                 "127.0.0.1",
                 "--rest-port",
@@ -351,7 +358,14 @@ fn every_route_answers_from_the_endpoints() {
     rt.block_on(grpc_checks(&api, rest.clone(), rest_count));
     pydozer_checks(&api, &rest, countries.len());
     // Last: these change the data.
-    rt.block_on(event_checks(&api, &dir.path().join("data/sales")));
+    let replica = Running::serve(&app, "api");
+    let positions = rt.block_on(event_checks(&api, &dir.path().join("data/sales")));
+    rt.block_on(resume_checks(
+        &api,
+        &replica,
+        positions,
+        &dir.path().join("data/sales"),
+    ));
     pydozer_event_check(&api, &dir.path().join("data/sales"));
 }
 
@@ -540,13 +554,11 @@ fn append_sales(data: &Path, file: &str, country: &str) {
 }
 
 /// OnEvent: a change committed while subscribed arrives, as its subscription's filter and event
-/// type select it.
-async fn event_checks(api: &Running, data: &Path) {
+/// type select it. Returns the event log positions of the changes seen.
+async fn event_checks(api: &Running, data: &Path) -> Vec<u64> {
     use dozer_runtime::api::grpc::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
     use dozer_runtime::api::grpc::proto::common::OnEventRequest;
-    use dozer_runtime::api::grpc::proto::types::{
-        value::Value as V, EventFilter, EventType, OperationType,
-    };
+    use dozer_runtime::api::grpc::proto::types::{EventFilter, EventType, OperationType};
 
     let mut client = CommonGrpcServiceClient::connect(api.grpc.clone())
         .await
@@ -560,6 +572,7 @@ async fn event_checks(api: &Running, data: &Path) {
             },
         )]
         .into(),
+        resume_after: None,
     };
     let mut all = client
         .on_event(subscribe(None, EventType::All))
@@ -582,17 +595,9 @@ async fn event_checks(api: &Running, data: &Path) {
     assert!(bad.message().contains("unknown field `Land`"), "{bad}");
 
     append_sales(data, "sales_2.csv", "Atlantis");
-    let country = |r: &Option<dozer_runtime::api::grpc::proto::types::Record>| match &r
-        .as_ref()
-        .unwrap()
-        .values[0]
-        .value
-    {
-        Some(V::StringValue(s)) => s.clone(),
-        other => panic!("{other:?}"),
-    };
     let deadline = std::time::Duration::from_secs(60);
     let (mut inserted, mut updated) = (false, false);
+    let mut positions = vec![];
     while !(inserted && updated) {
         let op = tokio::time::timeout(deadline, all.message())
             .await
@@ -600,6 +605,11 @@ async fn event_checks(api: &Running, data: &Path) {
             .unwrap()
             .unwrap();
         assert_eq!(op.endpoint_name, "sales_by_country");
+        assert!(
+            positions.last().is_none_or(|p| *p < op.position),
+            "positions grow"
+        );
+        positions.push(op.position);
         match (
             OperationType::try_from(op.typ).unwrap(),
             country(&op.new).as_str(),
@@ -630,6 +640,78 @@ async fn event_checks(api: &Running, data: &Path) {
     )
     .await
     .is_err());
+    positions
+}
+
+/// The next event of a stream (within a minute).
+async fn next_event(
+    stream: &mut tonic::Streaming<dozer_runtime::api::grpc::proto::types::Operation>,
+) -> dozer_runtime::api::grpc::proto::types::Operation {
+    tokio::time::timeout(std::time::Duration::from_secs(60), stream.message())
+        .await
+        .expect("an event arrives")
+        .unwrap()
+        .unwrap()
+}
+
+/// The first field of an event's record, a string (the country of `sales_by_country`).
+fn country(r: &Option<dozer_runtime::api::grpc::proto::types::Record>) -> String {
+    use dozer_runtime::api::grpc::proto::types::value::Value as V;
+    match &r.as_ref().expect("a record").values[0].value {
+        Some(V::StringValue(s)) => s.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Resuming: a subscriber that gives the position before some changes gets exactly those changes
+/// again, from the pipeline's process and from an `api` process beside it (which follows the
+/// store's event log by itself); that process also streams changes committed while it listens.
+async fn resume_checks(api: &Running, replica: &Running, seen: Vec<u64>, data: &Path) {
+    use dozer_runtime::api::grpc::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
+    use dozer_runtime::api::grpc::proto::common::OnEventRequest;
+    use dozer_runtime::api::grpc::proto::types::EventFilter;
+
+    let request = |resume_after: Option<u64>| OnEventRequest {
+        endpoints: [("sales_by_country".to_string(), EventFilter::default())].into(),
+        resume_after,
+    };
+    let first = seen[0];
+    for server in [api, replica] {
+        let mut client = CommonGrpcServiceClient::connect(server.grpc.clone())
+            .await
+            .unwrap();
+        let mut again = client
+            .on_event(request(Some(first - 1)))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut replayed = vec![];
+        for _ in &seen {
+            replayed.push(next_event(&mut again).await.position);
+        }
+        assert_eq!(replayed, seen, "{}", server.grpc);
+        let future = client
+            .on_event(request(Some(u64::MAX / 2)))
+            .await
+            .unwrap_err();
+        assert_eq!(future.code(), tonic::Code::InvalidArgument, "{future}");
+        assert!(
+            future.message().contains("has not been reached"),
+            "{future}"
+        );
+    }
+    // Live from the `api` process: a change the pipeline commits after the subscription.
+    let mut client = CommonGrpcServiceClient::connect(replica.grpc.clone())
+        .await
+        .unwrap();
+    let mut live = client.on_event(request(None)).await.unwrap().into_inner();
+    append_sales(data, "sales_2b.csv", "Hyperborea");
+    let mut countries = vec![];
+    while !countries.iter().any(|c: &String| c == "Hyperborea") {
+        let op = next_event(&mut live).await;
+        assert!(op.position > *seen.last().unwrap());
+        countries.push(country(&op.new));
+    }
 }
 
 async fn grpc_checks(api: &Running, rest: Vec<Json>, rest_count: Json) {

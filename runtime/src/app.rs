@@ -12,9 +12,10 @@ use dozer_types::{SqlType, Value};
 use heed::types::Bytes;
 use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
 
-use crate::api::events::EventBus;
+use crate::api::events::EventNotifier;
 use crate::api::EndpointSchema;
 use crate::codec::{Decode, DecodeError, Encode, Reader};
+use crate::event_log::EventLog;
 use crate::ops::OpError;
 use crate::source::fields::{BadRecord, BadRecords};
 use crate::source::files::{Chunk, FilePosition, FileReader, FileTable, SourceError};
@@ -179,9 +180,15 @@ pub struct Runner {
     chunk_records: usize,
     /// Records ingested per source by this runner.
     ingested: Vec<u64>,
-    /// Where committed record changes go (when the API serves events).
-    events: Option<Arc<EventBus>>,
+    /// The store's event log, and whether this runner writes committed changes to it.
+    event_log: EventLog,
+    log_events: bool,
+    /// Told of each commit's newest log position (when this process serves events).
+    notifier: Option<EventNotifier>,
 }
+
+/// How long committed changes stay in the event log unless the config says otherwise.
+pub const DEFAULT_EVENT_RETENTION: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Runner {
     /// Opens the app's store under `home` and the pipeline in it, and resumes every source from its
@@ -193,10 +200,11 @@ impl Runner {
         skip_bad_records: bool,
     ) -> Result<Runner, PipelineError> {
         let store = Store::open(&home.join("store"), map_size)?;
-        let (pipeline, positions, meta) = store.write(|txn| -> Result<_, PipelineError> {
+        let (pipeline, positions, meta, event_log) = store.write(|txn| -> Result<_, PipelineError> {
             let positions = store.env().create_database(txn, Some("source.positions"))?;
             let meta: Database<Bytes, Bytes> =
                 store.env().create_database(txn, Some("app.meta"))?;
+            let event_log = EventLog::open(store.env(), txn, meta, DEFAULT_EVENT_RETENTION)?;
             let pipeline = open(store.env(), txn)?;
             let ours = format!("layout {STORE_LAYOUT}, pipeline {}", pipeline.fingerprint());
             let ours = ours.as_bytes();
@@ -212,7 +220,7 @@ impl Runner {
                     ))))
                 }
             }
-            Ok((pipeline, positions, meta))
+            Ok((pipeline, positions, meta, event_log))
         })?;
         let pipeline: Arc<dyn Pipeline> = Arc::from(pipeline);
         let mut readers = vec![];
@@ -236,14 +244,28 @@ impl Runner {
             bad: BadRecords::new(skip_bad_records),
             chunk_records: 10_000,
             ingested,
-            events: None,
+            event_log,
+            log_events: false,
+            notifier: None,
         })
     }
 
-    /// Publishes every committed batch's record changes on `bus`.
-    pub fn with_events(mut self, bus: Arc<EventBus>) -> Self {
-        self.events = Some(bus);
+    /// Writes every committed batch's record changes to the event log, each kept for `retention`.
+    pub fn with_event_log(mut self, retention: std::time::Duration) -> Self {
+        self.event_log = self.event_log.with_retention(retention);
+        self.log_events = true;
         self
+    }
+
+    /// Tells `notifier` of every commit's newest event log position.
+    pub fn with_notifier(mut self, notifier: EventNotifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// The store's event log (written only `with_event_log`).
+    pub fn event_log(&self) -> EventLog {
+        self.event_log
     }
 
     /// Records per chunk (= per transaction).
@@ -315,17 +337,25 @@ impl Runner {
             let mut position = vec![];
             chunk.end.encode(&mut position);
             let (pipeline, positions) = (&self.pipeline, self.positions);
+            let log = self.log_events.then_some(self.event_log);
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
             // The closure may run twice (the map grew): count bad records per attempt.
-            let (bad, changes) = self.store.write(|txn| {
+            let (bad, newest) = self.store.write(|txn| {
                 let mut bad = BadRecords::new(self.bad.skipping());
                 let mut changes = vec![];
                 pipeline.apply(txn, source, &chunk, &mut bad, &mut changes)?;
                 positions.put(txn, name.as_bytes(), &position)?;
-                Ok::<_, PipelineError>((bad, changes))
+                let newest = match log {
+                    Some(log) => Some(log.append(txn, now_ms, &changes)?),
+                    None => None,
+                };
+                Ok::<_, PipelineError>((bad, newest))
             })?;
             self.bad.absorb(bad);
-            if let Some(events) = &self.events {
-                events.publish(self.pipeline.as_ref(), changes)?;
+            if let (Some(notifier), Some(newest)) = (&self.notifier, newest) {
+                notifier.committed(newest);
             }
             self.ingested[source] += chunk.records.len() as u64;
             stats.chunks += 1;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
-use crate::api::events::EventBus;
+use crate::api::events::EventFeed;
 use crate::api::grpc;
 use crate::api::rest::{self, ApiSettings, ApiState};
 use crate::app::{OpenPipeline, PipelineError, Runner};
@@ -42,7 +42,7 @@ pub struct AppSpec<'a> {
 /// Where the API listens, from the command line (overrides the config).
 #[derive(clap::Args, Clone, Debug, Default)]
 struct ServeArgs {
-    /// Address to serve on (default: the config's `api.rest.host`).
+    /// Address to serve both APIs on (default: the config's `api.rest.host` and `api.grpc.host`).
     #[arg(long)]
     host: Option<String>,
     /// REST port (default: the config's `api.rest.port`; 0 picks a free one).
@@ -188,12 +188,28 @@ pub fn run_with(
             no_api,
             serve,
         } => {
+            // The log is written whoever serves it: `api` processes beside this one read it too.
+            if spec.api.push_events {
+                runner = runner.with_event_log(spec.api.event_retention);
+            }
             let api = if once || no_api {
                 None
             } else {
-                let bus = Arc::new(EventBus::new(EVENT_BACKLOG));
-                runner = runner.with_events(bus.clone());
-                Some(start_api(spec, &runner, Some(bus), &serve, log)?)
+                let events = if spec.api.push_events {
+                    let newest = {
+                        let view = runner.store().read().map_err(PipelineError::from)?;
+                        runner
+                            .event_log()
+                            .newest(&view)
+                            .map_err(PipelineError::from)?
+                    };
+                    let (feed, notifier) = EventFeed::notified(runner.event_log(), newest);
+                    runner = runner.with_notifier(notifier);
+                    Events::Notified(feed)
+                } else {
+                    Events::Off
+                };
+                Some(start_api(spec, &runner, events, &serve, log)?)
             };
             let result = run(
                 spec.name,
@@ -210,7 +226,12 @@ pub fn run_with(
             result
         }
         Command::Api { serve } => {
-            let api = start_api(spec, &runner, None, &serve, log)?;
+            let events = if spec.api.push_events {
+                Events::Poll
+            } else {
+                Events::Off
+            };
+            let api = start_api(spec, &runner, events, &serve, log)?;
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -291,8 +312,15 @@ fn run(
     Ok(())
 }
 
-/// Committed batches an `OnEvent` subscriber may fall behind before it is disconnected.
-const EVENT_BACKLOG: usize = 4096;
+/// How the API learns of committed changes.
+enum Events {
+    /// From the runner in this process.
+    Notified(EventFeed),
+    /// By looking at the store's event log (another process runs the pipeline).
+    Poll,
+    /// `flags.push_events: false`.
+    Off,
+}
 
 /// The API server of a running app: a thread with its own tokio runtime.
 struct ApiServer {
@@ -317,13 +345,14 @@ impl ApiServer {
 fn start_api(
     spec: &AppSpec<'_>,
     runner: &Runner,
-    events: Option<Arc<EventBus>>,
+    events: Events,
     args: &ServeArgs,
     log: &mut dyn Write,
 ) -> Result<ApiServer, CliError> {
     let mut settings = spec.api.clone();
     if let Some(h) = &args.host {
         settings.host = h.clone();
+        settings.grpc_host = h.clone();
     }
     if let Some(p) = args.rest_port {
         settings.rest_port = p;
@@ -337,8 +366,8 @@ fn start_api(
             "not supported yet: JWT authentication (`api.api_security` / DOZER_MASTER_SECRET); this app will not serve its data unauthenticated. Use `run --no-api` (or `dump`) until then",
         )));
     }
-    let bind = |port: u16, what: &str, key: &str, flag: &str| {
-        let addr = format!("{}:{port}", settings.host);
+    let bind = |host: &str, port: u16, what: &str, key: &str, flag: &str| {
+        let addr = format!("{host}:{port}");
         let listener = std::net::TcpListener::bind(&addr).map_err(|e| {
             CliError::Serve(std::io::Error::new(
                 e.kind(),
@@ -348,20 +377,31 @@ fn start_api(
         listener.set_nonblocking(true).map_err(CliError::Serve)?;
         Ok::<_, CliError>(listener)
     };
-    let rest_listener = bind(settings.rest_port, "REST", "api.rest.port", "--rest-port")?;
-    let grpc_listener = bind(settings.grpc_port, "gRPC", "api.grpc.port", "--grpc-port")?;
+    let rest_listener = bind(
+        &settings.host,
+        settings.rest_port,
+        "REST",
+        "api.rest.port",
+        "--rest-port",
+    )?;
+    let grpc_listener = bind(
+        &settings.grpc_host,
+        settings.grpc_port,
+        "gRPC",
+        "api.grpc.port",
+        "--grpc-port",
+    )?;
     let rest_addr = rest_listener.local_addr().map_err(CliError::Serve)?;
     let grpc_addr = grpc_listener.local_addr().map_err(CliError::Serve)?;
     writeln!(log, "{}: REST API on http://{rest_addr}", spec.name)?;
     writeln!(log, "{}: gRPC API on {grpc_addr}", spec.name)?;
-    let state = Arc::new(ApiState {
-        app: spec.name.to_string(),
-        store: runner.store().clone(),
-        pipeline: runner.pipeline().clone(),
-        meta: runner.meta(),
-        settings,
-        events,
-    });
+    let app = spec.name.to_string();
+    let (store, pipeline, meta, event_log) = (
+        runner.store().clone(),
+        runner.pipeline().clone(),
+        runner.meta(),
+        runner.event_log(),
+    );
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("api".into())
@@ -371,6 +411,19 @@ fn start_api(
                 .enable_all()
                 .build()?;
             rt.block_on(async move {
+                let events = match events {
+                    Events::Notified(feed) => Some(feed),
+                    Events::Poll => Some(EventFeed::polling(event_log, store.clone())),
+                    Events::Off => None,
+                };
+                let state = Arc::new(ApiState {
+                    app,
+                    store,
+                    pipeline,
+                    meta,
+                    settings,
+                    events,
+                });
                 let rest_listener = tokio::net::TcpListener::from_std(rest_listener)?;
                 let grpc_listener = tokio::net::TcpListener::from_std(grpc_listener)?;
                 // One signal stops both servers.

@@ -13,15 +13,19 @@
 //! - [`source`]: sources with exact, committable positions (CSV, JSON-lines and Parquet files);
 //! - [`app`]: the driver — each source chunk's results and position in one transaction, through the
 //!   [`app::Pipeline`] that generated code implements;
-//! - [`api`]: the query language and its execution over endpoint tables;
-//! - [`cli`]: the app binary's command line (`run`, `dump`, `info`).
+//! - [`event_log`]: every committed record change with its position, kept for a retention period
+//!   (what `OnEvent` subscribers read and resume from);
+//! - [`api`]: the query language, its execution over endpoint tables, and the REST and gRPC
+//!   servers;
+//! - [`cli`]: the app binary's command line (`run`, `api`, `dump`, `info`).
 //!
-//! Sources, incremental operators and the API servers follow (see docs/architecture.md).
+//! See docs/architecture.md for how they fit together.
 
 pub mod api;
 pub mod app;
 pub mod cli;
 pub mod codec;
+pub mod event_log;
 pub mod lmdb_key;
 pub mod ops;
 pub mod row;

@@ -22,9 +22,13 @@ fn main() -> ExitCode {
         api: ApiSettings {
             host: {{ rest_host }}.into(),
             rest_port: {{ rest_port }},
+            grpc_host: {{ grpc_host }}.into(),
             grpc_port: {{ grpc_port }},
             default_limit: {{ default_limit }},
             requires_auth: {{ requires_auth }},
+            grpc_web: {{ grpc_web }},
+            push_events: {{ push_events }},
+            event_retention: {{ event_retention }},
             ..ApiSettings::default()
         },
         open: &|env, txn| pipeline::open(base, env, txn),

@@ -84,9 +84,13 @@ struct MainRs<'a> {
     skip_bad_records: bool,
     rest_host: String,
     rest_port: u16,
+    grpc_host: String,
     grpc_port: u16,
     default_limit: u64,
     requires_auth: bool,
+    grpc_web: bool,
+    push_events: bool,
+    event_retention: String,
 }
 
 #[derive(Template)]
@@ -236,9 +240,16 @@ pub fn emit(
             skip_bad_records: config.app.on_bad_record == OnBadRecord::Skip,
             rest_host: format!("{:?}", config.api.rest.host),
             rest_port: config.api.rest.port,
+            grpc_host: format!("{:?}", config.api.grpc.host),
             grpc_port: config.api.grpc.port,
             default_limit: config.api.default_max_num_records,
             requires_auth: config.api.jwt_secret.is_some(),
+            grpc_web: config.flags.grpc_web,
+            push_events: config.flags.push_events,
+            event_retention: match &config.api.event_retention_ms {
+                Some(ms) => format!("std::time::Duration::from_millis({})", ms.value),
+                None => "dozer_runtime::app::DEFAULT_EVENT_RETENTION".into(),
+            },
         }
         .render(),
     )?;

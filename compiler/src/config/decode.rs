@@ -197,6 +197,25 @@ impl Decoder<'_> {
         }
     }
 
+    /// A duration as SQL writes them (`'10 MINUTES'`), in milliseconds.
+    pub fn duration(&mut self, node: &Node, what: &str) -> Option<Spanned<i64>> {
+        let s = self.string(node, what)?;
+        match dozer_types::parse::parse_duration(&s.value) {
+            Some(d) => Some(Spanned::new(d.num_milliseconds(), s.span)),
+            None => {
+                self.error(
+                    Diagnostic::error(
+                        "config::bad-duration",
+                        format!("{what} `{}` is not a duration", s.value),
+                    )
+                    .label(s.span, "expected e.g. 1 HOUR")
+                    .help("write '<number> <unit>' with unit MILLISECOND(S), SECOND(S), MINUTE(S), HOUR(S) or DAY(S)"),
+                );
+                None
+            }
+        }
+    }
+
     pub fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
         match node
             .as_scalar()

@@ -186,6 +186,9 @@ pub struct Api {
     pub rest: ServerAddr,
     pub grpc: ServerAddr,
     pub default_max_num_records: u64,
+    /// dozerc: how long the event log keeps committed changes for `OnEvent` subscribers that
+    /// resume (`event_retention: 1 HOUR`), in milliseconds.
+    pub event_retention_ms: Option<Spanned<i64>>,
 }
 
 impl Default for Api {
@@ -201,6 +204,7 @@ impl Default for Api {
                 port: 50051,
             },
             default_max_num_records: 50,
+            event_retention_ms: None,
         }
     }
 }
@@ -844,7 +848,13 @@ fn decode_api(d: &mut Decoder, node: &Node) -> Api {
     let Some(f) = d.fields(
         node,
         "`api`",
-        &["api_security", "rest", "grpc", "default_max_num_records"],
+        &[
+            "api_security",
+            "rest",
+            "grpc",
+            "default_max_num_records",
+            "event_retention",
+        ],
     ) else {
         return api;
     };
@@ -864,6 +874,9 @@ fn decode_api(d: &mut Decoder, node: &Node) -> Api {
         .and_then(|n| d.uint(n, "`default_max_num_records`", 1_000_000))
     {
         api.default_max_num_records = n.value;
+    }
+    if let Some(n) = f.get("event_retention") {
+        api.event_retention_ms = d.duration(n, "`event_retention`");
     }
     api
 }

@@ -1,26 +1,37 @@
-//! Live record changes for `OnEvent` subscribers.
+//! Live record changes for `OnEvent` subscribers, read from the store's [`EventLog`].
 //!
-//! After each batch commits, the runner publishes the batch's record changes (decoded once, and
-//! only while someone listens) on a bounded broadcast channel. Publishing never waits: a subscriber
-//! that falls more than [`EventBus::capacity`] batches behind is told so and disconnected, so a slow
-//! client can never hold up the pipeline. Each subscriber filters by event type and `$filter`; for
-//! an update, a row entering the filter is an INSERT for that subscriber and a row leaving it a
-//! DELETE, so a subscriber's view of the filtered rows stays exact.
+//! Every subscriber follows the log on its own: it reads a page of changes after its position in a
+//! short read transaction, sends what its filters select, and when it has caught up waits until a
+//! newer position is committed. The process that runs the pipeline says so right after each commit
+//! ([`EventNotifier`]); `api` processes look at the log's newest position every few milliseconds.
+//! So a subscriber never makes the pipeline wait (the log is written in the batch's own
+//! transaction, whoever listens), a slow one just reads further behind — until it falls behind the
+//! retention, when it is told which positions are gone — and any subscriber can start from a
+//! position it saw before (`resume_after`) and miss nothing, across reconnects and restarts.
+//!
+//! Each subscription filters by event type and `$filter`; for an update, a row entering the filter
+//! is an INSERT for that subscriber and a row leaving it a DELETE, so a subscriber's view of the
+//! filtered rows stays exact.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use dozer_types::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{mpsc, watch};
+use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
 
 use super::exec::matches;
 use super::query::Filter;
-use crate::app::Pipeline;
-use crate::codec::DecodeError;
-use crate::table::{ChangeKind, RecordChange};
+use super::rest::ApiState;
+use crate::event_log::{EventLog, Read};
+use crate::store::Store;
+use crate::table::ChangeKind;
 
-/// One committed record change of an endpoint.
+/// One committed record change of an endpoint, decoded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
+    pub position: u64,
     pub endpoint: usize,
     pub kind: ChangeKind,
     pub id: u64,
@@ -29,56 +40,75 @@ pub struct Event {
     pub new: Option<Vec<Value>>,
 }
 
-/// The changes of one committed batch, in commit order.
-pub type Batch = Arc<Vec<Event>>;
-
-pub struct EventBus {
-    tx: broadcast::Sender<Batch>,
-    capacity: usize,
+/// The API's access to the event log: the log and its newest committed position.
+#[derive(Clone)]
+pub struct EventFeed {
+    pub log: EventLog,
+    newest: watch::Receiver<u64>,
 }
 
-impl EventBus {
-    pub fn new(capacity: usize) -> Self {
-        let (tx, _) = broadcast::channel(capacity.max(1));
-        EventBus { tx, capacity }
+/// Tells the subscribers of this process that a position is committed (held by the runner).
+#[derive(Clone)]
+pub struct EventNotifier(Arc<watch::Sender<u64>>);
+
+impl EventNotifier {
+    pub fn committed(&self, newest: u64) {
+        self.0.send_if_modified(|n| {
+            let newer = newest > *n;
+            if newer {
+                *n = newest;
+            }
+            newer
+        });
+    }
+}
+
+/// How often an `api` process (which does not run the pipeline) looks for new changes.
+pub const POLL_EVERY: Duration = Duration::from_millis(10);
+
+impl EventFeed {
+    /// A feed told of commits by the runner of this process, starting at `newest`.
+    pub fn notified(log: EventLog, newest: u64) -> (EventFeed, EventNotifier) {
+        let (tx, rx) = watch::channel(newest);
+        (EventFeed { log, newest: rx }, EventNotifier(Arc::new(tx)))
     }
 
-    /// Batches a subscriber may fall behind before it is disconnected.
-    pub fn capacity(&self) -> usize {
-        self.capacity
+    /// A feed that polls the store for commits of another process; the polling task runs on the
+    /// current tokio runtime while any subscriber may listen.
+    pub fn polling(log: EventLog, store: Arc<Store>) -> EventFeed {
+        let newest = read_newest(&log, &store).unwrap_or(0);
+        let (feed, notifier) = EventFeed::notified(log, newest);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(POLL_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if notifier.0.is_closed() {
+                    return;
+                }
+                if notifier.0.receiver_count() > 1 {
+                    let (log, store) = (log, store.clone());
+                    if let Ok(Ok(n)) =
+                        tokio::task::spawn_blocking(move || read_newest(&log, &store)).await
+                    {
+                        notifier.committed(n);
+                    }
+                }
+            }
+        });
+        feed
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Batch> {
-        self.tx.subscribe()
+    /// The newest committed position as of now.
+    pub fn newest(&self) -> u64 {
+        *self.newest.borrow()
     }
+}
 
-    /// Publishes a committed batch's changes (no work at all while nobody listens).
-    pub fn publish(
-        &self,
-        pipeline: &dyn Pipeline,
-        changes: Vec<(usize, RecordChange)>,
-    ) -> Result<(), DecodeError> {
-        if changes.is_empty() || self.tx.receiver_count() == 0 {
-            return Ok(());
-        }
-        let decode = |endpoint: usize, row: Option<Vec<u8>>| {
-            row.map(|r| pipeline.decode(endpoint, &r)).transpose()
-        };
-        let mut events = Vec::with_capacity(changes.len());
-        for (endpoint, c) in changes {
-            events.push(Event {
-                endpoint,
-                kind: c.kind,
-                id: c.id,
-                version: c.version,
-                old: decode(endpoint, c.old)?,
-                new: decode(endpoint, c.new)?,
-            });
-        }
-        // No receiver left since the check: nothing to do.
-        let _ = self.tx.send(Arc::new(events));
-        Ok(())
-    }
+fn read_newest(log: &EventLog, store: &Store) -> Result<u64, Status> {
+    let view = store.read().map_err(|e| Status::internal(e.to_string()))?;
+    log.newest(&view)
+        .map_err(|e| Status::internal(e.to_string()))
 }
 
 /// Which changes a subscriber wants of one endpoint (Dozer's `EventType`).
@@ -121,6 +151,163 @@ pub fn view<'e>(event: &'e Event, filter: Option<&Filter>, types: EventTypes) ->
     wanted.then_some((kind, old, new))
 }
 
+/// What one subscriber follows of one endpoint.
+#[derive(Clone, Debug)]
+pub struct Subscription {
+    pub endpoint: usize,
+    /// The name the subscriber used (events carry it back).
+    pub name: String,
+    pub filter: Option<Filter>,
+    pub types: EventTypes,
+}
+
+/// Changes read per read transaction.
+const PAGE: usize = 512;
+
+/// Messages in flight to one subscriber before its reader waits for it.
+const IN_FLIGHT: usize = 128;
+
+/// Where a new subscriber starts: after `resume_after`, or after everything committed so far.
+/// A position that is gone or not reached yet is refused here, before the stream starts.
+pub fn start(state: &ApiState, resume_after: Option<u64>) -> Result<(EventFeed, u64), Status> {
+    let feed = state.events.clone().ok_or_else(|| {
+        Status::failed_precondition(
+            "OnEvent is off for this app (`flags.push_events: false`); enable it and rebuild",
+        )
+    })?;
+    let Some(after) = resume_after else {
+        // What is committed now, so that every change after the subscription arrives.
+        let newest = read_newest(&feed.log, &state.store)?;
+        return Ok((feed, newest));
+    };
+    let view = state
+        .store
+        .read()
+        .map_err(|e| Status::internal(e.to_string()))?;
+    match feed.log.read_after(&view, after, 1) {
+        Ok(Read::Changes(_)) => Ok((feed, after)),
+        Ok(Read::Gone { first }) => Err(gone(&feed, after, first)),
+        Ok(Read::Future { newest }) => Err(Status::invalid_argument(format!(
+            "`resume_after`: position {after} has not been reached; the newest is {newest}"
+        ))),
+        Err(e) => Err(Status::internal(format!("reading the event log: {e}"))),
+    }
+}
+
+fn gone(feed: &EventFeed, after: u64, first: u64) -> Status {
+    Status::out_of_range(format!(
+        "the changes after position {after} up to {} are no longer kept (event retention {}s): read the current state with `query`, then subscribe again without `resume_after`",
+        first - 1,
+        feed.log.retention().as_secs()
+    ))
+}
+
+/// Streams the events after position `after` that `subscriptions` select, each turned into a
+/// message by `message`, until the receiver goes away or the subscriber falls behind the
+/// retention.
+pub fn follow<M: Send + 'static>(
+    state: Arc<ApiState>,
+    feed: EventFeed,
+    subscriptions: Vec<Subscription>,
+    after: u64,
+    message: impl Fn(&Subscription, &Event, Seen<'_>) -> Result<M, Status> + Send + 'static,
+) -> ReceiverStream<Result<M, Status>> {
+    let (tx, rx) = mpsc::channel(IN_FLIGHT);
+    tokio::spawn(async move {
+        let subscriptions = Arc::new(subscriptions);
+        let mut newest = feed.newest.clone();
+        let mut cursor = after;
+        loop {
+            let page = {
+                let (state, feed, subs) = (state.clone(), feed.clone(), subscriptions.clone());
+                tokio::task::spawn_blocking(move || read_page(&state, &feed, &subs, cursor))
+                    .await
+                    .unwrap_or_else(|e| Err(Status::internal(format!("event reader: {e}"))))
+            };
+            let (events, reached) = match page {
+                Ok(page) => page,
+                Err(status) => {
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+            };
+            for event in &events {
+                for s in subscriptions
+                    .iter()
+                    .filter(|s| s.endpoint == event.endpoint)
+                {
+                    let Some(seen) = view(event, s.filter.as_ref(), s.types) else {
+                        continue;
+                    };
+                    let m = message(s, event, seen);
+                    let failed = m.is_err();
+                    if tx.send(m).await.is_err() || failed {
+                        return;
+                    }
+                }
+            }
+            if reached > cursor {
+                cursor = reached;
+                continue;
+            }
+            // Caught up: wait for a newer commit, or for the subscriber to leave.
+            tokio::select! {
+                _ = tx.closed() => return,
+                r = newest.wait_for(|n| *n > cursor) => if r.is_err() { return },
+            }
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+/// The subscribed endpoints' events of the next page after `cursor`, and the position the page
+/// reaches.
+fn read_page(
+    state: &ApiState,
+    feed: &EventFeed,
+    subscriptions: &[Subscription],
+    cursor: u64,
+) -> Result<(Vec<Event>, u64), Status> {
+    let view = state
+        .store
+        .read()
+        .map_err(|e| Status::internal(e.to_string()))?;
+    let changes = match feed.log.read_after(&view, cursor, PAGE) {
+        Ok(Read::Changes(c)) => c,
+        Ok(Read::Gone { first }) => return Err(gone(feed, cursor, first)),
+        // The log never goes back; a store replaced under a running server would.
+        Ok(Read::Future { newest }) => {
+            return Err(Status::aborted(format!(
+                "the event log went back from position {cursor} to {newest} (the store was replaced); subscribe again"
+            )))
+        }
+        Err(e) => return Err(Status::internal(format!("reading the event log: {e}"))),
+    };
+    let reached = changes.last().map_or(cursor, |c| c.position);
+    let pipeline = state.pipeline.as_ref();
+    let decode = |endpoint: usize, row: Option<Vec<u8>>| {
+        row.map(|r| pipeline.decode(endpoint, &r))
+            .transpose()
+            .map_err(|e| Status::internal(format!("decoding an event: {e}")))
+    };
+    let mut events = vec![];
+    for c in changes {
+        if !subscriptions.iter().any(|s| s.endpoint == c.endpoint) {
+            continue;
+        }
+        events.push(Event {
+            position: c.position,
+            endpoint: c.endpoint,
+            kind: c.change.kind,
+            id: c.change.id,
+            version: c.change.version,
+            old: decode(c.endpoint, c.change.old)?,
+            new: decode(c.endpoint, c.change.new)?,
+        });
+    }
+    Ok((events, reached))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +315,7 @@ mod tests {
 
     fn event(kind: ChangeKind, old: Option<i64>, new: Option<i64>) -> Event {
         Event {
+            position: 1,
             endpoint: 0,
             kind,
             id: 1,

@@ -45,10 +45,14 @@ use crate::store::Store;
 /// How the API serves (from the config's `api` section and the command line).
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
+    /// The REST server's address (`api.rest.host`).
     pub host: String,
     pub rest_port: u16,
-    /// The gRPC port (`api.grpc.port`).
+    /// The gRPC server's address and port (`api.grpc`).
+    pub grpc_host: String,
     pub grpc_port: u16,
+    /// `flags.grpc_web`: the gRPC port also speaks gRPC-Web (HTTP/1.1, for browsers).
+    pub grpc_web: bool,
     /// Records a query returns when it sets no `$limit` (`api.default_max_num_records`).
     pub default_limit: usize,
     pub limits: QueryLimits,
@@ -59,6 +63,10 @@ pub struct ApiSettings {
     pub timeout: Duration,
     /// The config asks for JWT authentication (`api.api_security`).
     pub requires_auth: bool,
+    /// `flags.push_events`: committed changes go to the event log and `OnEvent` serves them.
+    pub push_events: bool,
+    /// How long the event log keeps a change (`api.event_retention`).
+    pub event_retention: Duration,
 }
 
 impl Default for ApiSettings {
@@ -66,13 +74,17 @@ impl Default for ApiSettings {
         ApiSettings {
             host: "0.0.0.0".into(),
             rest_port: 8080,
+            grpc_host: "0.0.0.0".into(),
             grpc_port: 50051,
+            grpc_web: true,
             default_limit: 50,
             limits: QueryLimits::default(),
             max_scan: 1_000_000,
             max_body: 1 << 20,
             timeout: Duration::from_secs(30),
             requires_auth: false,
+            push_events: true,
+            event_retention: crate::app::DEFAULT_EVENT_RETENTION,
         }
     }
 }
@@ -85,8 +97,8 @@ pub struct ApiState {
     pub pipeline: Arc<dyn Pipeline>,
     pub meta: Database<LmdbBytes, LmdbBytes>,
     pub settings: ApiSettings,
-    /// Committed changes, when this process runs the pipeline.
-    pub events: Option<Arc<super::events::EventBus>>,
+    /// The event log, for `OnEvent` (`None` when `flags.push_events` is off).
+    pub events: Option<super::events::EventFeed>,
 }
 
 type Shared = Arc<ApiState>;

@@ -1,6 +1,6 @@
 //! The gRPC API: Dozer's `dozer.common.CommonGrpcService` and `dozer.health.HealthGrpcService`
 //! with their exact wire shapes (so pydozer works unchanged), and server reflection (v1 and the
-//! v1alpha that pydozer's `describe()` uses).
+//! v1alpha that pydozer's `describe()` uses), and gRPC-Web on the same port.
 
 pub mod convert;
 pub mod service;
@@ -28,7 +28,8 @@ use self::proto::common::common_grpc_service_server::CommonGrpcServiceServer;
 use self::proto::health::health_grpc_service_server::HealthGrpcServiceServer;
 use super::rest::ApiState;
 
-/// Serves the gRPC services and reflection until `shutdown` completes.
+/// Serves the gRPC services and reflection until `shutdown` completes; with `flags.grpc_web`
+/// the same port also answers gRPC-Web requests (HTTP/1.1, with CORS for browsers).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ApiState>,
@@ -40,15 +41,32 @@ pub async fn serve(
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::DESCRIPTOR_SET)
         .build_v1alpha()?;
-    tonic::transport::Server::builder()
-        .add_service(CommonGrpcServiceServer::new(service::Common { state }))
-        .add_service(HealthGrpcServiceServer::new(service::Health))
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            shutdown,
-        )
-        .await?;
+    let grpc_web = state.settings.grpc_web;
+    let routes = tonic::service::Routes::new(CommonGrpcServiceServer::new(service::Common {
+        state: state.clone(),
+    }))
+    .add_service(HealthGrpcServiceServer::new(service::Health))
+    .add_service(reflection_v1)
+    .add_service(reflection_v1alpha);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let mut server = tonic::transport::Server::builder().accept_http1(grpc_web);
+    if grpc_web {
+        let cors = tower_http::cors::CorsLayer::permissive().expose_headers([
+            axum::http::HeaderName::from_static("grpc-status"),
+            axum::http::HeaderName::from_static("grpc-message"),
+            axum::http::HeaderName::from_static("grpc-status-details-bin"),
+        ]);
+        server
+            .layer(cors)
+            .layer(tonic_web::GrpcWebLayer::new())
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await?;
+    } else {
+        server
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await?;
+    }
     Ok(())
 }

@@ -18,13 +18,12 @@ use super::proto::health::health_check_response::ServingStatus;
 use super::proto::health::health_grpc_service_server::HealthGrpcService;
 use super::proto::health::{HealthCheckRequest, HealthCheckResponse};
 use super::proto::types::{EventType, Operation, OperationType, Record};
-use crate::api::events::{view, EventTypes};
+use crate::api::events::{self, EventTypes, Subscription};
 use crate::api::exec::{ExecError, Executor};
 use crate::api::query::{parse_filter, parse_query, Query};
 use crate::api::read_endpoint;
 use crate::api::rest::ApiState;
 use crate::table::ChangeKind;
-use tokio::sync::broadcast::error::RecvError;
 
 pub struct Common {
     pub state: Arc<ApiState>,
@@ -82,6 +81,56 @@ fn status(e: ExecError) -> Status {
     }
 }
 
+pub fn operation_type(kind: ChangeKind) -> OperationType {
+    match kind {
+        ChangeKind::Insert => OperationType::Insert,
+        ChangeKind::Delete => OperationType::Delete,
+        ChangeKind::Update => OperationType::Update,
+    }
+}
+
+/// One endpoint of an `OnEvent` request: its event type and `$filter` checked against the
+/// endpoint's fields.
+pub fn subscription(
+    state: &ApiState,
+    endpoint: usize,
+    name: &str,
+    event_type: i32,
+    filter: Option<&str>,
+) -> Result<Subscription, Status> {
+    let filter = match filter.map(str::trim) {
+        None | Some("") => None,
+        Some(text) => {
+            let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                Status::invalid_argument(format!("the filter of `{name}` is not valid JSON: {e}"))
+            })?;
+            parse_filter(
+                &json,
+                &state.pipeline.endpoints()[endpoint].fields,
+                state.settings.limits,
+            )
+            .map_err(|e| Status::invalid_argument(format!("the filter of `{name}`: {e}")))?
+        }
+    };
+    let types = match EventType::try_from(event_type) {
+        Ok(EventType::All) => EventTypes::All,
+        Ok(EventType::InsertOnly) => EventTypes::InsertOnly,
+        Ok(EventType::UpdateOnly) => EventTypes::UpdateOnly,
+        Ok(EventType::DeleteOnly) => EventTypes::DeleteOnly,
+        Err(_) => {
+            return Err(Status::invalid_argument(format!(
+                "unknown event type {event_type} for `{name}`"
+            )))
+        }
+    };
+    Ok(Subscription {
+        endpoint,
+        name: name.to_string(),
+        filter,
+        types,
+    })
+}
+
 #[tonic::async_trait]
 impl CommonGrpcService for Common {
     async fn count(
@@ -113,110 +162,51 @@ impl CommonGrpcService for Common {
     type OnEventStream = BoxStream<Operation>;
 
     /// Every committed change of the requested endpoints, in commit order, as the subscriber's
-    /// filter and event type select it (see [`crate::api::events`]).
+    /// filter and event type select it, from now on or after `resume_after` (see
+    /// [`crate::api::events`]).
     async fn on_event(
         &self,
         request: Request<OnEventRequest>,
     ) -> Result<Response<Self::OnEventStream>, Status> {
-        let Some(bus) = self.state.events.clone() else {
-            return Err(Status::unimplemented(
-                "not supported yet: OnEvent from an `api` process; subscribe to the process that runs the pipeline (`run`)",
-            ));
-        };
         let request = request.into_inner();
         if request.endpoints.is_empty() {
             return Err(Status::invalid_argument(
                 "`endpoints` names no endpoint to follow",
             ));
         }
-        let endpoints = self.state.pipeline.endpoints();
         let mut subscriptions = vec![];
         for (name, f) in &request.endpoints {
             let endpoint = self.endpoint(name)?;
-            let filter = match f.filter.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(text) => {
-                    let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-                        Status::invalid_argument(format!(
-                            "the filter of `{name}` is not valid JSON: {e}"
-                        ))
-                    })?;
-                    parse_filter(
-                        &json,
-                        &endpoints[endpoint].fields,
-                        self.state.settings.limits,
-                    )
-                    .map_err(|e| Status::invalid_argument(format!("the filter of `{name}`: {e}")))?
-                }
-            };
-            let types = match EventType::try_from(f.r#type) {
-                Ok(EventType::All) => EventTypes::All,
-                Ok(EventType::InsertOnly) => EventTypes::InsertOnly,
-                Ok(EventType::UpdateOnly) => EventTypes::UpdateOnly,
-                Ok(EventType::DeleteOnly) => EventTypes::DeleteOnly,
-                Err(_) => {
-                    return Err(Status::invalid_argument(format!(
-                        "unknown event type {} for `{name}`",
-                        f.r#type
-                    )))
-                }
-            };
-            subscriptions.push((endpoint, filter, types, name.clone()));
+            subscriptions.push(subscription(
+                &self.state,
+                endpoint,
+                name,
+                f.r#type,
+                f.filter.as_deref(),
+            )?);
         }
-        let mut batches = bus.subscribe();
-        let capacity = bus.capacity();
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        tokio::spawn(async move {
-            loop {
-                let batch = tokio::select! {
-                    _ = tx.closed() => return,
-                    b = batches.recv() => b,
+        let (feed, after) = events::start(&self.state, request.resume_after)?;
+        let stream = events::follow(
+            self.state.clone(),
+            feed,
+            subscriptions,
+            after,
+            |s, e, (kind, old, new)| {
+                let record = |values: &Vec<dozer_types::Value>, version: u32| Record {
+                    values: values.iter().map(convert::value).collect(),
+                    id: e.id,
+                    version,
                 };
-                let batch = match batch {
-                    Ok(b) => b,
-                    Err(RecvError::Lagged(n)) => {
-                        let _ = tx
-                            .send(Err(Status::resource_exhausted(format!(
-                                "this subscriber fell {n} batches behind (it may lag {capacity}); subscribe again and catch up with `query`"
-                            ))))
-                            .await;
-                        return;
-                    }
-                    Err(RecvError::Closed) => return,
-                };
-                for e in batch.iter() {
-                    for (endpoint, filter, types, name) in &subscriptions {
-                        if *endpoint != e.endpoint {
-                            continue;
-                        }
-                        let Some((kind, old, new)) = view(e, filter.as_ref(), *types) else {
-                            continue;
-                        };
-                        let record = |values: &Vec<dozer_types::Value>, version: u32| Record {
-                            values: values.iter().map(convert::value).collect(),
-                            id: e.id,
-                            version,
-                        };
-                        let op = Operation {
-                            typ: match kind {
-                                ChangeKind::Insert => OperationType::Insert,
-                                ChangeKind::Delete => OperationType::Delete,
-                                ChangeKind::Update => OperationType::Update,
-                            } as i32,
-                            old: old.map(|o| record(o, e.version.saturating_sub(1))),
-                            new: Some(record(new, e.version)),
-                            endpoint_name: name.clone(),
-                        };
-                        if tx.send(Ok(op)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+                Ok(Operation {
+                    typ: operation_type(kind) as i32,
+                    old: old.map(|o| record(o, e.version.saturating_sub(1))),
+                    new: Some(record(new, e.version)),
+                    endpoint_name: s.name.clone(),
+                    position: e.position,
+                })
+            },
+        );
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn get_endpoints(
