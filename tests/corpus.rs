@@ -185,12 +185,27 @@ fn good_configs_generate_deterministic_code() {
                     "README.md",
                     "src/main.rs",
                     "src/pipeline.rs",
+                    "src/typed.rs",
                     "openapi.json",
                 ] {
                     assert!(app.files.contains_key(name), "{name} missing");
                 }
                 insta::assert_snapshot!(app.files["src/pipeline.rs"].as_str());
                 insta::assert_snapshot!("openapi", app.files["openapi.json"].as_str());
+                // The typed gRPC services: each endpoint's `.proto` file, and the Rust generated
+                // from them (but the embedded descriptors, which are those files encoded).
+                let protos: String = app
+                    .files
+                    .iter()
+                    .filter(|(name, _)| name.starts_with("proto/dozer/generated/"))
+                    .map(|(name, text)| format!("// ---- {name}\n{text}"))
+                    .collect();
+                insta::assert_snapshot!("protos", protos);
+                let typed: Vec<&str> = app.files["src/typed.rs"]
+                    .lines()
+                    .filter(|l| !l.starts_with("const DESCRIPTOR_SET"))
+                    .collect();
+                insta::assert_snapshot!("typed", typed.join("\n"));
             }
             Err(e) => {
                 let e = e.to_string();

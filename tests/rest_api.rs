@@ -357,6 +357,8 @@ fn every_route_answers_from_the_endpoints() {
         .unwrap();
     rt.block_on(grpc_checks(&api, rest.clone(), rest_count));
     pydozer_checks(&api, &rest, countries.len());
+    typed_checks(&api, dir.path(), &rest, countries.len());
+    grpc_web_check(&api);
     // Last: these change the data.
     let replica = Running::serve(&app, "api");
     let positions = rt.block_on(event_checks(&api, &dir.path().join("data/sales")));
@@ -366,6 +368,7 @@ fn every_route_answers_from_the_endpoints() {
         positions,
         &dir.path().join("data/sales"),
     ));
+    typed_event_check(&api, dir.path());
     pydozer_event_check(&api, &dir.path().join("data/sales"));
 }
 
@@ -453,13 +456,77 @@ fn venv(name: &str, packages: &[&str], import: &str) -> std::path::PathBuf {
     python
 }
 
-/// Dozer's Python client, pydozer 0.2.1 (its pyarrow 11 predates numpy 2).
+/// Dozer's Python client, pydozer 0.2.1 (its pyarrow 11 predates numpy 2), and grpcio-tools of
+/// the same protobuf generation to make stubs from the app's own `.proto` files.
 fn pydozer() -> std::path::PathBuf {
     venv(
         "pydozer-venv",
-        &["pydozer==0.2.1", "numpy<2"],
-        "import pydozer.api",
+        &["pydozer==0.2.1", "numpy<2", "grpcio-tools==1.62.3"],
+        "import pydozer.api, grpc_tools.protoc",
     )
+}
+
+/// The typed service of `sales_by_country` through stubs that grpc_tools generates from the
+/// `.proto` files dozerc wrote next to the config: the same records as REST, counts, and an
+/// error that names the field.
+fn typed_checks(api: &Running, config_dir: &Path, rest: &[Json], countries: usize) {
+    let got = typed_script(api, config_dir, &[]);
+    let records = got["records"].as_array().unwrap();
+    assert_eq!(records.len(), rest.len());
+    for (t, r) in records.iter().zip(rest) {
+        assert_eq!(t[0], r["__dozer_record_id"]);
+        assert_eq!(t[1], r["Country"]);
+        let total: f64 = t[2].as_str().unwrap().parse().unwrap();
+        assert!(
+            (total - decimal(&r["TotalSales"])).abs() < 1e-6,
+            "{t} vs {r}"
+        );
+        assert_eq!(t[3], r["__dozer_record_version"]);
+    }
+    assert_eq!(got["count"], json!(countries));
+    assert_eq!(got["count_filtered"], json!(1));
+    assert_eq!(got["bad"][0], "INVALID_ARGUMENT");
+    assert!(
+        got["bad"][1]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `Land`"),
+        "{got}"
+    );
+}
+
+/// The typed service's on_event: a change made while subscribed arrives as a typed event.
+fn typed_event_check(api: &Running, config_dir: &Path) {
+    let data = config_dir.join("data/sales");
+    let got = typed_script(api, config_dir, &["events", data.to_str().unwrap()]);
+    assert_eq!(got["typ"], 0, "INSERT: {got}");
+    assert_eq!(got["has_old"], false);
+    assert_eq!(got["total"], "10.2");
+    let (status, record) = api.get("/sales_by_country/Thule");
+    assert_eq!(status, 200);
+    assert_eq!(record["__dozer_record_id"], got["id"]);
+    assert_eq!(record["__dozer_record_version"], got["version"]);
+    assert!(got["position"].as_u64().unwrap() > 0);
+}
+
+fn typed_script(api: &Running, config_dir: &Path, extra: &[&str]) -> Json {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/typed_check.py");
+    let out = Command::new(pydozer())
+        .arg(&script)
+        .arg(api.grpc.trim_start_matches("http://"))
+        .arg(config_dir.join("proto"))
+        .arg(config_dir.join("stubs"))
+        .arg("sales_by_country")
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the typed service failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
 /// pydozer's ApiClient: health, query, count and describe against the app.
@@ -506,6 +573,7 @@ fn pydozer_checks(api: &Running, rest: &[Json], countries: usize) {
     for s in [
         "dozer.common.CommonGrpcService",
         "dozer.health.HealthGrpcService",
+        "dozer.generated.sales_by_country.SalesByCountry",
     ] {
         assert!(services.contains(&s), "{services:?}");
     }
@@ -534,6 +602,35 @@ fn pydozer_event_check(api: &Running, data: &Path) {
     let (status, record) = api.get("/sales_by_country/Lemuria");
     assert_eq!(status, 200);
     assert_eq!(record["__dozer_record_id"], got["id"]);
+}
+
+/// gRPC-Web (HTTP/1.1) on the gRPC port: a health check framed as a browser client sends it.
+fn grpc_web_check(api: &Running) {
+    let response = api
+        .http
+        .post(format!(
+            "{}/dozer.health.HealthGrpcService/healthCheck",
+            api.grpc
+        ))
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        // One data frame: flag 0, length 0 (an empty HealthCheckRequest).
+        .body(vec![0u8, 0, 0, 0, 0])
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/grpc-web+proto"
+    );
+    let body = response.bytes().unwrap();
+    // A data frame with HealthCheckResponse { status: SERVING (1) }, then the trailers frame.
+    assert_eq!(&body[..7], &[0, 0, 0, 0, 2, 0x08, 0x01], "{body:?}");
+    assert_eq!(body[7], 0x80, "trailers follow: {body:?}");
+    assert!(
+        String::from_utf8_lossy(&body[12..]).contains("grpc-status:0"),
+        "{body:?}"
+    );
 }
 
 fn top_countries() -> Json {
@@ -854,6 +951,10 @@ async fn grpc_checks(api: &Running, rest: Vec<Json>, rest_count: Json) {
     for service in [
         "dozer.common.CommonGrpcService",
         "dozer.health.HealthGrpcService",
+        "dozer.generated.clv.Clv",
+        "dozer.generated.bestsellers.Bestsellers",
+        "dozer.generated.sales_by_country.SalesByCountry",
+        "dozer.generated.daily_sales.DailySales",
     ] {
         assert!(names.iter().any(|n| n == service), "{names:?}");
     }

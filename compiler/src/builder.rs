@@ -146,13 +146,43 @@ pub fn generate(checked: &Checked, config_name: &str) -> Result<(PathBuf, usize)
                 .map_err(|e| BuildError::Io(format!("cannot write {}", path.display()), e))?;
         }
     }
-    // The runtime's lock file pins every dependency; cargo adds the app itself to the copy.
-    let lock = runtime.join("../Cargo.lock");
-    if lock.is_file() && !dir.join("Cargo.lock").is_file() {
-        std::fs::copy(&lock, dir.join("Cargo.lock"))
-            .map_err(|e| BuildError::Io("cannot copy Cargo.lock".into(), e))?;
+    // The `.proto` files next to the config, for client generation (like the OpenAPI document).
+    for (path, text) in &app.files {
+        let Some(rel) = path.strip_prefix(&format!("{}/", codegen::PROTO_DIR)) else {
+            continue;
+        };
+        let target = config.base_dir.join(codegen::PROTO_DIR).join(rel);
+        if std::fs::read_to_string(&target).ok().as_deref() == Some(text.as_str()) {
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| BuildError::Io(format!("cannot create {}", parent.display()), e))?;
+        }
+        std::fs::write(&target, text)
+            .map_err(|e| BuildError::Io(format!("cannot write {}", target.display()), e))?;
     }
+    copy_lock(&runtime.join("../Cargo.lock"), &dir)?;
     Ok((dir, written))
+}
+
+/// The runtime's lock file pins every dependency, so an app builds with exactly the versions
+/// dozerc was tested with (and offline); cargo adds the app itself to the copy. The copy is made
+/// again whenever the runtime's lock changes (a dozerc upgrade), which a marker beside it records.
+fn copy_lock(lock: &Path, dir: &Path) -> Result<(), BuildError> {
+    let Ok(pinned) = std::fs::read_to_string(lock) else {
+        return Ok(()); // an installed dozerc without its workspace: cargo resolves
+    };
+    let marker = dir.join(".dozerc-lock");
+    let print = codegen::fingerprint(&pinned);
+    if dir.join("Cargo.lock").is_file()
+        && std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == print)
+    {
+        return Ok(());
+    }
+    std::fs::write(dir.join("Cargo.lock"), &pinned)
+        .and_then(|()| std::fs::write(&marker, &print))
+        .map_err(|e| BuildError::Io("cannot copy Cargo.lock".into(), e))
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, BuildError> {

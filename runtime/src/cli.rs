@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
 
 use crate::api::events::EventFeed;
 use crate::api::grpc;
+use crate::api::grpc::typed::TypedMessages;
 use crate::api::rest::{self, ApiSettings, ApiState};
 use crate::app::{OpenPipeline, PipelineError, Runner};
 
@@ -37,6 +38,8 @@ pub struct AppSpec<'a> {
     /// The config's `api` section.
     pub api: ApiSettings,
     pub open: OpenPipeline<'a>,
+    /// The endpoints' typed gRPC messages (generated; `None` with `flags.dynamic: false`).
+    pub typed: Option<&'static dyn TypedMessages>,
 }
 
 /// Where the API listens, from the command line (overrides the config).
@@ -396,6 +399,7 @@ fn start_api(
     writeln!(log, "{}: REST API on http://{rest_addr}", spec.name)?;
     writeln!(log, "{}: gRPC API on {grpc_addr}", spec.name)?;
     let app = spec.name.to_string();
+    let typed = spec.typed;
     let (store, pipeline, meta, event_log) = (
         runner.store().clone(),
         runner.pipeline().clone(),
@@ -423,6 +427,7 @@ fn start_api(
                     meta,
                     settings,
                     events,
+                    typed,
                 });
                 let rest_listener = tokio::net::TcpListener::from_std(rest_listener)?;
                 let grpc_listener = tokio::net::TcpListener::from_std(grpc_listener)?;

@@ -40,6 +40,8 @@ pub mod deps {
     pub use chrono;
     pub use dozer_types;
     pub use heed;
+    pub use prost;
+    pub use prost_types;
     pub use rust_decimal;
     pub use serde_json;
 }

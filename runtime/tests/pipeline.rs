@@ -354,6 +354,7 @@ mod cli {
             skip_bad_records: false,
             api: Default::default(),
             open,
+            typed: None,
         }
     }
 

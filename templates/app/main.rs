@@ -2,6 +2,9 @@
 //! Do not edit: change the config or SQL and run `dozerc build` again.
 
 mod pipeline;
+{%- if typed %}
+mod typed;
+{%- endif %}
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -32,5 +35,10 @@ fn main() -> ExitCode {
             ..ApiSettings::default()
         },
         open: &|env, txn| pipeline::open(base, env, txn),
+        {%- if typed %}
+        typed: Some(&typed::Typed),
+        {%- else %}
+        typed: None,
+        {%- endif %}
     })
 }

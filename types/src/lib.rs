@@ -6,11 +6,13 @@
 //!   CSV ingestion use the same functions, so a column inferred as `decimal` always reads as one;
 //! - [`Value`]: a dynamically typed value for the edges (API filters, JSON, dumps); the hot path
 //!   works on generated typed structs instead;
-//! - [`keycode`]: an order-preserving byte encoding for LMDB keys and secondary indexes.
+//! - [`keycode`]: an order-preserving byte encoding for LMDB keys and secondary indexes;
+//! - [`openapi`] and [`grpc`]: the API's OpenAPI document and typed gRPC service names.
 //!
 //! The crate is small on purpose (chrono, rust_decimal, serde): the compiler depends on it too.
 
 mod date_part;
+pub mod grpc;
 pub mod keycode;
 pub mod openapi;
 pub mod parse;

@@ -1,13 +1,17 @@
 //! Code generation: a checked config → the source of an app crate.
 //!
-//! The crate has three files: `src/pipeline.rs` (generated Rust, see [`pipeline`]), and
-//! `Cargo.toml`, `src/main.rs` and `README.md` from the askama templates in `templates/app/`.
+//! The crate has `src/pipeline.rs` (generated Rust, see [`pipeline`]); with typed gRPC services
+//! (`flags.dynamic`) a `.proto` file per endpoint under `proto/` and their messages in
+//! `src/typed.rs` (see [`proto`] and [`typed`]); `Cargo.toml`, `src/main.rs` and `README.md` from
+//! the askama templates in `templates/app/`; and the app's OpenAPI document.
 //! Output is deterministic — same input, byte-identical files — so rebuilding an unchanged app
 //! touches nothing and cargo has nothing to do.
 
 mod expr;
 mod names;
 mod pipeline;
+mod proto;
+mod typed;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -91,6 +95,8 @@ struct MainRs<'a> {
     grpc_web: bool,
     push_events: bool,
     event_retention: String,
+    /// The crate has `src/typed.rs` (typed gRPC services).
+    typed: bool,
 }
 
 #[derive(Template)]
@@ -167,6 +173,9 @@ pub fn query_order(queries: &[BoundQuery]) -> Vec<&BoundQuery> {
 /// The crate's copy of the app's OpenAPI document (dozerc also writes it next to the config).
 pub const OPENAPI_FILE: &str = "openapi.json";
 
+/// The folder of the crate's `.proto` files (dozerc also copies them next to the config).
+pub const PROTO_DIR: &str = "proto";
+
 /// Generates the app crate for a checked config.
 pub fn emit(
     config: &Config,
@@ -226,6 +235,12 @@ pub fn emit(
         .home_dir
         .as_ref()
         .map_or("./.dozer", |h| h.value.as_str());
+    // Typed gRPC services (`flags.dynamic`, on by default as in Dozer).
+    let typed = if config.flags.dynamic {
+        Some(typed::generate(&api, queries, opts.config_name)?)
+    } else {
+        None
+    };
     let main_rs = render(
         MainRs {
             app_name: &bin_name,
@@ -246,6 +261,7 @@ pub fn emit(
             requires_auth: config.api.jwt_secret.is_some(),
             grpc_web: config.flags.grpc_web,
             push_events: config.flags.push_events,
+            typed: typed.is_some(),
             event_retention: match &config.api.event_retention_ms {
                 Some(ms) => format!("std::time::Duration::from_millis({})", ms.value),
                 None => "dozer_runtime::app::DEFAULT_EVENT_RETENTION".into(),
@@ -272,6 +288,12 @@ pub fn emit(
         .render(),
     )?;
     let mut files = BTreeMap::new();
+    if let Some(typed) = typed {
+        files.insert("src/typed.rs".to_string(), typed.rust);
+        for (path, text) in typed.protos {
+            files.insert(format!("{PROTO_DIR}/{path}"), text);
+        }
+    }
     files.insert("Cargo.toml".to_string(), cargo_toml);
     files.insert("README.md".to_string(), readme);
     files.insert("src/main.rs".to_string(), main_rs);

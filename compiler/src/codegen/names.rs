@@ -16,6 +16,11 @@ const KEYWORDS: &[&str] = &[
     "txn",
 ];
 
+/// Comment text that cannot end the comment it sits in.
+pub fn comment(s: &str) -> String {
+    s.replace("*/", "* /")
+}
+
 /// `CustomerID` → `customer_id`, `Unit Price` → `unit_price`, `1st` → `f_1st`.
 pub fn snake(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();

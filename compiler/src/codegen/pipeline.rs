@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::expr::{is_copy, ExprGen, RowField};
-use super::names::{camel, field_type, snake, unique};
+use super::names::{camel, comment, field_type, snake, unique};
 use super::CodegenError;
 use crate::catalog::Catalog;
 use crate::config::{
@@ -80,6 +80,8 @@ impl NodeOut {
 pub struct ApiEndpoint {
     pub name: String,
     pub path: String,
+    /// The source or INTO table it serves.
+    pub table: String,
     pub fields: Vec<(String, SqlType, bool)>,
     pub primary_key: Option<Vec<usize>>,
 }
@@ -121,6 +123,7 @@ struct SourceInfo {
 struct EndpointInfo {
     name: String,
     path: String,
+    table: String,
     ty: usize,
     keys_struct: String,
     /// Primary key field indices; `None` = synthetic.
@@ -147,11 +150,6 @@ pub struct PipelineGen<'a> {
 }
 
 const RESERVED_TYPES: &[&str] = &["Generated", "Delta", "Value", "Decimal", "Weight", "Vec"];
-
-/// Comment text that cannot end the comment it sits in.
-fn comment(s: &str) -> String {
-    s.replace("*/", "* /")
-}
 
 /// FNV-1a: a stable fingerprint (std's hashers are not guaranteed stable across releases).
 pub fn fingerprint(text: &str) -> String {
@@ -277,6 +275,7 @@ impl<'a> PipelineGen<'a> {
                 ApiEndpoint {
                     name: e.name.clone(),
                     path: e.path.clone(),
+                    table: e.table.clone(),
                     fields: t
                         .fields
                         .iter()
@@ -953,6 +952,7 @@ impl<'a> PipelineGen<'a> {
         Ok(EndpointInfo {
             name: ep.name.value.clone(),
             path: ep.path.value.clone(),
+            table: table.clone(),
             ty,
             keys_struct: format!("{}Keys", camel(&ep.name.value)),
             key,

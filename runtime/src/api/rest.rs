@@ -99,6 +99,8 @@ pub struct ApiState {
     pub settings: ApiSettings,
     /// The event log, for `OnEvent` (`None` when `flags.push_events` is off).
     pub events: Option<super::events::EventFeed>,
+    /// The endpoints' typed gRPC messages (`None` with `flags.dynamic: false`).
+    pub typed: Option<&'static dyn super::grpc::typed::TypedMessages>,
 }
 
 type Shared = Arc<ApiState>;

@@ -43,22 +43,10 @@ pub fn value(v: &Value) -> pb::Value {
         Value::Int(i) => Some(V::IntValue(*i)),
         Value::UInt(u) => Some(V::UintValue(*u)),
         Value::Float(f) => Some(V::FloatValue(*f)),
-        Value::Decimal(d) => {
-            let m = d.mantissa().unsigned_abs();
-            Some(V::DecimalValue(pb::RustDecimal {
-                scale: d.scale(),
-                lo: m as u32,
-                mid: (m >> 32) as u32,
-                hi: (m >> 64) as u32,
-                negative: d.is_sign_negative(),
-            }))
-        }
+        Value::Decimal(d) => Some(V::DecimalValue(rust_decimal(d))),
         Value::String(s) | Value::Text(s) => Some(V::StringValue(s.clone())),
         Value::Binary(b) => Some(V::BytesValue(b.clone())),
-        Value::Timestamp(t) => Some(V::TimestampValue(prost_types::Timestamp {
-            seconds: t.timestamp(),
-            nanos: t.timestamp_subsec_nanos() as i32,
-        })),
+        Value::Timestamp(t) => Some(V::TimestampValue(timestamp(t))),
         Value::Date(d) => Some(V::DateValue(d.format("%Y-%m-%d").to_string())),
         Value::Json(j) => Some(V::JsonValue(json(j))),
         Value::Duration(_) => match v.to_json() {
@@ -72,8 +60,27 @@ pub fn value(v: &Value) -> pb::Value {
     pb::Value { value }
 }
 
+/// A decimal in Dozer's layout: a 96-bit mantissa in three words, its scale and sign.
+pub fn rust_decimal(d: &dozer_types::Decimal) -> pb::RustDecimal {
+    let m = d.mantissa().unsigned_abs();
+    pb::RustDecimal {
+        scale: d.scale(),
+        lo: m as u32,
+        mid: (m >> 32) as u32,
+        hi: (m >> 64) as u32,
+        negative: d.is_sign_negative(),
+    }
+}
+
+pub fn timestamp(t: &chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
 /// JSON as `google.protobuf.Value`.
-fn json(j: &serde_json::Value) -> prost_types::Value {
+pub fn json(j: &serde_json::Value) -> prost_types::Value {
     use prost_types::value::Kind;
     let kind = match j {
         serde_json::Value::Null => Kind::NullValue(0),

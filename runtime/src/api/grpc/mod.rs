@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod service;
+pub mod typed;
 
 /// Code generated from `proto/dozer/*.proto` by the build script.
 #[allow(clippy::all, clippy::pedantic, missing_docs, non_camel_case_types)]
@@ -35,12 +36,18 @@ pub async fn serve(
     state: Arc<ApiState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    // Reflection describes the typed services too (their files import the common types).
+    let typed = state.typed;
+    let descriptors = |builder: tonic_reflection::server::Builder<'static>| {
+        let builder = builder.register_encoded_file_descriptor_set(proto::DESCRIPTOR_SET);
+        match typed {
+            Some(t) => builder.register_encoded_file_descriptor_set(t.descriptor_set()),
+            None => builder,
+        }
+    };
+    let reflection_v1 = descriptors(tonic_reflection::server::Builder::configure()).build_v1()?;
+    let reflection_v1alpha =
+        descriptors(tonic_reflection::server::Builder::configure()).build_v1alpha()?;
     let grpc_web = state.settings.grpc_web;
     let routes = tonic::service::Routes::new(CommonGrpcServiceServer::new(service::Common {
         state: state.clone(),
@@ -48,6 +55,10 @@ pub async fn serve(
     .add_service(HealthGrpcServiceServer::new(service::Health))
     .add_service(reflection_v1)
     .add_service(reflection_v1alpha);
+    let routes = match typed {
+        Some(t) => typed::add_services(routes, &state, t),
+        None => routes,
+    };
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     let mut server = tonic::transport::Server::builder().accept_http1(grpc_web);
     if grpc_web {

@@ -47,30 +47,35 @@ impl Common {
     /// The endpoint and parsed query of a request.
     fn request(&self, r: &QueryRequest) -> Result<(usize, Query), Status> {
         let endpoint = self.endpoint(&r.endpoint)?;
-        let json = match r.query.as_deref().map(str::trim) {
-            None | Some("") => serde_json::Value::Null,
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| Status::invalid_argument(format!("`query` is not valid JSON: {e}")))?,
-        };
-        let fields = &self.state.pipeline.endpoints()[endpoint].fields;
-        let q = parse_query(&json, fields, self.state.settings.limits)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        Ok((endpoint, q))
+        Ok((endpoint, query(&self.state, endpoint, r.query.as_deref())?))
     }
+}
 
-    async fn read<T: Send + 'static>(
-        &self,
-        endpoint: usize,
-        f: impl FnOnce(&Executor<'_>, &heed::RoTxn<heed::WithoutTls>) -> Result<T, ExecError>
-            + Send
-            + 'static,
-    ) -> Result<T, Status> {
-        let state = self.state.clone();
-        tokio::task::spawn_blocking(move || read_endpoint(&state, endpoint, f))
-            .await
-            .map_err(|e| Status::internal(format!("the request's worker failed: {e}")))?
-            .map_err(status)
-    }
+/// A request's query text (JSON; none or empty is the empty query) parsed against an endpoint.
+pub fn query(state: &ApiState, endpoint: usize, text: Option<&str>) -> Result<Query, Status> {
+    let json = match text.map(str::trim) {
+        None | Some("") => serde_json::Value::Null,
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| Status::invalid_argument(format!("`query` is not valid JSON: {e}")))?,
+    };
+    let fields = &state.pipeline.endpoints()[endpoint].fields;
+    parse_query(&json, fields, state.settings.limits)
+        .map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+/// Runs `f` with the endpoint's executor in one read transaction, on a blocking thread.
+pub async fn read<T: Send + 'static>(
+    state: &Arc<ApiState>,
+    endpoint: usize,
+    f: impl FnOnce(&Executor<'_>, &heed::RoTxn<heed::WithoutTls>) -> Result<T, ExecError>
+        + Send
+        + 'static,
+) -> Result<T, Status> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || read_endpoint(&state, endpoint, f))
+        .await
+        .map_err(|e| Status::internal(format!("the request's worker failed: {e}")))?
+        .map_err(status)
 }
 
 fn status(e: ExecError) -> Status {
@@ -138,9 +143,10 @@ impl CommonGrpcService for Common {
         request: Request<QueryRequest>,
     ) -> Result<Response<CountResponse>, Status> {
         let (endpoint, q) = self.request(request.get_ref())?;
-        let count = self
-            .read(endpoint, move |ex, txn| ex.count(txn, q.filter.as_ref()))
-            .await?;
+        let count = read(&self.state, endpoint, move |ex, txn| {
+            ex.count(txn, q.filter.as_ref())
+        })
+        .await?;
         Ok(Response::new(CountResponse { count }))
     }
 
@@ -150,9 +156,10 @@ impl CommonGrpcService for Common {
     ) -> Result<Response<QueryResponse>, Status> {
         let (endpoint, q) = self.request(request.get_ref())?;
         let limit = self.state.settings.default_limit;
-        let records = self
-            .read(endpoint, move |ex, txn| ex.query(txn, &q, limit))
-            .await?;
+        let records = read(&self.state, endpoint, move |ex, txn| {
+            ex.query(txn, &q, limit)
+        })
+        .await?;
         Ok(Response::new(QueryResponse {
             fields: convert::field_definitions(&self.state.pipeline.endpoints()[endpoint].fields),
             records: records.iter().map(convert::record).collect(),

@@ -1,0 +1,417 @@
+//! Typed gRPC services: one per endpoint, `dozer.generated.<endpoint>.<Endpoint>` with `count`,
+//! `query` and `on_event`, over messages whose fields are the endpoint's columns.
+//!
+//! The messages are compiled into the app: dozerc writes a `.proto` file per endpoint and the
+//! prost structs generated from it, and implements [`TypedMessages`] with them (a row's values
+//! into its record message, records and events into encoded answers). Everything else is here and
+//! compiled once: request decoding (the request messages have the same shape for every endpoint),
+//! query execution and event streams shared with the common service, and the routing. Answers
+//! leave the generated code already encoded, so this module never needs the generated types.
+
+use std::convert::Infallible;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::http;
+use dozer_types::Value;
+use prost::bytes::BufMut as _;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::BoxFuture;
+use tonic::server::{Grpc, ServerStreamingService, UnaryService};
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::proto::types as pb;
+use super::service::{operation_type, query, read, subscription};
+use crate::api::events;
+use crate::api::exec::RecordOut;
+use crate::api::rest::ApiState;
+
+/// A stored value that does not fit its column's message field: a bug, never user input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch(pub String);
+
+impl Mismatch {
+    pub fn endpoint(endpoint: usize) -> Mismatch {
+        Mismatch(format!("no typed messages for endpoint {endpoint}"))
+    }
+
+    pub fn arity(endpoint: &str, want: usize, got: usize) -> Mismatch {
+        Mismatch(format!(
+            "a row of `{endpoint}` has {got} values; its record message has {want} fields"
+        ))
+    }
+
+    fn value(want: &str, got: &Value) -> Mismatch {
+        Mismatch(format!("expected {want}, found {got:?}"))
+    }
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "typed message: {}", self.0)
+    }
+}
+
+/// A change as a typed `<Endpoint>Event` carries it.
+pub struct TypedEvent<'a> {
+    /// `dozer.types.OperationType` as seen by the subscriber (after its filter).
+    pub typ: i32,
+    pub old: Option<&'a [Value]>,
+    pub old_version: u32,
+    pub new: &'a [Value],
+    pub version: u32,
+    pub id: u64,
+    pub position: u64,
+}
+
+/// What generated code provides: every endpoint's typed answers, encoded.
+pub trait TypedMessages: Send + Sync {
+    /// The encoded `FileDescriptorSet` of the endpoints' `.proto` files (for reflection).
+    fn descriptor_set(&self) -> &'static [u8];
+    /// `Query<Endpoint>Response` with `records` of `endpoint`.
+    fn query_response(&self, endpoint: usize, records: &[RecordOut]) -> Result<Vec<u8>, Mismatch>;
+    /// `<Endpoint>Event` of a change of `endpoint`.
+    fn event(&self, endpoint: usize, event: &TypedEvent<'_>) -> Result<Vec<u8>, Mismatch>;
+}
+
+// Column values into message fields (generated code calls these per column). NULL is `None`;
+// a value of another type than the column's is a `Mismatch`.
+
+pub fn boolean(v: &Value) -> Result<Option<bool>, Mismatch> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Boolean(b) => Ok(Some(*b)),
+        other => Err(Mismatch::value("a boolean", other)),
+    }
+}
+
+pub fn int(v: &Value) -> Result<Option<i64>, Mismatch> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Int(i) => Ok(Some(*i)),
+        other => Err(Mismatch::value("an int", other)),
+    }
+}
+
+pub fn uint(v: &Value) -> Result<Option<u64>, Mismatch> {
+    match v {
+        Value::Null => Ok(None),
+        Value::UInt(u) => Ok(Some(*u)),
+        other => Err(Mismatch::value("a uint", other)),
+    }
+}
+
+pub fn float(v: &Value) -> Result<Option<f64>, Mismatch> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Float(f) => Ok(Some(*f)),
+        other => Err(Mismatch::value("a float", other)),
+    }
+}
+
+pub fn string(v: &Value) -> Result<Option<String>, Mismatch> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) | Value::Text(s) => Ok(Some(s.clone())),
+        other => Err(Mismatch::value("a string", other)),
+    }
+}
+
+pub fn bytes(v: &Value) -> Result<Option<Vec<u8>>, Mismatch> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Binary(b) => Ok(Some(b.clone())),
+        other => Err(Mismatch::value("binary", other)),
+    }
+}
+
+pub fn decimal(v: &Value) -> Result<Option<pb::RustDecimal>, Mismatch> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Decimal(d) => Ok(Some(convert::rust_decimal(d))),
+        other => Err(Mismatch::value("a decimal", other)),
+    }
+}
+
+pub fn timestamp(v: &Value) -> Result<Option<prost_types::Timestamp>, Mismatch> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Timestamp(t) => Ok(Some(convert::timestamp(t))),
+        other => Err(Mismatch::value("a timestamp", other)),
+    }
+}
+
+/// Dates as `YYYY-MM-DD`, as Dozer sends them.
+pub fn date(v: &Value) -> Result<Option<String>, Mismatch> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Date(d) => Ok(Some(d.format("%Y-%m-%d").to_string())),
+        other => Err(Mismatch::value("a date", other)),
+    }
+}
+
+pub fn json(v: &Value) -> Result<Option<prost_types::Value>, Mismatch> {
+    match v {
+        // SQL NULL of a JSON column; JSON's own null is `Value::Json(null)`.
+        Value::Null => Ok(None),
+        Value::Json(j) => Ok(Some(convert::json(j))),
+        other => Err(Mismatch::value("JSON", other)),
+    }
+}
+
+/// The value of a NOT NULL column.
+pub fn required<T>(v: Option<T>, column: &str) -> Result<T, Mismatch> {
+    v.ok_or_else(|| Mismatch(format!("NULL in NOT NULL column `{column}`")))
+}
+
+/// `Query<Endpoint>Request`, the same for every endpoint.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct QueryRequest {
+    #[prost(string, optional, tag = "1")]
+    pub query: Option<String>,
+}
+
+/// `Count<Endpoint>Response`, the same for every endpoint.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CountResponse {
+    #[prost(uint64, tag = "1")]
+    pub count: u64,
+}
+
+/// `<Endpoint>EventRequest`, the same for every endpoint.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EventRequest {
+    #[prost(enumeration = "pb::EventType", tag = "1")]
+    pub r#type: i32,
+    #[prost(string, optional, tag = "2")]
+    pub filter: Option<String>,
+    #[prost(uint64, optional, tag = "3")]
+    pub resume_after: Option<u64>,
+}
+
+/// Requests decoded as `D`, answers passed through as the generated code encoded them.
+struct TypedCodec<D>(PhantomData<fn() -> D>);
+
+impl<D> Default for TypedCodec<D> {
+    fn default() -> Self {
+        TypedCodec(PhantomData)
+    }
+}
+
+impl<D: prost::Message + Default + Send + 'static> Codec for TypedCodec<D> {
+    type Encode = Vec<u8>;
+    type Decode = D;
+    type Encoder = Encoded;
+    type Decoder = Decoding<D>;
+
+    fn encoder(&mut self) -> Encoded {
+        Encoded
+    }
+
+    fn decoder(&mut self) -> Decoding<D> {
+        Decoding(PhantomData)
+    }
+}
+
+struct Encoded;
+
+impl Encoder for Encoded {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+struct Decoding<D>(PhantomData<fn() -> D>);
+
+impl<D: prost::Message + Default> Decoder for Decoding<D> {
+    type Item = D;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<D>, Status> {
+        D::decode(src)
+            .map(Some)
+            .map_err(|e| Status::invalid_argument(format!("the request does not decode: {e}")))
+    }
+}
+
+/// One endpoint's typed service.
+#[derive(Clone)]
+pub struct TypedService {
+    state: Arc<ApiState>,
+    messages: &'static dyn TypedMessages,
+    endpoint: usize,
+}
+
+impl TypedService {
+    pub fn new(
+        state: Arc<ApiState>,
+        messages: &'static dyn TypedMessages,
+        endpoint: usize,
+    ) -> Self {
+        TypedService {
+            state,
+            messages,
+            endpoint,
+        }
+    }
+
+    fn internal(e: Mismatch) -> Status {
+        Status::internal(e.to_string())
+    }
+}
+
+struct Count(TypedService);
+
+impl UnaryService<QueryRequest> for Count {
+    type Response = Vec<u8>;
+    type Future = BoxFuture<Response<Vec<u8>>, Status>;
+
+    fn call(&mut self, request: Request<QueryRequest>) -> Self::Future {
+        let s = self.0.clone();
+        Box::pin(async move {
+            let q = query(&s.state, s.endpoint, request.get_ref().query.as_deref())?;
+            let count = read(&s.state, s.endpoint, move |ex, txn| {
+                ex.count(txn, q.filter.as_ref())
+            })
+            .await?;
+            Ok(Response::new(prost::Message::encode_to_vec(
+                &CountResponse { count },
+            )))
+        })
+    }
+}
+
+struct Query(TypedService);
+
+impl UnaryService<QueryRequest> for Query {
+    type Response = Vec<u8>;
+    type Future = BoxFuture<Response<Vec<u8>>, Status>;
+
+    fn call(&mut self, request: Request<QueryRequest>) -> Self::Future {
+        let s = self.0.clone();
+        Box::pin(async move {
+            let q = query(&s.state, s.endpoint, request.get_ref().query.as_deref())?;
+            let limit = s.state.settings.default_limit;
+            let records = read(&s.state, s.endpoint, move |ex, txn| {
+                ex.query(txn, &q, limit)
+            })
+            .await?;
+            let answer = s
+                .messages
+                .query_response(s.endpoint, &records)
+                .map_err(TypedService::internal)?;
+            Ok(Response::new(answer))
+        })
+    }
+}
+
+struct OnEvent(TypedService);
+
+impl ServerStreamingService<EventRequest> for OnEvent {
+    type Response = Vec<u8>;
+    type ResponseStream = tonic::codegen::BoxStream<Vec<u8>>;
+    type Future = BoxFuture<Response<Self::ResponseStream>, Status>;
+
+    fn call(&mut self, request: Request<EventRequest>) -> Self::Future {
+        let s = self.0.clone();
+        Box::pin(async move {
+            let r = request.into_inner();
+            let name = s.state.pipeline.endpoints()[s.endpoint].name.clone();
+            let sub = subscription(&s.state, s.endpoint, &name, r.r#type, r.filter.as_deref())?;
+            let (feed, after) = events::start(&s.state, r.resume_after)?;
+            let (messages, endpoint) = (s.messages, s.endpoint);
+            let stream = events::follow(
+                s.state.clone(),
+                feed,
+                vec![sub],
+                after,
+                move |_, e, (kind, old, new)| {
+                    messages
+                        .event(
+                            endpoint,
+                            &TypedEvent {
+                                typ: operation_type(kind) as i32,
+                                old: old.map(Vec::as_slice),
+                                old_version: e.version.saturating_sub(1),
+                                new,
+                                version: e.version,
+                                id: e.id,
+                                position: e.position,
+                            },
+                        )
+                        .map_err(TypedService::internal)
+                },
+            );
+            Ok(Response::new(
+                Box::pin(stream) as tonic::codegen::BoxStream<Vec<u8>>
+            ))
+        })
+    }
+}
+
+impl tonic::codegen::Service<http::Request<Body>> for TypedService {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let s = self.clone();
+        let method = req
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        Box::pin(async move {
+            Ok(match method.as_str() {
+                "count" => {
+                    Grpc::new(TypedCodec::<QueryRequest>::default())
+                        .unary(Count(s), req)
+                        .await
+                }
+                "query" => {
+                    Grpc::new(TypedCodec::<QueryRequest>::default())
+                        .unary(Query(s), req)
+                        .await
+                }
+                "on_event" => {
+                    Grpc::new(TypedCodec::<EventRequest>::default())
+                        .server_streaming(OnEvent(s), req)
+                        .await
+                }
+                other => Status::unimplemented(format!(
+                    "no method `{other}`; the typed services have count, query and on_event"
+                ))
+                .into_http(),
+            })
+        })
+    }
+}
+
+/// Adds every endpoint's typed service to the gRPC routes.
+pub fn add_services(
+    mut routes: tonic::service::Routes,
+    state: &Arc<ApiState>,
+    messages: &'static dyn TypedMessages,
+) -> tonic::service::Routes {
+    for (i, e) in state.pipeline.endpoints().iter().enumerate() {
+        let router = std::mem::take(routes.axum_router_mut());
+        *routes.axum_router_mut() = router.route_service(
+            &format!("/{}/{{*method}}", dozer_types::grpc::service(&e.name)),
+            TypedService::new(state.clone(), messages, i),
+        );
+    }
+    routes
+}
