@@ -4,6 +4,10 @@
 //!   formatting and lint checks and the whole test suite. This is what CI runs.
 //! - `gen-data --rows N [--seed S] [--out FILE]`: deterministic e-commerce sales CSV.
 //! - `fuzz [--seconds N] [--seed S]`: mutation-fuzzes the compiler front end.
+//! - `grpc-load --addr URL --endpoint E [--query JSON] [--connections N] [--seconds S]`: load on
+//!   a running app's gRPC `query` (requests/s, latency percentiles).
+
+mod load;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -68,8 +72,37 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Some("grpc-load") => {
+            let addr = flag(&args, "--addr").unwrap_or("http://127.0.0.1:50051");
+            let endpoint = flag(&args, "--endpoint").context("--endpoint is required")?;
+            let connections: usize = flag(&args, "--connections")
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or(32);
+            let seconds: u64 = flag(&args, "--seconds")
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or(10);
+            let r = load::grpc_query(
+                addr,
+                endpoint,
+                flag(&args, "--query"),
+                connections,
+                Duration::from_secs(seconds),
+            )?;
+            println!(
+                "{} requests ({} errors) in {:.1}s: {:.0} requests/s, latency p50 {:?}, p99 {:?}",
+                r.requests,
+                r.errors,
+                r.elapsed.as_secs_f64(),
+                r.per_second(),
+                r.percentile(50.0),
+                r.percentile(99.0)
+            );
+            Ok(())
+        }
         _ => {
-            eprintln!("usage: cargo xtask <test | gen-data --rows N [--seed S] [--out FILE] | fuzz [--seconds N] [--seed S]>");
+            eprintln!("usage: cargo xtask <test | gen-data --rows N [--seed S] [--out FILE] | fuzz [--seconds N] [--seed S] | grpc-load --addr URL --endpoint E [--query JSON] [--connections N] [--seconds S]>");
             std::process::exit(2);
         }
     }

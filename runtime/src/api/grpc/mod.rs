@@ -59,7 +59,9 @@ pub async fn serve(
         Some(t) => typed::add_services(routes, &state, t),
         None => routes,
     };
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    // No Nagle: an answer written in several frames would otherwise wait for the client's
+    // delayed ACK (40 ms).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let mut server = tonic::transport::Server::builder().accept_http1(grpc_web);
     if grpc_web {
         let cors = tower_http::cors::CorsLayer::permissive().expose_headers([
