@@ -9,6 +9,7 @@ mod typed;
 use std::path::Path;
 use std::process::ExitCode;
 
+use dozer_runtime::api::query::QueryLimits;
 use dozer_runtime::api::rest::ApiSettings;
 use dozer_runtime::cli::AppSpec;
 
@@ -28,6 +29,11 @@ fn main() -> ExitCode {
             grpc_host: {{ grpc_host }}.into(),
             grpc_port: {{ grpc_port }},
             default_limit: {{ default_limit }},
+            limits: QueryLimits {
+                max_limit: {{ max_limit }},
+                ..QueryLimits::default()
+            },
+            max_scan: {{ max_scan }},
             requires_auth: {{ requires_auth }},
             grpc_web: {{ grpc_web }},
             push_events: {{ push_events }},

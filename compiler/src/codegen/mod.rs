@@ -91,6 +91,8 @@ struct MainRs<'a> {
     grpc_host: String,
     grpc_port: u16,
     default_limit: u64,
+    max_limit: u64,
+    max_scan: u64,
     requires_auth: bool,
     grpc_web: bool,
     push_events: bool,
@@ -258,6 +260,8 @@ pub fn emit(
             grpc_host: format!("{:?}", config.api.grpc.host),
             grpc_port: config.api.grpc.port,
             default_limit: config.api.default_max_num_records,
+            max_limit: config.api.max_limit,
+            max_scan: config.api.max_scan,
             requires_auth: config.api.jwt_secret.is_some(),
             grpc_web: config.flags.grpc_web,
             push_events: config.flags.push_events,
@@ -300,12 +304,7 @@ pub fn emit(
     files.insert("src/pipeline.rs".to_string(), pipeline_rs);
     // The API's OpenAPI document, exactly as the binary serves it (same generator, same inputs).
     let endpoints: Vec<_> = api.iter().map(|e| e.openapi()).collect();
-    let doc = dozer_types::openapi::document(
-        app_name,
-        &endpoints,
-        dozer_types::openapi::DEFAULT_MAX_LIMIT,
-        None,
-    );
+    let doc = dozer_types::openapi::document(app_name, &endpoints, config.api.max_limit, None);
     let mut openapi = serde_json::to_string_pretty(&doc)
         .map_err(|e| CodegenError::Internal(format!("OpenAPI document: {e}")))?;
     openapi.push('\n');

@@ -189,6 +189,10 @@ pub struct Api {
     /// dozerc: how long the event log keeps committed changes for `OnEvent` subscribers that
     /// resume (`event_retention: 1 HOUR`), in milliseconds.
     pub event_retention_ms: Option<Spanned<i64>>,
+    /// dozerc: the largest `$limit` a query may ask for.
+    pub max_limit: u64,
+    /// dozerc: records one request may read without an index before it is refused.
+    pub max_scan: u64,
 }
 
 impl Default for Api {
@@ -205,6 +209,8 @@ impl Default for Api {
             },
             default_max_num_records: 50,
             event_retention_ms: None,
+            max_limit: dozer_types::openapi::DEFAULT_MAX_LIMIT,
+            max_scan: 1_000_000,
         }
     }
 }
@@ -854,6 +860,8 @@ fn decode_api(d: &mut Decoder, node: &Node) -> Api {
             "grpc",
             "default_max_num_records",
             "event_retention",
+            "max_limit",
+            "max_scan",
         ],
     ) else {
         return api;
@@ -869,6 +877,7 @@ fn decode_api(d: &mut Decoder, node: &Node) -> Api {
     if let Some(n) = f.get("grpc") {
         api.grpc = decode_server(d, n, "`api.grpc`", api.grpc.clone());
     }
+    let default_span = f.get("default_max_num_records").map(|n| n.span);
     if let Some(n) = f
         .get("default_max_num_records")
         .and_then(|n| d.uint(n, "`default_max_num_records`", 1_000_000))
@@ -877,6 +886,31 @@ fn decode_api(d: &mut Decoder, node: &Node) -> Api {
     }
     if let Some(n) = f.get("event_retention") {
         api.event_retention_ms = d.duration(n, "`event_retention`");
+    }
+    if let Some(n) = f
+        .get("max_limit")
+        .and_then(|n| d.uint(n, "`max_limit`", 1_000_000))
+    {
+        api.max_limit = n.value;
+    }
+    if let Some(n) = f
+        .get("max_scan")
+        .and_then(|n| d.uint(n, "`max_scan`", u64::from(u32::MAX)))
+    {
+        api.max_scan = n.value;
+    }
+    if let Some(span) = default_span.filter(|_| api.default_max_num_records > api.max_limit) {
+        d.error(
+            Diagnostic::error(
+                "config::default-above-max",
+                format!(
+                    "`default_max_num_records` is {}, above `max_limit` ({})",
+                    api.default_max_num_records, api.max_limit
+                ),
+            )
+            .label(span, "more than a query may ask for")
+            .help("lower it, or raise `api.max_limit`"),
+        );
     }
     api
 }
