@@ -47,6 +47,10 @@ pub struct FilePosition {
     pub offset: u64,
     /// 1-based line number at `offset`.
     pub line: u64,
+    /// How many files sorted before `file` when it was last listed: a new file among them would
+    /// never be read, and is reported instead of silently skipped. (`None`: not listed yet, or a
+    /// position stored before this was kept.)
+    pub files_before: Option<u64>,
 }
 
 impl Encode for FilePosition {
@@ -54,6 +58,7 @@ impl Encode for FilePosition {
         self.file.encode(out);
         self.offset.encode(out);
         self.line.encode(out);
+        self.files_before.encode(out);
     }
 }
 
@@ -63,6 +68,11 @@ impl Decode for FilePosition {
             file: String::decode(r)?,
             offset: u64::decode(r)?,
             line: u64::decode(r)?,
+            files_before: if r.is_empty() {
+                None
+            } else {
+                Option::<u64>::decode(r)?
+            },
         })
     }
 }
@@ -193,15 +203,18 @@ impl FileReader {
     pub fn next_chunk(&mut self, max_records: usize) -> Result<Option<Chunk>, SourceError> {
         loop {
             let files = self.files()?;
+            self.check_no_file_before(&files)?;
             // The current file, or the first one after it.
-            let Some(name) = files.iter().find(|n| **n >= self.position.file) else {
+            let Some(at) = files.iter().position(|n| *n >= self.position.file) else {
                 return Ok(None);
             };
+            let name = &files[at];
             if *name != self.position.file {
                 self.position = FilePosition {
                     file: name.clone(),
                     offset: 0,
                     line: 1,
+                    files_before: Some(at as u64),
                 };
             }
             let later = files.iter().find(|n| **n > self.position.file).cloned();
@@ -255,9 +268,43 @@ impl FileReader {
                         file: next,
                         offset: 0,
                         line: 1,
+                        files_before: Some(at as u64 + 1),
                     }
                 }
                 None => return Ok(None),
+            }
+        }
+    }
+
+    /// Files are read once, in name order: a file that appears before the one being read would
+    /// never be read. That is an error naming it, not a silent loss (deleting read files is fine).
+    fn check_no_file_before(&mut self, files: &[String]) -> Result<(), SourceError> {
+        let before = &files[..files.partition_point(|n| *n < self.position.file)];
+        let count = before.len() as u64;
+        match self.position.files_before {
+            Some(known) if count > known => {
+                let newest = before
+                    .iter()
+                    .max_by_key(|n| {
+                        std::fs::metadata(self.table.dir.join(n))
+                            .and_then(|m| m.modified())
+                            .ok()
+                    })
+                    .cloned()
+                    .unwrap_or_default();
+                Err(SourceError {
+                    file: Some(self.table.dir.join(&newest)),
+                    line: None,
+                    message: format!(
+                        "{} new file(s) sort before `{}`, which is being read (this one is the newest); files are read once, in name order, so it would never be read. Name new files so that they sort after the existing ones (a timestamp or counter in the name), or delete the app's store to read everything again",
+                        count - known,
+                        self.position.file
+                    ),
+                })
+            }
+            _ => {
+                self.position.files_before = Some(count);
+                Ok(())
             }
         }
     }
@@ -377,6 +424,7 @@ impl FileReader {
                 // A synthetic final newline is not in the file.
                 offset: start.offset + parsed.consumed.min(remaining),
                 line: start.line + parsed.lines,
+                files_before: start.files_before,
             };
             return Ok(Chunk {
                 file: Arc::from(start.file.as_str()),
@@ -701,7 +749,8 @@ mod tests {
             &FilePosition {
                 file: "2.csv".into(),
                 offset: 12,
-                line: 4
+                line: 4,
+                files_before: Some(1),
             }
         );
     }
@@ -726,6 +775,42 @@ mod tests {
         assert_eq!(drain(&mut reader, 10), vec![]);
         std::fs::write(dir.path().join("2.csv"), "a,b\n5,w\n").unwrap();
         assert_eq!(drain(&mut reader, 10), vec![rec("2.csv", 2, "5")]);
+    }
+
+    #[test]
+    fn a_new_file_that_sorts_before_the_current_one_is_an_error_not_a_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.csv"), "a,b\n1,x\n").unwrap();
+        std::fs::write(dir.path().join("c.csv"), "a,b\n2,x\n").unwrap();
+        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default());
+        assert_eq!(drain(&mut reader, 10).len(), 2);
+        // Read files may go away; that loses nothing.
+        std::fs::remove_file(dir.path().join("b.csv")).unwrap();
+        assert_eq!(drain(&mut reader, 10), vec![]);
+        // After a restart too: the position remembers how many files came before.
+        let mut bytes = vec![];
+        reader.position().encode(&mut bytes);
+        let position = FilePosition::decode(&mut Reader::new(&bytes)).unwrap();
+        assert_eq!(position.files_before, Some(0));
+        std::fs::write(dir.path().join("a.csv"), "a,b\n3,x\n").unwrap();
+        let err = FileReader::new(csv_table(dir.path()), position)
+            .next_chunk(10)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("a.csv") && err.contains("would never be read"),
+            "{err}"
+        );
+        // A position stored before the count was kept adopts the files as they are.
+        let mut old = vec![];
+        "c.csv".encode(&mut old);
+        8u64.encode(&mut old);
+        3u64.encode(&mut old);
+        let old = FilePosition::decode(&mut Reader::new(&old)).unwrap();
+        assert_eq!(old.files_before, None);
+        let mut reader = FileReader::new(csv_table(dir.path()), old);
+        assert_eq!(drain(&mut reader, 10), vec![]);
+        assert_eq!(reader.position().files_before, Some(1));
     }
 
     #[test]
@@ -855,6 +940,7 @@ mod tests {
             file: "1.csv".into(),
             offset: 100,
             line: 9,
+            files_before: None,
         };
         let err = FileReader::new(csv_table(dir.path()), position)
             .next_chunk(10)
