@@ -35,6 +35,8 @@ pub struct AppSpec<'a> {
     pub map_size: Option<usize>,
     /// `app.on_bad_record: skip`.
     pub skip_bad_records: bool,
+    /// `app.commit_size`: source records per transaction unless `--batch-records` says otherwise.
+    pub batch_records: usize,
     /// The config's `api` section.
     pub api: ApiSettings,
     pub open: OpenPipeline<'a>,
@@ -76,9 +78,10 @@ enum Command {
         /// How often to look for new data once caught up, in milliseconds.
         #[arg(long, default_value_t = 200)]
         poll_ms: u64,
-        /// Source records per transaction (a file chunk is one batch).
-        #[arg(long, default_value_t = 10_000)]
-        batch_records: usize,
+        /// Source records per transaction (a file chunk is one batch); default: the config's
+        /// `app.commit_size`, else 10000.
+        #[arg(long)]
+        batch_records: Option<usize>,
         /// Do not serve the API while running (`--once` never serves).
         #[arg(long)]
         no_api: bool,
@@ -181,7 +184,7 @@ pub fn run_with(
     let home = cli.home.unwrap_or_else(|| spec.home.clone());
     let mut runner = Runner::open(&home, spec.map_size, spec.open, spec.skip_bad_records)?;
     if let Command::Run { batch_records, .. } = &cli.command {
-        runner = runner.with_chunk_records(*batch_records);
+        runner = runner.with_chunk_records(batch_records.unwrap_or(spec.batch_records));
     }
     match cli.command {
         Command::Run {

@@ -352,6 +352,7 @@ mod cli {
             home: home.to_path_buf(),
             map_size: Some(1 << 20),
             skip_bad_records: false,
+            batch_records: 10_000,
             api: Default::default(),
             open,
             typed: None,

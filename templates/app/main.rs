@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         home: base.join({{ home_dir }}),
         map_size: {{ map_size }},
         skip_bad_records: {{ skip_bad_records }},
+        batch_records: {{ batch_records }},
         api: ApiSettings {
             host: {{ rest_host }}.into(),
             rest_port: {{ rest_port }},

@@ -86,6 +86,7 @@ struct MainRs<'a> {
     home_dir: String,
     map_size: String,
     skip_bad_records: bool,
+    batch_records: u64,
     rest_host: String,
     rest_port: u16,
     grpc_host: String,
@@ -172,6 +173,9 @@ pub fn query_order(queries: &[BoundQuery]) -> Vec<&BoundQuery> {
     done
 }
 
+/// Source records per transaction when the config sets no `app.commit_size`.
+pub const DEFAULT_BATCH_RECORDS: u64 = 10_000;
+
 /// The crate's copy of the app's OpenAPI document (dozerc also writes it next to the config).
 pub const OPENAPI_FILE: &str = "openapi.json";
 
@@ -255,6 +259,7 @@ pub fn emit(
                 None => "None".into(),
             },
             skip_bad_records: config.app.on_bad_record == OnBadRecord::Skip,
+            batch_records: config.app.commit_size.unwrap_or(DEFAULT_BATCH_RECORDS),
             rest_host: format!("{:?}", config.api.rest.host),
             rest_port: config.api.rest.port,
             grpc_host: format!("{:?}", config.api.grpc.host),

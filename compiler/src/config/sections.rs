@@ -964,23 +964,67 @@ fn decode_app(d: &mut Decoder, node: &Node) -> AppOptions {
     };
     app.app_buffer_size = num(d, "app_buffer_size");
     app.commit_size = num(d, "commit_size");
+    if app.commit_size == Some(0) {
+        let span = f.key_span("commit_size").unwrap_or(f.span);
+        d.error(
+            Diagnostic::error(
+                "config::out-of-range",
+                "`app.commit_size` must be at least 1",
+            )
+            .label(span, "zero")
+            .help("give the number of source records per transaction, e.g. 10000"),
+        );
+    }
     app.commit_timeout = num(d, "commit_timeout");
     app.error_threshold = num(d, "error_threshold");
-    // Dozer's persistence tuning: dozerc commits every source batch atomically, so these have
-    // nothing to tune. Accepted for compatibility, with a warning rather than silence.
+    // Dozer's buffering and persistence tuning: dozerc commits every source batch atomically as
+    // soon as it is read, so these have nothing to tune. Accepted for compatibility, with a
+    // warning rather than silence.
+    let ignored = [
+        (
+            "app_buffer_size",
+            "dozerc passes each source chunk through the whole pipeline at once",
+        ),
+        (
+            "commit_timeout",
+            "dozerc commits each source chunk or transaction as soon as it is read",
+        ),
+        (
+            "error_threshold",
+            "use `app.on_bad_record: skip` to skip (and count) unreadable records",
+        ),
+        (
+            "persist_queue_capacity",
+            "dozerc persists every source transaction or file chunk atomically",
+        ),
+        (
+            "max_num_records_before_persist",
+            "dozerc persists every source transaction or file chunk atomically",
+        ),
+        (
+            "max_interval_before_persist_in_seconds",
+            "dozerc persists every source transaction or file chunk atomically",
+        ),
+    ];
+    for (key, why) in ignored {
+        if f.get(key).is_some() {
+            let span = f.key_span(key).unwrap_or(f.span);
+            d.error(
+                Diagnostic::warning(
+                    "config::ignored-key",
+                    format!("`app.{key}` has no effect in dozerc"),
+                )
+                .label(span, "ignored")
+                .help(format!("{why}; remove the key")),
+            );
+        }
+    }
     for key in [
         "persist_queue_capacity",
         "max_num_records_before_persist",
         "max_interval_before_persist_in_seconds",
     ] {
-        if num(d, key).is_some() {
-            let span = f.key_span(key).unwrap_or(f.span);
-            d.error(
-                Diagnostic::warning("config::ignored-key", format!("`app.{key}` has no effect in dozerc"))
-                    .label(span, "ignored")
-                    .help("dozerc persists every source transaction or file chunk atomically; remove the key"),
-            );
-        }
+        num(d, key);
     }
     if let Some(v) = f
         .get("on_bad_record")
