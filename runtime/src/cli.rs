@@ -504,7 +504,8 @@ struct Progress {
     bars: Option<(indicatif::MultiProgress, Vec<indicatif::ProgressBar>)>,
     names: Vec<String>,
     last_log: Instant,
-    started: Instant,
+    /// Rows per source at the last log line.
+    logged: Vec<u64>,
 }
 
 const LOG_EVERY: Duration = Duration::from_secs(5);
@@ -535,7 +536,7 @@ impl Progress {
             bars,
             names: names.to_vec(),
             last_log: Instant::now(),
-            started: Instant::now(),
+            logged: vec![0; names.len()],
         }
     }
 
@@ -545,10 +546,16 @@ impl Progress {
                 bar.set_position(*n);
             }
         } else if self.last_log.elapsed() >= LOG_EVERY {
+            // A line per source that moved since the last one, with its rate over that interval:
+            // an idle app (caught up, following) stays quiet.
+            let secs = self.last_log.elapsed().as_secs_f64().max(1e-3);
             self.last_log = Instant::now();
-            let secs = self.started.elapsed().as_secs_f64().max(1e-3);
-            for (name, n) in self.names.iter().zip(ingested) {
-                writeln!(log, "{name}: {n} rows ({:.0} rows/s)", *n as f64 / secs)?;
+            for ((name, n), logged) in self.names.iter().zip(ingested).zip(&mut self.logged) {
+                if *n != *logged {
+                    let rate = (*n - *logged) as f64 / secs;
+                    writeln!(log, "{name}: {n} rows ({rate:.0} rows/s)")?;
+                    *logged = *n;
+                }
             }
         }
         Ok(())
