@@ -154,6 +154,20 @@ pub fn from_json(ty: SqlType, v: &serde_json::Value) -> Value {
 }
 
 /// Copies a file, creating the target's directory.
+/// The e-commerce example's config and lock file copied into `dir`, with `rows` generated sales
+/// (seeded) as `data/sales/sales.csv`; returns the config's path.
+pub fn ecommerce_in(dir: &Path, rows: u64, seed: u64) -> PathBuf {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ecommerce");
+    let config = dir.join("dozer-config.yaml");
+    copy(&example.join("dozer-config.yaml"), &config);
+    copy(&example.join("dozer.lock"), &dir.join("dozer.lock"));
+    if rows > 0 {
+        std::fs::create_dir_all(dir.join("data/sales")).unwrap();
+        crate::gen_data::generate(rows, seed, &dir.join("data/sales/sales.csv")).unwrap();
+    }
+    config
+}
+
 pub fn copy(from: &Path, to: &Path) {
     if let Some(dir) = to.parent() {
         std::fs::create_dir_all(dir).unwrap();

@@ -11,10 +11,6 @@ use dozer_tests::app::{self, App};
 use dozer_tests::gen_data;
 use dozer_types::SqlType;
 
-fn example() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ecommerce")
-}
-
 fn check_against_oracle(app: &App, client: &mut postgres::Client, endpoint: &str, sql: &str) {
     let actual = app.dump(endpoint);
     let expected = query_values(client, sql).unwrap_or_else(|e| panic!("oracle: {e}\n{sql}"));
@@ -51,12 +47,7 @@ fn write_sales(dir: &Path, all: &Path, rows: u64, files: usize) {
 #[test]
 fn ecommerce_survives_kill_9_mid_ingest_and_matches_the_oracle() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("dozer-config.yaml");
-    app::copy(&example().join("dozer-config.yaml"), &config);
-    app::copy(
-        &example().join("dozer.lock"),
-        &dir.path().join("dozer.lock"),
-    );
+    let config = app::ecommerce_in(dir.path(), 0, 0);
     let all = dir.path().join("all-sales.csv");
     write_sales(&dir.path().join("data/sales"), &all, 120_000, 4);
     let app = app::build(&config);

@@ -12,10 +12,6 @@ use dozer_tests::app::{self, App};
 use dozer_tests::gen_data;
 use serde_json::{json, Value as Json};
 
-fn example() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ecommerce")
-}
-
 /// A running app; killed on drop.
 struct Running {
     child: Child,
@@ -156,15 +152,7 @@ fn decimal(j: &Json) -> f64 {
 #[test]
 fn every_route_answers_from_the_endpoints() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("dozer-config.yaml");
-    app::copy(&example().join("dozer-config.yaml"), &config);
-    app::copy(
-        &example().join("dozer.lock"),
-        &dir.path().join("dozer.lock"),
-    );
-    std::fs::create_dir_all(dir.path().join("data/sales")).unwrap();
-    gen_data::generate(20_000, 3, &dir.path().join("data/sales/sales.csv")).unwrap();
-    let app = app::build(&config);
+    let app = app::build(&app::ecommerce_in(dir.path(), 20_000, 3));
     let api = Running::start(&app);
 
     // Routes of the app as a whole.
@@ -456,15 +444,7 @@ app:
 #[test]
 fn the_openapi_document_holds_under_schemathesis() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("dozer-config.yaml");
-    app::copy(&example().join("dozer-config.yaml"), &config);
-    app::copy(
-        &example().join("dozer.lock"),
-        &dir.path().join("dozer.lock"),
-    );
-    std::fs::create_dir_all(dir.path().join("data/sales")).unwrap();
-    gen_data::generate(5_000, 5, &dir.path().join("data/sales/sales.csv")).unwrap();
-    let app = app::build(&config);
+    let app = app::build(&app::ecommerce_in(dir.path(), 5_000, 5));
     let api = Running::start(&app);
     let python = venv(
         "schemathesis-venv",

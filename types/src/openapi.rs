@@ -186,18 +186,7 @@ fn normalized(path: &str) -> String {
 }
 
 fn record_name(endpoint: &str) -> String {
-    let mut out = String::new();
-    let mut upper = true;
-    for c in endpoint.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(if upper { c.to_ascii_uppercase() } else { c });
-            upper = false;
-        } else {
-            upper = true;
-        }
-    }
-    out.push_str("Record");
-    out
+    format!("{}Record", crate::grpc::pascal(endpoint))
 }
 
 /// The JSON schema of a field's values as the API prints them.

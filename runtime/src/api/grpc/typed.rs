@@ -80,87 +80,31 @@ pub trait TypedMessages: Send + Sync {
 // Column values into message fields (generated code calls these per column). NULL is `None`;
 // a value of another type than the column's is a `Mismatch`.
 
-pub fn boolean(v: &Value) -> Result<Option<bool>, Mismatch> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Boolean(b) => Ok(Some(*b)),
-        other => Err(Mismatch::value("a boolean", other)),
-    }
+/// `fn $name(&Value) -> Result<Option<$out>, Mismatch>` for the variants `$variant` of `Value`.
+macro_rules! field {
+    ($name:ident -> $out:ty, $what:literal, $($variant:ident)|+ => |$v:ident| $convert:expr) => {
+        pub fn $name(value: &Value) -> Result<Option<$out>, Mismatch> {
+            match value {
+                Value::Null => Ok(None),
+                $(Value::$variant($v))|+ => Ok(Some($convert)),
+                other => Err(Mismatch::value($what, other)),
+            }
+        }
+    };
 }
 
-pub fn int(v: &Value) -> Result<Option<i64>, Mismatch> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Int(i) => Ok(Some(*i)),
-        other => Err(Mismatch::value("an int", other)),
-    }
-}
-
-pub fn uint(v: &Value) -> Result<Option<u64>, Mismatch> {
-    match v {
-        Value::Null => Ok(None),
-        Value::UInt(u) => Ok(Some(*u)),
-        other => Err(Mismatch::value("a uint", other)),
-    }
-}
-
-pub fn float(v: &Value) -> Result<Option<f64>, Mismatch> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Float(f) => Ok(Some(*f)),
-        other => Err(Mismatch::value("a float", other)),
-    }
-}
-
-pub fn string(v: &Value) -> Result<Option<String>, Mismatch> {
-    match v {
-        Value::Null => Ok(None),
-        Value::String(s) | Value::Text(s) => Ok(Some(s.clone())),
-        other => Err(Mismatch::value("a string", other)),
-    }
-}
-
-pub fn bytes(v: &Value) -> Result<Option<Vec<u8>>, Mismatch> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Binary(b) => Ok(Some(b.clone())),
-        other => Err(Mismatch::value("binary", other)),
-    }
-}
-
-pub fn decimal(v: &Value) -> Result<Option<pb::RustDecimal>, Mismatch> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Decimal(d) => Ok(Some(convert::rust_decimal(d))),
-        other => Err(Mismatch::value("a decimal", other)),
-    }
-}
-
-pub fn timestamp(v: &Value) -> Result<Option<prost_types::Timestamp>, Mismatch> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Timestamp(t) => Ok(Some(convert::timestamp(t))),
-        other => Err(Mismatch::value("a timestamp", other)),
-    }
-}
-
-/// Dates as `YYYY-MM-DD`, as Dozer sends them.
-pub fn date(v: &Value) -> Result<Option<String>, Mismatch> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Date(d) => Ok(Some(d.format("%Y-%m-%d").to_string())),
-        other => Err(Mismatch::value("a date", other)),
-    }
-}
-
-pub fn json(v: &Value) -> Result<Option<prost_types::Value>, Mismatch> {
-    match v {
-        // SQL NULL of a JSON column; JSON's own null is `Value::Json(null)`.
-        Value::Null => Ok(None),
-        Value::Json(j) => Ok(Some(convert::json(j))),
-        other => Err(Mismatch::value("JSON", other)),
-    }
-}
+field!(boolean -> bool, "a boolean", Boolean => |b| *b);
+field!(int -> i64, "an int", Int => |i| *i);
+field!(uint -> u64, "a uint", UInt => |u| *u);
+field!(float -> f64, "a float", Float => |f| *f);
+field!(string -> String, "a string", String | Text => |s| s.clone());
+field!(bytes -> Vec<u8>, "binary", Binary => |b| b.clone());
+field!(decimal -> pb::RustDecimal, "a decimal", Decimal => |d| convert::rust_decimal(d));
+field!(timestamp -> prost_types::Timestamp, "a timestamp", Timestamp => |t| convert::timestamp(t));
+// Dates as `YYYY-MM-DD`, as Dozer sends them.
+field!(date -> String, "a date", Date => |d| d.format("%Y-%m-%d").to_string());
+// SQL NULL of a JSON column is `None`; JSON's own null is `Value::Json(null)`.
+field!(json -> prost_types::Value, "JSON", Json => |j| convert::json(j));
 
 /// The value of a NOT NULL column.
 pub fn required<T>(v: Option<T>, column: &str) -> Result<T, Mismatch> {
