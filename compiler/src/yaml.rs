@@ -30,6 +30,9 @@ pub struct Scalar {
     /// Original-text offset of every char boundary of `value` (plus one past the end), so that a
     /// position inside the value (an SQL error, say) maps back to the file.
     pub offsets: Vec<usize>,
+    /// The environment variable the whole value came from (`password: "{{PG_PASSWORD}}"`), so
+    /// that a secret can be read where it is used instead of being copied.
+    pub env: Option<String>,
 }
 
 impl Scalar {
@@ -89,10 +92,12 @@ impl Node {
 }
 
 /// One `{{VAR}}` replaced in the text: its range before and after substitution.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Replacement {
     orig: (usize, usize),
     new: (usize, usize),
+    /// The variable's name (`None`: an unset one, left as written).
+    name: Option<String>,
 }
 
 /// Maps offsets of the substituted text back to the original text.
@@ -107,7 +112,7 @@ impl OffsetMap {
         if i == 0 {
             return off;
         }
-        let r = self.replacements[i - 1];
+        let r = &self.replacements[i - 1];
         if off < r.new.1 {
             r.orig.0
         } else {
@@ -147,6 +152,7 @@ fn substitute_env(
                 map.replacements.push(Replacement {
                     orig: (open, close + 2),
                     new: (new_start, out.len()),
+                    name: Some(name.to_string()),
                 });
             }
             None => {
@@ -165,6 +171,7 @@ fn substitute_env(
                 map.replacements.push(Replacement {
                     orig: (open, close + 2),
                     new: (new_start, out.len()),
+                    name: None,
                 });
             }
         }
@@ -319,6 +326,16 @@ impl Builder<'_> {
                 end += 1;
             }
         }
+        let env = match (subst_offsets.first(), subst_offsets.last()) {
+            (Some(&first), Some(&last)) if last > first => self
+                .text
+                .map
+                .replacements
+                .iter()
+                .find(|r| r.new == (first, last))
+                .and_then(|r| r.name.clone()),
+            _ => None,
+        };
         let offsets = subst_offsets
             .iter()
             .map(|&o| self.text.map.to_original(o))
@@ -328,6 +345,7 @@ impl Builder<'_> {
                 value,
                 plain,
                 offsets,
+                env,
             }),
             tag: None,
             span: self.text.span(start, end.max(start)),

@@ -1,9 +1,11 @@
-//! The app driver: sources → the generated pipeline → endpoint tables, one chunk per transaction.
+//! The app driver: sources → the generated pipeline → endpoint tables, one batch per transaction.
 //!
 //! Generated code implements [`Pipeline`] (typed rows, operator wiring); everything here is generic
-//! and compiled once. For each chunk a source yields, [`Runner::step`] runs the pipeline *and* stores
-//! the source's position after the chunk in one write transaction, so after a crash (even SIGKILL)
-//! the app resumes exactly after the last committed chunk: nothing is ingested twice or missed.
+//! and compiled once. For each batch a source yields — a chunk of a file, or whole upstream
+//! transactions of a PostgreSQL connection (possibly across several tables) — [`Runner::step`]
+//! runs the pipeline *and* stores the source's position after the batch in one write
+//! transaction, so after a crash (even SIGKILL) the app resumes exactly after the last committed
+//! batch: nothing is ingested twice or missed.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use crate::event_log::EventLog;
 use crate::ops::OpError;
 use crate::source::fields::{BadRecord, BadRecords};
 use crate::source::files::{Chunk, FilePosition, FileReader, FileTable, SourceError};
+use crate::source::postgres::{lsn_text, PgPosition, PgSource, PgTable, Wake};
 use crate::store::{BatchError, Store, StoreError};
 use crate::table::{RecordChange, Table};
 
@@ -26,7 +29,29 @@ use crate::table::{RecordChange, Table};
 #[derive(Clone, Debug)]
 pub struct SourceDef {
     pub name: String,
-    pub table: FileTable,
+    pub kind: SourceKind,
+}
+
+#[derive(Clone, Debug)]
+// A handful per app, made once: boxing would only add noise to the generated code.
+#[allow(clippy::large_enum_variant)]
+pub enum SourceKind {
+    /// Files of a `!LocalStorage` table.
+    Files(FileTable),
+    /// A table of a `!Postgres` connection.
+    Postgres(PgTable),
+}
+
+/// One batch applied inside a store transaction: the pipeline's work, collecting bad records
+/// and the endpoints' record changes (for the event log).
+type ApplyBatch<'a, R> = dyn FnMut(&mut RwTxn, &mut BadRecords, &mut Vec<(usize, RecordChange)>) -> Result<R, PipelineError>
+    + 'a;
+
+/// How the runner reads a source (or, for PostgreSQL, all tables of one connection).
+#[allow(clippy::large_enum_variant)] // one per source, made once
+enum SourceReader {
+    Files { source: usize, reader: FileReader },
+    Postgres(Box<PgSource>),
 }
 
 /// A column of an endpoint.
@@ -147,6 +172,9 @@ impl BatchError for PipelineError {
 pub struct StepStats {
     pub chunks: u64,
     pub records: u64,
+    /// A source has not caught up yet although it had nothing to apply (a PostgreSQL snapshot
+    /// being copied, a stream not yet at the server's position).
+    pub busy: bool,
 }
 
 const FINGERPRINT: &[u8] = b"pipeline.fingerprint";
@@ -175,7 +203,9 @@ pub struct Runner {
     pipeline: Arc<dyn Pipeline>,
     meta: Database<Bytes, Bytes>,
     positions: Database<Bytes, Bytes>,
-    readers: Vec<FileReader>,
+    readers: Vec<SourceReader>,
+    /// Woken by sources with something to apply.
+    wake: Wake,
     bad: BadRecords,
     chunk_records: usize,
     /// Records ingested per source by this runner.
@@ -200,7 +230,8 @@ impl Runner {
         skip_bad_records: bool,
     ) -> Result<Runner, PipelineError> {
         let store = Store::open(&home.join("store"), map_size)?;
-        let (pipeline, positions, meta, event_log) = store.write(|txn| -> Result<_, PipelineError> {
+        let wake = Wake::default();
+        let (pipeline, positions, meta, event_log, mut pg) = store.write(|txn| -> Result<_, PipelineError> {
             let positions = store.env().create_database(txn, Some("source.positions"))?;
             let meta: Database<Bytes, Bytes> =
                 store.env().create_database(txn, Some("app.meta"))?;
@@ -220,27 +251,61 @@ impl Runner {
                     ))))
                 }
             }
-            Ok((pipeline, positions, meta, event_log))
+            // PostgreSQL tables, one reader per connection (a transaction may span its tables).
+            let mut by_connection: Vec<Vec<(usize, PgTable)>> = vec![];
+            for (i, s) in pipeline.sources().iter().enumerate() {
+                if let SourceKind::Postgres(t) = &s.kind {
+                    match by_connection.iter_mut().find(|g| g[0].1.connection.name == t.connection.name) {
+                        Some(g) => g.push((i, t.clone())),
+                        None => by_connection.push(vec![(i, t.clone())]),
+                    }
+                }
+            }
+            let mut pg = vec![];
+            for tables in by_connection {
+                let key = PgSource::position_key(&tables[0].1.connection);
+                let position = match positions.get(txn, key.as_bytes())? {
+                    Some(bytes) => Some(PgPosition::decode(&mut Reader::new(bytes))?),
+                    None => None,
+                };
+                let spool = home.join("spool").join(&tables[0].1.connection.name);
+                pg.push(PgSource::open(store.env(), txn, tables, position, spool, wake.clone())?);
+            }
+            Ok((pipeline, positions, meta, event_log, pg))
         })?;
         let pipeline: Arc<dyn Pipeline> = Arc::from(pipeline);
         let mut readers = vec![];
         {
             let view = store.read()?;
-            for s in pipeline.sources() {
-                let position = match positions.get(&view, s.name.as_bytes())? {
-                    Some(bytes) => FilePosition::decode(&mut Reader::new(bytes))?,
-                    None => FilePosition::default(),
-                };
-                readers.push(FileReader::new(s.table.clone(), position));
+            for (i, s) in pipeline.sources().iter().enumerate() {
+                match &s.kind {
+                    SourceKind::Files(table) => {
+                        let position = match positions.get(&view, s.name.as_bytes())? {
+                            Some(bytes) => FilePosition::decode(&mut Reader::new(bytes))?,
+                            None => FilePosition::default(),
+                        };
+                        readers.push(SourceReader::Files {
+                            source: i,
+                            reader: FileReader::new(table.clone(), position),
+                        });
+                    }
+                    SourceKind::Postgres(_) => {
+                        // One reader for all tables of a connection, where its first table is.
+                        if let Some(at) = pg.iter().position(|p| p.sources().next() == Some(i)) {
+                            readers.push(SourceReader::Postgres(Box::new(pg.remove(at))));
+                        }
+                    }
+                }
             }
         }
-        let ingested = vec![0; readers.len()];
+        let ingested = vec![0; pipeline.sources().len()];
         Ok(Runner {
             store: Arc::new(store),
             pipeline,
             meta,
             positions,
             readers,
+            wake,
             bad: BadRecords::new(skip_bad_records),
             chunk_records: 10_000,
             ingested,
@@ -304,17 +369,60 @@ impl Runner {
         &self.ingested
     }
 
-    /// Each source's committed position.
-    pub fn positions(&self) -> Result<Vec<FilePosition>, PipelineError> {
+    /// Rows per source for progress: those applied, plus those a PostgreSQL snapshot has copied
+    /// but not applied yet.
+    pub fn progress(&self) -> Vec<u64> {
+        let mut rows = self.ingested.clone();
+        for r in &self.readers {
+            if let SourceReader::Postgres(pg) = r {
+                for (source, copied) in pg.copying() {
+                    rows[source] += copied;
+                }
+            }
+        }
+        rows
+    }
+
+    /// Where each source stands, for people (`info`), in source order.
+    pub fn positions(&self) -> Result<Vec<String>, PipelineError> {
         let view = self.store.read()?;
         self.pipeline
             .sources()
             .iter()
-            .map(|s| match self.positions.get(&view, s.name.as_bytes())? {
-                Some(bytes) => Ok(FilePosition::decode(&mut Reader::new(bytes))?),
-                None => Ok(FilePosition::default()),
+            .map(|s| match &s.kind {
+                SourceKind::Files(table) => match self.positions.get(&view, s.name.as_bytes())? {
+                    Some(bytes) => {
+                        let p = FilePosition::decode(&mut Reader::new(bytes))?;
+                        Ok(format!(
+                            "read up to {} line {} (byte {})",
+                            p.file, p.line, p.offset
+                        ))
+                    }
+                    None => Ok(format!("nothing read yet ({})", table.dir.display())),
+                },
+                SourceKind::Postgres(t) => {
+                    let key = PgSource::position_key(&t.connection);
+                    match self.positions.get(&view, key.as_bytes())? {
+                        Some(bytes) => {
+                            let p = PgPosition::decode(&mut Reader::new(bytes))?;
+                            Ok(format!(
+                                "{} replicated up to LSN {} (slot `{}`)",
+                                t.display(),
+                                lsn_text(p.lsn),
+                                t.connection.slot
+                            ))
+                        }
+                        None => Ok(format!("{}: no snapshot yet", t.display())),
+                    }
+                }
             })
             .collect()
+    }
+
+    /// Waits up to `timeout` for a source to have something (PostgreSQL sources say so as soon
+    /// as a transaction arrives; files are looked at again after the timeout).
+    pub fn wait(&self, timeout: std::time::Duration) {
+        self.wake.wait(timeout);
     }
 
     /// Row counts of the endpoints, in endpoint order.
@@ -329,39 +437,130 @@ impl Runner {
     /// own transaction. A zero result means every source is caught up.
     pub fn step(&mut self) -> Result<StepStats, PipelineError> {
         let mut stats = StepStats::default();
-        for source in 0..self.readers.len() {
-            let Some(chunk) = self.readers[source].next_chunk(self.chunk_records)? else {
-                continue;
-            };
-            let name = self.pipeline.sources()[source].name.clone();
-            let mut position = vec![];
-            chunk.end.encode(&mut position);
-            let (pipeline, positions) = (&self.pipeline, self.positions);
-            let log = self.log_events.then_some(self.event_log);
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-            // The closure may run twice (the map grew): count bad records per attempt.
-            let (bad, newest) = self.store.write(|txn| {
-                let mut bad = BadRecords::new(self.bad.skipping());
-                let mut changes = vec![];
-                pipeline.apply(txn, source, &chunk, &mut bad, &mut changes)?;
-                positions.put(txn, name.as_bytes(), &position)?;
-                let newest = match log {
-                    Some(log) => Some(log.append(txn, now_ms, &changes)?),
-                    None => None,
-                };
-                Ok::<_, PipelineError>((bad, newest))
-            })?;
-            self.bad.absorb(bad);
-            if let (Some(notifier), Some(newest)) = (&self.notifier, newest) {
-                notifier.committed(newest);
+        for r in 0..self.readers.len() {
+            match &mut self.readers[r] {
+                SourceReader::Files { source, reader } => {
+                    let source = *source;
+                    let Some(chunk) = reader.next_chunk(self.chunk_records)? else {
+                        continue;
+                    };
+                    let name = self.pipeline.sources()[source].name.clone();
+                    let mut position = vec![];
+                    chunk.end.encode(&mut position);
+                    let pipeline = self.pipeline.clone();
+                    self.commit(&name, &position, &mut |txn, bad, changes| {
+                        pipeline.apply(txn, source, &chunk, bad, changes)
+                    })?;
+                    self.ingested[source] += chunk.records.len() as u64;
+                    stats.chunks += 1;
+                    stats.records += chunk.records.len() as u64;
+                }
+                SourceReader::Postgres(pg) => {
+                    let Some(batch) = pg.next_batch(self.chunk_records)? else {
+                        stats.busy |= !pg.caught_up();
+                        continue;
+                    };
+                    let key = PgSource::position_key(pg.connection());
+                    let mut position = vec![];
+                    PgPosition { lsn: batch.end() }.encode(&mut position);
+                    let SourceReader::Postgres(pg) = &mut self.readers[r] else {
+                        unreachable!("the reader was matched above")
+                    };
+                    let pg: &PgSource = pg;
+                    let pipeline = self.pipeline.clone();
+                    let mut per_source = vec![0u64; self.ingested.len()];
+                    let count = |per_source: &mut Vec<u64>, source: usize, chunk: &Chunk| {
+                        per_source[source] += chunk.records.len() as u64;
+                    };
+                    let (store, positions, log, notifier, skipping) = (
+                        self.store.clone(),
+                        self.positions,
+                        self.log_events.then_some(self.event_log),
+                        self.notifier.clone(),
+                        self.bad.skipping(),
+                    );
+                    let (bad, newest, records) = Self::commit_with(
+                        &store,
+                        positions,
+                        log,
+                        skipping,
+                        &key,
+                        &position,
+                        &mut |txn, bad, changes| {
+                            per_source.iter_mut().for_each(|n| *n = 0);
+                            pg.apply(txn, &batch, &mut |txn, source, chunk| {
+                                count(&mut per_source, source, chunk);
+                                pipeline.apply(txn, source, chunk, bad, changes)
+                            })
+                        },
+                    )?;
+                    self.bad.absorb(bad);
+                    if let (Some(notifier), Some(newest)) = (&notifier, newest) {
+                        notifier.committed(newest);
+                    }
+                    if let SourceReader::Postgres(pg) = &mut self.readers[r] {
+                        pg.committed(&batch);
+                    }
+                    for (i, n) in per_source.into_iter().enumerate() {
+                        self.ingested[i] += n;
+                    }
+                    stats.chunks += 1;
+                    stats.records += records;
+                }
             }
-            self.ingested[source] += chunk.records.len() as u64;
-            stats.chunks += 1;
-            stats.records += chunk.records.len() as u64;
         }
         Ok(stats)
+    }
+
+    /// Runs `apply` (the pipeline on one batch) and stores `position` under `key`, with the
+    /// batch's record changes in the event log, in one write transaction.
+    fn commit(
+        &mut self,
+        key: &str,
+        position: &[u8],
+        apply: &mut ApplyBatch<'_, ()>,
+    ) -> Result<(), PipelineError> {
+        let (bad, newest, _) = Self::commit_with(
+            &self.store,
+            self.positions,
+            self.log_events.then_some(self.event_log),
+            self.bad.skipping(),
+            key,
+            position,
+            &mut |txn, bad, changes| apply(txn, bad, changes).map(|()| 0),
+        )?;
+        self.bad.absorb(bad);
+        if let (Some(notifier), Some(newest)) = (&self.notifier, newest) {
+            notifier.committed(newest);
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn commit_with(
+        store: &Store,
+        positions: Database<Bytes, Bytes>,
+        log: Option<EventLog>,
+        skipping: bool,
+        key: &str,
+        position: &[u8],
+        apply: &mut ApplyBatch<'_, u64>,
+    ) -> Result<(BadRecords, Option<u64>, u64), PipelineError> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        // The closure may run twice (the map grew): count bad records per attempt.
+        store.write(|txn| {
+            let mut bad = BadRecords::new(skipping);
+            let mut changes = vec![];
+            let records = apply(txn, &mut bad, &mut changes)?;
+            positions.put(txn, key.as_bytes(), position)?;
+            let newest = match log {
+                Some(log) => Some(log.append(txn, now_ms, &changes)?),
+                None => None,
+            };
+            Ok::<_, PipelineError>((bad, newest, records))
+        })
     }
 
     /// Steps until every source is caught up.
@@ -369,6 +568,10 @@ impl Runner {
         let mut total = StepStats::default();
         loop {
             let s = self.step()?;
+            if s.busy {
+                self.wait(std::time::Duration::from_millis(50));
+                continue;
+            }
             if s.chunks == 0 {
                 return Ok(total);
             }

@@ -24,7 +24,8 @@ use crate::api::events::EventFeed;
 use crate::api::grpc;
 use crate::api::grpc::typed::TypedMessages;
 use crate::api::rest::{self, ApiSettings, ApiState};
-use crate::app::{OpenPipeline, PipelineError, Runner};
+use crate::app::{OpenPipeline, PipelineError, Runner, SourceKind};
+use crate::source::postgres::PgConnection;
 
 /// What the generated `main` knows about its app.
 pub struct AppSpec<'a> {
@@ -97,6 +98,9 @@ enum Command {
     Dump { endpoint: String },
     /// Print sources, positions, endpoints and row counts.
     Info,
+    /// Drop the app's PostgreSQL replication slots and publications (the app is retired; stop it
+    /// first). The store cannot follow those sources afterwards: delete it too.
+    Retire,
 }
 
 #[derive(Debug)]
@@ -226,10 +230,25 @@ pub fn run_with(
                 log,
                 tty,
             );
-            if let Some(api) = api {
-                api.stop()?;
+            match (result, api) {
+                (Ok(()), Some(api)) => api.stop(),
+                (Ok(()), None) => Ok(()),
+                // The pipeline stopped (a source broke a query, say): the API goes on serving the
+                // last consistent data until the app is stopped, so readers are not cut off.
+                (Err(e), Some(api)) => {
+                    writeln!(
+                        log,
+                        "error: {e}\n{}: the pipeline stopped; the API keeps serving the last consistent data until the app is stopped (Ctrl-C or SIGTERM)",
+                        spec.name
+                    )?;
+                    while !stop.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    api.stop()?;
+                    Err(e)
+                }
+                (Err(e), None) => Err(e),
             }
-            result
         }
         Command::Api { serve } => {
             let events = if spec.api.push_events {
@@ -249,6 +268,36 @@ pub fn run_with(
             Ok(())
         }
         Command::Info => info(spec.name, &runner, out),
+        Command::Retire => {
+            let mut connections: Vec<&PgConnection> = vec![];
+            for s in runner.pipeline().sources() {
+                if let SourceKind::Postgres(t) = &s.kind {
+                    if !connections.iter().any(|c| c.name == t.connection.name) {
+                        connections.push(&t.connection);
+                    }
+                }
+            }
+            if connections.is_empty() {
+                writeln!(
+                    out,
+                    "{}: no PostgreSQL sources, nothing to retire",
+                    spec.name
+                )?;
+            }
+            for c in connections {
+                let done = c.retire().map_err(PipelineError::Source)?;
+                for line in done {
+                    writeln!(out, "connection `{}`: {line}", c.name)?;
+                }
+            }
+            writeln!(
+                out,
+                "{}: the store in {} cannot follow these sources any more; delete it when you no longer need its data",
+                spec.name,
+                runner.store().path().display()
+            )?;
+            Ok(())
+        }
     }
 }
 
@@ -278,8 +327,13 @@ fn run(
     let mut caught_up_once = false;
     while !stop.load(Ordering::SeqCst) {
         let stats = runner.step()?;
-        progress.update(runner.ingested(), log)?;
+        progress.update(&runner.progress(), log)?;
         if stats.chunks > 0 {
+            continue;
+        }
+        if stats.busy {
+            // A source is still on its way (a snapshot being copied): not caught up yet.
+            runner.wait(poll.min(Duration::from_millis(50)));
             continue;
         }
         if !caught_up_once {
@@ -306,11 +360,9 @@ fn run(
         if once {
             break;
         }
-        // Wait for new data, staying responsive to a stop request.
-        let until = Instant::now() + poll;
-        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(20).min(poll));
-        }
+        // Wait for new data: a PostgreSQL transaction wakes the runner at once, files are looked
+        // at again after `poll`.
+        runner.wait(poll);
     }
     if stop.load(Ordering::SeqCst) {
         writeln!(log, "{name}: stopped; every committed change is kept")?;
@@ -464,20 +516,7 @@ fn info(name: &str, runner: &Runner, out: &mut dyn Write) -> Result<(), CliError
         runner.store().map_size() >> 20
     )?;
     for (s, p) in runner.pipeline().sources().iter().zip(runner.positions()?) {
-        if p.file.is_empty() {
-            writeln!(
-                out,
-                "source {}: nothing read yet ({})",
-                s.name,
-                s.table.dir.display()
-            )?;
-        } else {
-            writeln!(
-                out,
-                "source {}: read up to {} line {} (byte {})",
-                s.name, p.file, p.line, p.offset
-            )?;
-        }
+        writeln!(out, "source {}: {p}", s.name)?;
     }
     for (e, rows) in runner
         .pipeline()
@@ -552,7 +591,7 @@ impl Progress {
             self.last_log = Instant::now();
             for ((name, n), logged) in self.names.iter().zip(ingested).zip(&mut self.logged) {
                 if *n != *logged {
-                    let rate = (*n - *logged) as f64 / secs;
+                    let rate = n.saturating_sub(*logged) as f64 / secs;
                     writeln!(log, "{name}: {n} rows ({rate:.0} rows/s)")?;
                     *logged = *n;
                 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use dozer_runtime::api::EndpointSchema;
-use dozer_runtime::app::{FieldDef, Pipeline, PipelineError, Runner, SourceDef};
+use dozer_runtime::app::{FieldDef, Pipeline, PipelineError, Runner, SourceDef, SourceKind};
 use dozer_runtime::codec::{Decode, DecodeError, Encode, Reader};
 use dozer_runtime::ops::aggregate::{AggKind, AggRow, Aggregate};
 use dozer_runtime::ops::OpError;
@@ -112,7 +112,7 @@ fn open_generated(
         Ok(Box::new(Generated {
             sources: vec![SourceDef {
                 name: "sales".into(),
-                table: FileTable {
+                kind: SourceKind::Files(FileTable {
                     dir: dir.to_path_buf(),
                     extension: ".csv".into(),
                     format: FileFormat::Csv {
@@ -120,7 +120,7 @@ fn open_generated(
                         has_header: true,
                     },
                     columns: SALES_COLUMNS.iter().map(|c| c.to_string()).collect(),
-                },
+                }),
             }],
             endpoints: vec![EndpointSchema {
                 name: "by_country".into(),

@@ -18,6 +18,8 @@ pub struct TestPostgres {
     bin: PathBuf,
     port: u16,
     run_as: Option<String>,
+    /// The server's options (`pg_ctl -o`), for restarts.
+    opts: String,
 }
 
 fn find_bin_dir() -> Result<PathBuf, String> {
@@ -103,6 +105,7 @@ impl TestPostgres {
             bin,
             port: 0,
             run_as,
+            opts: String::new(),
         };
         let data = pg.data_dir();
         check(
@@ -143,7 +146,10 @@ impl TestPostgres {
                 .args(["-w", "-t", "60", "start"])
                 .output();
             match check(started, "pg_ctl start") {
-                Ok(_) => return Ok(pg),
+                Ok(_) => {
+                    pg.opts = opts;
+                    return Ok(pg);
+                }
                 Err(e) => {
                     last = format!(
                         "{e}\nserver log:\n{}",
@@ -153,6 +159,30 @@ impl TestPostgres {
             }
         }
         Err(last)
+    }
+
+    /// Restarts the server (`pg_ctl restart -m fast`: clients are disconnected, as in a
+    /// server restart or failover), on the same port.
+    pub fn restart(&self) -> Result<(), String> {
+        self.restart_with("")
+    }
+
+    /// Restarts the server with `extra` server options after the usual ones (a later `-c`
+    /// setting wins: `-c wal_level=replica`).
+    pub fn restart_with(&self, extra: &str) -> Result<(), String> {
+        let log = self.dir.path().join("server.log");
+        let opts = format!("{} {extra}", self.opts);
+        check(
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-o", &opts, "-l"])
+                .arg(&log)
+                .args(["-m", "fast", "-w", "-t", "60", "restart"])
+                .output(),
+            "pg_ctl restart",
+        )
+        .map(|_| ())
     }
 
     fn data_dir(&self) -> PathBuf {

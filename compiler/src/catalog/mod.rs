@@ -6,7 +6,7 @@
 
 pub mod files;
 pub mod lock;
-mod postgres;
+pub(crate) mod postgres;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

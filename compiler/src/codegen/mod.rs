@@ -19,7 +19,7 @@ use std::path::Path;
 use askama::Template;
 
 use crate::catalog::Catalog;
-use crate::config::{Config, ConnectionKind, FileFormat, OnBadRecord};
+use crate::config::{Config, OnBadRecord};
 use crate::sql::plan::ScanKind;
 use crate::sql::BoundQuery;
 
@@ -72,8 +72,6 @@ struct CargoToml<'a> {
     crate_name: &'a str,
     config_path: &'a str,
     runtime_path: &'a str,
-    /// `"parquet"` when a source reads Parquet files, else nothing.
-    runtime_features: String,
 }
 
 #[derive(Template)]
@@ -109,18 +107,6 @@ struct Readme<'a> {
     config_path: &'a str,
     /// (name, path, table)
     endpoints: Vec<(String, String, String)>,
-}
-
-/// Whether a source of the app reads Parquet files (the runtime's `parquet` feature).
-fn reads_parquet(config: &Config) -> bool {
-    config.sources.iter().any(|s| {
-        matches!(
-            config.connection(&s.connection.value).map(|c| &c.kind),
-            Some(ConnectionKind::LocalStorage(ls)) if ls.tables.iter().any(|t| {
-                t.name.value == s.table_name.value && t.format == FileFormat::Parquet
-            })
-        )
-    })
 }
 
 /// The app's name as a binary and crate name: `[a-z0-9_-]` only.
@@ -229,11 +215,6 @@ pub fn emit(
             crate_name: &crate_name,
             config_path: opts.config_name,
             runtime_path: &runtime_path,
-            runtime_features: if reads_parquet(config) {
-                "\"parquet\"".into()
-            } else {
-                String::new()
-            },
         }
         .render(),
     )?;

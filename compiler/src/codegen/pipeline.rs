@@ -113,11 +113,20 @@ struct SourceInfo {
     /// `Delta` field and parser suffix.
     ident: String,
     ty: usize,
-    dir: String,
-    extension: String,
-    format: FileFormat,
-    has_header: bool,
-    delimiter: u8,
+    read: SourceRead,
+}
+
+/// Where a source's rows come from, as the runtime is told.
+enum SourceRead {
+    Files {
+        dir: String,
+        extension: String,
+        format: FileFormat,
+        has_header: bool,
+        delimiter: u8,
+    },
+    /// A `PgTable { .. }` expression.
+    Postgres(String),
 }
 
 struct EndpointInfo {
@@ -340,53 +349,136 @@ impl<'a> PipelineGen<'a> {
                 "source `{name}` has no connection"
             )));
         };
-        let ConnectionKind::LocalStorage(ls) = &conn.kind else {
-            return Err(CodegenError::Unsupported(format!(
-                "{} sources in apps (source `{name}`); file sources (`!LocalStorage`) run today",
-                conn.kind.kind_name()
-            )));
-        };
-        let Some(table) = ls
-            .tables
-            .iter()
-            .find(|t| t.name.value == s.table_name.value)
-        else {
-            return Err(CodegenError::Internal(format!(
-                "table `{}` of source `{name}`",
-                s.table_name.value
-            )));
-        };
-        if table.format == FileFormat::Delta {
-            return Err(CodegenError::Unsupported(format!(
-                "reading Delta Lake tables (source `{name}`); CSV, JSON-lines and Parquet sources run today"
-            )));
-        }
         let fields = PlanSchema::source_fields(&entry.schema, None);
-        let doc = format!(
-            "A row of source `{}` (files `{}/{}/*{}`).",
-            comment(&name),
-            comment(&ls.path.value),
-            comment(&table.path.value),
-            comment(&table.extension)
-        );
+        let (doc, read) = match &conn.kind {
+            ConnectionKind::LocalStorage(ls) => {
+                let Some(table) = ls
+                    .tables
+                    .iter()
+                    .find(|t| t.name.value == s.table_name.value)
+                else {
+                    return Err(CodegenError::Internal(format!(
+                        "table `{}` of source `{name}`",
+                        s.table_name.value
+                    )));
+                };
+                if table.format == FileFormat::Delta {
+                    return Err(CodegenError::Unsupported(format!(
+                        "reading Delta Lake tables (source `{name}`); CSV, JSON-lines and Parquet sources run today"
+                    )));
+                }
+                let doc = format!(
+                    "A row of source `{}` (files `{}/{}/*{}`).",
+                    comment(&name),
+                    comment(&ls.path.value),
+                    comment(&table.path.value),
+                    comment(&table.extension)
+                );
+                let dir = std::path::Path::new(&ls.path.value)
+                    .join(&table.path.value)
+                    .display()
+                    .to_string();
+                let read = SourceRead::Files {
+                    dir,
+                    extension: table.extension.clone(),
+                    format: table.format,
+                    has_header: table.has_header,
+                    delimiter: table.delimiter,
+                };
+                (doc, read)
+            }
+            ConnectionKind::Postgres(pg) => {
+                let schema = s
+                    .schema
+                    .as_ref()
+                    .or(pg.schema.as_ref())
+                    .map_or("public", |s| s.value.as_str());
+                let doc = format!(
+                    "A row of source `{}` (PostgreSQL table `{}.{}` of connection `{}`).",
+                    comment(&name),
+                    comment(schema),
+                    comment(&s.table_name.value),
+                    comment(&conn.name.value)
+                );
+                let table = self.pg_table(conn, pg, schema, &s.table_name.value, &entry.schema)?;
+                (doc, SourceRead::Postgres(table))
+            }
+            other => {
+                return Err(CodegenError::Unsupported(format!(
+                    "{} sources in apps (source `{name}`); PostgreSQL and file sources (`!LocalStorage`) run today",
+                    other.kind_name()
+                )))
+            }
+        };
         let ty = self.add_type(&name, doc, &fields)?;
         let ident = snake(&name);
-        let dir = std::path::Path::new(&ls.path.value)
-            .join(&table.path.value)
-            .display()
-            .to_string();
         self.inputs.insert(ident.clone(), ty);
         self.sources.push(SourceInfo {
             name,
             ident,
             ty,
-            dir,
-            extension: table.extension.clone(),
-            format: table.format,
-            has_header: table.has_header,
-            delimiter: table.delimiter,
+            read,
         });
         Ok(())
+    }
+
+    /// The runtime's description of a PostgreSQL source table. The password is compiled in only
+    /// when the config wrote it out; `{{VAR}}` makes the app read the variable when it starts.
+    fn pg_table(
+        &self,
+        conn: &crate::config::Connection,
+        pg: &crate::config::PostgresConfig,
+        schema: &str,
+        table: &str,
+        columns: &crate::catalog::TableSchema,
+    ) -> Result<String, CodegenError> {
+        let cfg = crate::catalog::postgres::client_config(pg).map_err(CodegenError::Internal)?;
+        let host = match cfg.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = cfg.get_ports().first().copied().unwrap_or(5432);
+        let user = cfg.get_user().unwrap_or("postgres");
+        let database = cfg.get_dbname().unwrap_or(user);
+        let password = match (&pg.password_env, cfg.get_password()) {
+            (Some(var), _) => format!("Password::Env({var:?}.into())"),
+            (None, Some(p)) => {
+                format!("Password::Literal({:?}.into())", String::from_utf8_lossy(p))
+            }
+            (None, None) => "Password::None".into(),
+        };
+        let default_name = crate::config::PostgresConfig::default_replication_name(
+            self.config.app_name(),
+            &conn.name.value,
+        );
+        let slot = pg
+            .replication_slot
+            .as_ref()
+            .map_or(default_name.as_str(), |s| s.value.as_str());
+        let publication = pg
+            .publication
+            .as_ref()
+            .map_or(default_name.as_str(), |s| s.value.as_str());
+        let names: Vec<String> = columns
+            .columns
+            .iter()
+            .map(|c| format!("{:?}.into()", c.name))
+            .collect();
+        let types: Vec<String> = columns
+            .columns
+            .iter()
+            .map(|c| format!("SqlType::{:?}", c.ty))
+            .collect();
+        let key: Vec<String> = columns.primary_key.iter().map(|i| i.to_string()).collect();
+        Ok(format!(
+            "PgTable {{ connection: PgConnection {{ name: {:?}.into(), host: {host:?}.into(), port: {port}, user: {user:?}.into(), password: {password}, database: {database:?}.into(), slot: {slot:?}.into(), publication: {publication:?}.into() }}, schema: {schema:?}.into(), table: {table:?}.into(), columns: Vec::from([{}]), types: Vec::from([{}]), primary_key: Vec::from([{}]) }}",
+            conn.name.value,
+            names.join(", "),
+            types.join(", "),
+            key.join(", ")
+        ))
     }
 
     fn next_method(&mut self) -> String {
@@ -967,7 +1059,12 @@ impl PipelineGen<'_> {
         let t = &self.types[s.ty];
         let mut inits = vec![];
         // How a record is opened, and the accessor prefix and argument for its fields.
-        let (read, prefix, record) = match s.format {
+        let format = match &s.read {
+            SourceRead::Files { format, .. } => *format,
+            // Rows of values, as Parquet's are.
+            SourceRead::Postgres(_) => FileFormat::Parquet,
+        };
+        let (read, prefix, record) = match format {
             FileFormat::JsonLines => ("let o = at.json(record)?;".to_string(), "json", "&o"),
             FileFormat::Parquet => (
                 format!("let v = at.values(record, {})?;", t.fields.len()),
@@ -1071,27 +1168,38 @@ impl PipelineGen<'_> {
         let mut sources = vec![];
         for s in &self.sources {
             let t = &self.types[s.ty];
-            let format = match s.format {
-                FileFormat::JsonLines => "FileFormat::JsonLines".to_string(),
-                FileFormat::Parquet => "FileFormat::Parquet".to_string(),
-                _ => format!(
-                    "FileFormat::Csv {{ delimiter: {}, has_header: {} }}",
-                    byte_literal(s.delimiter),
-                    s.has_header
+            sources.push(match &s.read {
+                SourceRead::Files {
+                    dir,
+                    extension,
+                    format,
+                    has_header,
+                    delimiter,
+                } => {
+                    let format = match format {
+                        FileFormat::JsonLines => "FileFormat::JsonLines".to_string(),
+                        FileFormat::Parquet => "FileFormat::Parquet".to_string(),
+                        _ => format!(
+                            "FileFormat::Csv {{ delimiter: {}, has_header: {has_header} }}",
+                            byte_literal(*delimiter),
+                        ),
+                    };
+                    let columns: Vec<String> = t
+                        .sql_names
+                        .iter()
+                        .map(|n| format!("{n:?}.into()"))
+                        .collect();
+                    format!(
+                        "SourceDef {{ name: {:?}.into(), kind: SourceKind::Files(FileTable {{ dir: base.join({dir:?}), extension: {extension:?}.into(), format: {format}, columns: Vec::from([{}]) }}) }}",
+                        s.name,
+                        columns.join(", ")
+                    )
+                }
+                SourceRead::Postgres(table) => format!(
+                    "SourceDef {{ name: {:?}.into(), kind: SourceKind::Postgres({table}) }}",
+                    s.name
                 ),
-            };
-            let columns: Vec<String> = t
-                .sql_names
-                .iter()
-                .map(|n| format!("{n:?}.into()"))
-                .collect();
-            sources.push(format!(
-                "SourceDef {{ name: {:?}.into(), table: FileTable {{ dir: base.join({:?}), extension: {:?}.into(), format: {format}, columns: Vec::from([{}]) }} }}",
-                s.name,
-                s.dir,
-                s.extension,
-                columns.join(", ")
-            ));
+            });
         }
         let mut eps = vec![];
         let mut tables = vec![];
@@ -1357,7 +1465,7 @@ const PRELUDE: &str = r#"
 use std::path::Path;
 
 use dozer_runtime::api::{EndpointSchema, IndexDef};
-use dozer_runtime::app::{FieldDef, Pipeline, PipelineError, SourceDef};
+use dozer_runtime::app::{FieldDef, Pipeline, PipelineError, SourceDef, SourceKind};
 use dozer_runtime::codec::{Decode, DecodeError, Encode, Reader};
 use dozer_runtime::deps::chrono::{DateTime, NaiveDate, Utc};
 use dozer_runtime::deps::dozer_types::{SqlType, Value};
@@ -1373,6 +1481,7 @@ use dozer_runtime::ops::{OpError, Weight};
 use dozer_runtime::row::{self, SqlValue};
 use dozer_runtime::source::fields::{parse_chunk, BadRecord, BadRecords, RecordAt};
 use dozer_runtime::source::files::{Chunk, FileFormat, FileTable, RawRecord};
+use dozer_runtime::source::postgres::{Password, PgConnection, PgTable};
 use dozer_runtime::sql;
 use dozer_runtime::table::{ConflictPolicy, KeyKind, OnConflict, RecordChange, RowKeys, Table};
 "#;

@@ -50,6 +50,32 @@ pub struct PostgresConfig {
     pub sslmode: Option<Spanned<String>>,
     pub connection_url: Option<Spanned<String>>,
     pub schema: Option<Spanned<String>>,
+    /// The environment variable `password` came from (`password: "{{PG_PASSWORD}}"`): the app
+    /// reads it when it starts instead of having the secret compiled in.
+    pub password_env: Option<String>,
+    /// The app's replication slot and publication on this server (dozerc extensions; default
+    /// [`PostgresConfig::default_replication_name`]).
+    pub replication_slot: Option<Spanned<String>>,
+    pub publication: Option<Spanned<String>>,
+}
+
+impl PostgresConfig {
+    /// `dozer_<app>_<connection>`, lowercased, other characters as `_`, at most 63 bytes (the
+    /// longest name PostgreSQL keeps).
+    pub fn default_replication_name(app: &str, connection: &str) -> String {
+        let mut name: String = format!("dozer_{app}_{connection}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        name.truncate(63);
+        name
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -453,6 +479,33 @@ fn opt_string(d: &mut Decoder, f: &Fields, key: &str, what: &str) -> Option<Span
         .and_then(|n| d.string(n, &format!("`{key}` of {what}")))
 }
 
+/// A slot or publication name: what `CREATE_REPLICATION_SLOT` accepts (lowercase letters, digits,
+/// `_`, at most 63), so it is usable unquoted everywhere.
+fn replication_name(d: &mut Decoder, f: &Fields, key: &str, what: &str) -> Option<Spanned<String>> {
+    let name = opt_string(d, f, key, what)?;
+    let ok = !name.value.is_empty()
+        && name.value.len() <= 63
+        && name
+            .value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !ok {
+        d.error(
+            Diagnostic::error(
+                "config::bad-replication-name",
+                format!("`{key}` of {what} must be 1 to 63 lowercase letters, digits or `_`"),
+            )
+            .label(name.span, "not a valid name")
+            .help(format!(
+                "e.g. `{key}: {}`",
+                PostgresConfig::default_replication_name("app", "pg")
+            )),
+        );
+        return None;
+    }
+    Some(name)
+}
+
 fn decode_postgres(d: &mut Decoder, node: &Node, what: &str) -> Option<PostgresConfig> {
     let keys = [
         "user",
@@ -463,6 +516,8 @@ fn decode_postgres(d: &mut Decoder, node: &Node, what: &str) -> Option<PostgresC
         "sslmode",
         "connection_url",
         "schema",
+        "replication_slot",
+        "publication",
     ];
     let f = d.fields(node, &format!("the `!Postgres` config of {what}"), &keys)?;
     let pg = PostgresConfig {
@@ -478,6 +533,12 @@ fn decode_postgres(d: &mut Decoder, node: &Node, what: &str) -> Option<PostgresC
             .and_then(|n| d.choice(n, "sslmode", &["disable", "prefer", "require"])),
         connection_url: opt_string(d, &f, "connection_url", what),
         schema: opt_string(d, &f, "schema", what),
+        password_env: f
+            .get("password")
+            .and_then(|n| n.as_scalar())
+            .and_then(|s| s.env.clone()),
+        replication_slot: replication_name(d, &f, "replication_slot", what),
+        publication: replication_name(d, &f, "publication", what),
     };
     if pg.connection_url.is_none() {
         for key in ["user", "database"] {

@@ -3,7 +3,7 @@
 //! write transaction, keeping whatever state it needs in LMDB.
 
 pub mod aggregate;
-mod counted;
+pub(crate) mod counted;
 pub mod distinct;
 pub mod join;
 pub mod ttl;

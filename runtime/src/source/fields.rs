@@ -383,13 +383,13 @@ pub fn parse_chunk<T>(
     parse: impl Fn(RecordAt<'_>, &RawRecord) -> Result<T, BadRecord>,
 ) -> Result<Vec<(T, Weight)>, BadRecord> {
     let mut rows = Vec::with_capacity(chunk.records.len());
-    for (line, record) in &chunk.records {
+    for (i, (line, record)) in chunk.records.iter().enumerate() {
         let at = RecordAt {
             file: &chunk.file,
             line: *line,
         };
         match parse(at, record) {
-            Ok(row) => rows.push((row, 1)),
+            Ok(row) => rows.push((row, chunk.weights.get(i).copied().unwrap_or(1))),
             Err(e) => bad.handle(e)?,
         }
     }

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-#[cfg(feature = "parquet")]
 use super::parquet::{self, ParquetRead};
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 
@@ -87,13 +86,16 @@ pub enum RawRecord {
     Malformed(String),
 }
 
-/// Records read from one file, and the position after them.
+/// Records read from one file (or one table's changes), and the position after them.
 #[derive(Clone, Debug)]
 pub struct Chunk {
+    /// Where the records come from, for messages (a file, or a PostgreSQL table).
     pub file: Arc<str>,
-    /// Each record with its 1-based line number.
+    /// Each record with its 1-based line number (file sources).
     pub records: Vec<(u64, RawRecord)>,
     pub end: FilePosition,
+    /// Each record's weight (+1 insert, −1 retraction); empty: all +1, as files only append.
+    pub weights: Vec<crate::ops::Weight>,
 }
 
 /// A file could not be read or does not have the table's shape.
@@ -143,7 +145,6 @@ pub const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(2);
 /// How long an unreadable last Parquet file may stay unchanged before it is an error rather than
 /// a file still being written. (Writers that take longer should write under another name and
 /// rename, or use a marker file.)
-#[cfg(feature = "parquet")]
 const PARQUET_GRACE: Duration = Duration::from_secs(60);
 
 fn idle(path: &Path, after: Duration) -> bool {
@@ -310,7 +311,6 @@ impl FileReader {
     }
 
     /// The next rows of a Parquet file; `None` while its writer has not finished it.
-    #[cfg(feature = "parquet")]
     fn read_parquet(
         &self,
         path: &Path,
@@ -330,20 +330,6 @@ impl FileReader {
             ParquetRead::Rows(chunk) => Ok(Some(chunk)),
             ParquetRead::Unfinished => Ok(None),
         }
-    }
-
-    #[cfg(not(feature = "parquet"))]
-    fn read_parquet(
-        &self,
-        path: &Path,
-        _later: bool,
-        _max_records: usize,
-    ) -> Result<Option<Chunk>, SourceError> {
-        Err(SourceError {
-            file: Some(path.to_path_buf()),
-            line: None,
-            message: "this app was built without Parquet support (build it with dozerc, which enables it for Parquet sources)".into(),
-        })
     }
 
     /// Reads the next records of `path` from the current position, through a bounded window (so a
@@ -430,6 +416,7 @@ impl FileReader {
                 file: Arc::from(start.file.as_str()),
                 records: parsed.records,
                 end,
+                weights: vec![],
             });
         }
     }

@@ -3,5 +3,5 @@
 
 pub mod fields;
 pub mod files;
-#[cfg(feature = "parquet")]
 mod parquet;
+pub mod postgres;

@@ -73,6 +73,7 @@ pub(super) fn read(
         file: Arc::from(start.file.as_str()),
         records: vec![],
         end: start.clone(),
+        weights: vec![],
     };
     // The row group holding row `offset`, and where it starts.
     let mut group_start = 0u64;
@@ -144,6 +145,7 @@ pub(super) fn read(
             line: start.line + read,
             files_before: start.files_before,
         },
+        weights: vec![],
     }))
 }
 
