@@ -757,8 +757,15 @@ fn schema_changes_are_ignored_unless_they_break_a_query_and_the_api_keeps_servin
 #[ignore = "a measurement, not a test"]
 fn measure_cdc_throughput_and_freshness() {
     let shop = Shop::new(0);
+    // As PostgreSQL runs by default: a commit returns once its WAL is flushed, and walsenders
+    // send only flushed WAL (the test clusters' `synchronous_commit=off` delays it up to
+    // `wal_writer_delay`, which would be measured as freshness).
+    shop.pg.restart_with("-c synchronous_commit=on").unwrap();
     let app = app::build(&shop.config);
     let running = Running::start(&app);
+    if let Ok(pid) = std::env::var("DOZER_CDC_PERF") {
+        std::fs::write(&pid, running.child.id().to_string()).unwrap();
+    }
     let mut c = shop.client();
     let get = |path: &str| {
         running
