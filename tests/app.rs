@@ -153,7 +153,75 @@ pub fn from_json(ty: SqlType, v: &serde_json::Value) -> Value {
     }
 }
 
-/// Copies a file, creating the target's directory.
+/// A running app binary that serves its API; its stderr is collected. Killed on drop.
+pub struct Serving {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:<port>` of the REST API and of the gRPC API.
+    pub rest: String,
+    pub grpc: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Serving {
+    /// `<binary> <args>` with both APIs on free ports of 127.0.0.1, once it says where they are.
+    pub fn start(binary: &Path, args: &[&str]) -> Serving {
+        use std::io::BufRead as _;
+        let mut child = Command::new(binary)
+            .args(args)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--rest-port",
+                "0",
+                "--grpc-port",
+                "0",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (mut rest, mut grpc) = (None, None);
+        while rest.is_none() || grpc.is_none() {
+            let line = lines.next().expect("the app prints its addresses").unwrap();
+            if let Some(at) = line.split("REST API on ").nth(1) {
+                rest = Some(at.trim().to_string());
+            }
+            if let Some(at) = line.split("gRPC API on ").nth(1) {
+                grpc = Some(format!("http://{}", at.trim()));
+            }
+            log.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+        std::thread::spawn({
+            let log = log.clone();
+            move || {
+                for line in lines.map_while(Result::ok) {
+                    log.lock().unwrap().push_str(&format!("{line}\n"));
+                }
+            }
+        });
+        Serving {
+            child,
+            rest: rest.unwrap(),
+            grpc: grpc.unwrap(),
+            log,
+        }
+    }
+
+    /// Everything the app wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The e-commerce example's config and lock file copied into `dir`, with `rows` generated sales
 /// (seeded) as `data/sales/sales.csv`; returns the config's path.
 pub fn ecommerce_in(dir: &Path, rows: u64, seed: u64) -> PathBuf {

@@ -9,6 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::rng::Rng;
 use dozerc::catalog::{Catalog, Column, SourceEntry, TableSchema};
 use dozerc::config;
 use dozerc::diagnostic::{render, to_json, Diagnostics, RenderOptions, SourceMap};
@@ -159,27 +160,6 @@ const TOKENS: &[&str] = &[
     "99999999999999999999999999999",
 ];
 
-/// splitmix64
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
-
 /// The byte range of the text of the `sql:` block scalar, if the config has one.
 fn sql_block(config: &str) -> Option<(usize, usize)> {
     let start = config.find("\nsql: |\n")? + "\nsql: |\n".len();
@@ -191,39 +171,39 @@ fn sql_block(config: &str) -> Option<(usize, usize)> {
 
 fn mutate(rng: &mut Rng, input: &str, corpus: &[String]) -> String {
     let mut chars: Vec<char> = input.chars().collect();
-    for _ in 0..1 + rng.below(4) {
+    for _ in 0..1 + rng.index(4) {
         let len = chars.len();
-        match rng.below(7) {
+        match rng.index(7) {
             0 if len > 0 => {
-                let a = rng.below(len);
-                let b = (a + 1 + rng.below(16)).min(len);
+                let a = rng.index(len);
+                let b = (a + 1 + rng.index(16)).min(len);
                 chars.drain(a..b);
             }
             1 => {
-                let at = rng.below(len + 1);
-                let tok = TOKENS[rng.below(TOKENS.len())];
+                let at = rng.index(len + 1);
+                let tok = TOKENS[rng.index(TOKENS.len())];
                 chars.splice(at..at, tok.chars());
             }
             2 if len > 0 => {
-                let at = rng.below(len);
-                chars[at] = char::from(32 + rng.below(95) as u8);
+                let at = rng.index(len);
+                chars[at] = char::from(32 + rng.index(95) as u8);
             }
             3 => {
                 let text: String = chars.iter().collect();
                 let mut lines: Vec<&str> = text.lines().collect();
                 if lines.len() > 1 {
-                    let a = rng.below(lines.len());
-                    let b = rng.below(lines.len());
+                    let a = rng.index(lines.len());
+                    let b = rng.index(lines.len());
                     lines.swap(a, b);
                 }
                 chars = lines.join("\n").chars().collect();
             }
             4 => {
-                let other: Vec<char> = corpus[rng.below(corpus.len())].chars().collect();
+                let other: Vec<char> = corpus[rng.index(corpus.len())].chars().collect();
                 if !other.is_empty() {
-                    let a = rng.below(other.len());
-                    let b = (a + rng.below(200)).min(other.len());
-                    let at = rng.below(len + 1);
+                    let a = rng.index(other.len());
+                    let b = (a + rng.index(200)).min(other.len());
+                    let at = rng.index(len + 1);
                     chars.splice(at..at, other[a..b].iter().copied());
                 }
             }
@@ -231,14 +211,14 @@ fn mutate(rng: &mut Rng, input: &str, corpus: &[String]) -> String {
                 let text: String = chars.iter().collect();
                 let lines: Vec<&str> = text.lines().collect();
                 if !lines.is_empty() {
-                    let l = lines[rng.below(lines.len())].to_string();
-                    let at = rng.below(len + 1);
+                    let l = lines[rng.index(lines.len())].to_string();
+                    let at = rng.index(len + 1);
                     chars.splice(at..at, format!("\n{l}\n").chars());
                 }
             }
             _ => {
-                let at = rng.below(len + 1);
-                let n = rng.below(6);
+                let at = rng.index(len + 1);
+                let n = rng.index(6);
                 chars.splice(at..at, std::iter::repeat_n(' ', n));
             }
         }
@@ -256,7 +236,7 @@ pub struct FuzzReport {
 /// Mutates corpus inputs until `iterations` runs or `time` has passed, whichever first.
 pub fn fuzz(corpus: &[String], seed: u64, iterations: u64, time: Duration) -> FuzzReport {
     assert!(!corpus.is_empty(), "empty fuzz corpus");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let started = Instant::now();
     let mut report = FuzzReport {
         runs: 0,
@@ -272,13 +252,13 @@ pub fn fuzz(corpus: &[String], seed: u64, iterations: u64, time: Duration) -> Fu
     while report.runs < iterations && started.elapsed() < time {
         // Three times in four, start from a config that binds, so mutations exercise the SQL
         // binder and not only the YAML parser; half the time mutate inside its SQL only.
-        let base = if !binding.is_empty() && rng.below(4) > 0 {
-            binding[rng.below(binding.len())]
+        let base = if !binding.is_empty() && rng.index(4) > 0 {
+            binding[rng.index(binding.len())]
         } else {
-            &corpus[rng.below(corpus.len())]
+            &corpus[rng.index(corpus.len())]
         };
         let input = match sql_block(base) {
-            Some((a, b)) if rng.below(2) == 0 => {
+            Some((a, b)) if rng.index(2) == 0 => {
                 // Mutate the SQL itself, then indent it again so the YAML around it stays valid.
                 let sql: String = base[a..b]
                     .lines()

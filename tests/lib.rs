@@ -4,3 +4,4 @@
 pub mod app;
 pub mod fuzz;
 pub mod gen_data;
+pub mod rng;

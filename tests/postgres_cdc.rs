@@ -10,16 +10,16 @@
 //! - atomicity: a transaction that touches two tables feeding two endpoints is never half-visible;
 //! - `retire` drops the slot and the publication.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dozer_test_support::oracle::{diff_rows, query_values};
 use dozer_test_support::postgres::{TestPostgres, PASSWORD};
 use dozer_tests::app::{self, App};
+use dozer_tests::rng::Rng;
 use serde_json::Value as Json;
 
 /// A test cluster with the example's tables and a copy of the example's config pointing at it.
@@ -137,23 +137,6 @@ impl Shop {
     }
 }
 
-/// A small deterministic generator (splitmix64), so a failing seed can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// What the writer may do.
 #[derive(Clone, Copy)]
 enum Mix {
@@ -167,7 +150,7 @@ enum Mix {
 /// Writes transactions until `stop`, reconnecting when the server goes away. Returns how many
 /// transactions it committed (rollbacks and lost commits not counted).
 fn write(shop_url: String, seed: u64, mix: Mix, stop: Arc<AtomicBool>, committed: Arc<AtomicU64>) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     // InvoiceDates only grow: each insert is a little after the one before.
     let mut clock: i64 = 0;
     let mut client: Option<postgres::Client> = None;
@@ -188,9 +171,17 @@ fn write(shop_url: String, seed: u64, mix: Mix, stop: Arc<AtomicBool>, committed
                 committed.fetch_add(1, Ordering::SeqCst);
             }
             Ok(false) => {}
-            Err(e) if e.as_db_error().is_some() => panic!("the workload's SQL failed: {e}"),
-            // The server restarted: connect again.
-            Err(_) => client = None,
+            // The server restarted (its sessions end with "terminating connection due to
+            // administrator command", class 57, or it is still starting): connect again.
+            Err(e)
+                if e.is_closed()
+                    || e.code().is_none_or(|c| {
+                        c.code().starts_with("57") || c.code().starts_with("08")
+                    }) =>
+            {
+                client = None
+            }
+            Err(e) => panic!("the workload's SQL failed: {e}"),
         }
     }
 }
@@ -209,7 +200,7 @@ fn transaction(
             Mix::Inserts => 0,
             Mix::Everything => rng.below(100),
         };
-        let pick = (rng.next() >> 1) as i64;
+        let pick = (rng.next_u64() >> 1) as i64;
         match roll {
             0..=39 => {
                 *clock += 1 + rng.below(900) as i64;
@@ -225,7 +216,7 @@ fn transaction(
                         &(*clock as f64),
                         &(1 + rng.below(5000) as i32),
                         &customer,
-                        &["United Kingdom", "France", "Germany", "Spain", "Japan"][rng.below(5) as usize],
+                        &["United Kingdom", "France", "Germany", "Spain", "Japan"][rng.index(5)],
                     ],
                 )?;
             }
@@ -257,7 +248,7 @@ fn transaction(
                     r#"UPDATE customers SET "Segment" = $2 WHERE "CustomerID" = $1"#,
                     &[
                         &(1 + (pick % (CUSTOMERS + 10)) as i32),
-                        &["Retail", "Wholesale", "Online", "Partner"][rng.below(4) as usize],
+                        &["Retail", "Wholesale", "Online", "Partner"][rng.index(4)],
                     ],
                 )?;
             }
@@ -322,49 +313,17 @@ impl Writer {
 
 /// `<app> run` with the API on free ports; its log is kept. Killed on drop.
 struct Running {
-    child: Child,
+    app: app::Serving,
     base: String,
-    log: Arc<Mutex<String>>,
     http: reqwest::blocking::Client,
 }
 
 impl Running {
     fn start(app: &App) -> Running {
-        let mut child = Command::new(&app.binary)
-            .args([
-                "run",
-                "--host",
-                "127.0.0.1",
-                "--rest-port",
-                "0",
-                "--grpc-port",
-                "0",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(String::new()));
-        let base = loop {
-            let line = lines.next().expect("the app prints its address").unwrap();
-            log.lock().unwrap().push_str(&format!("{line}\n"));
-            if let Some(at) = line.split("REST API on ").nth(1) {
-                break at.trim().to_string();
-            }
-        };
-        std::thread::spawn({
-            let log = log.clone();
-            move || {
-                for line in lines.map_while(Result::ok) {
-                    log.lock().unwrap().push_str(&format!("{line}\n"));
-                }
-            }
-        });
+        let app = app::Serving::start(&app.binary, &["run"]);
         Running {
-            child,
-            base,
-            log,
+            base: app.rest.clone(),
+            app,
             http: reqwest::blocking::Client::new(),
         }
     }
@@ -381,7 +340,7 @@ impl Running {
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.app.log()
     }
 
     /// Waits until the app's `sales` endpoint holds `rows` rows.
@@ -396,13 +355,6 @@ impl Running {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -485,7 +437,7 @@ fn a_randomized_workload_survives_kill_9_and_matches_postgres() {
     let shop = Shop::new(5_000);
     let app = app::build(&shop.config);
     let writer = Writer::start(&shop, 7, Mix::Everything);
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99);
     for i in 0..kills {
         let mut child = Command::new(&app.binary)
             .args(["run", "--no-api"])
@@ -764,7 +716,7 @@ fn measure_cdc_throughput_and_freshness() {
     let app = app::build(&shop.config);
     let running = Running::start(&app);
     if let Ok(pid) = std::env::var("DOZER_CDC_PERF") {
-        std::fs::write(&pid, running.child.id().to_string()).unwrap();
+        std::fs::write(&pid, running.app.child.id().to_string()).unwrap();
     }
     let mut c = shop.client();
     let get = |path: &str| {

@@ -3,9 +3,8 @@
 //! checked against the binary's own `dump`, which the oracle tests hold to PostgreSQL — while bad
 //! requests get 4xx answers (INVALID_ARGUMENT, NOT_FOUND) that name what is wrong.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dozer_tests::app::{self, App};
@@ -14,17 +13,11 @@ use serde_json::{json, Value as Json};
 
 /// A running app; killed on drop.
 struct Running {
-    child: Child,
+    /// Kept for its drop, which stops the app.
+    _serving: app::Serving,
     base: String,
     grpc: String,
     http: reqwest::blocking::Client,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Running {
@@ -47,38 +40,11 @@ impl Running {
 
     /// `<app> <args>` on free ports, once it serves.
     fn launch(app: &App, args: &[&str]) -> Running {
-        let mut child = Command::new(&app.binary)
-            .args(args)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--rest-port",
-                "0",
-                "--grpc-port",
-                "0",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The server says where it listens before ingesting.
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (mut base, mut grpc) = (None, None);
-        while base.is_none() || grpc.is_none() {
-            let line = lines.next().expect("the app prints its addresses").unwrap();
-            if let Some(at) = line.split("REST API on ").nth(1) {
-                base = Some(at.trim().to_string());
-            }
-            if let Some(at) = line.split("gRPC API on ").nth(1) {
-                grpc = Some(format!("http://{}", at.trim()));
-            }
-        }
-        let (base, grpc) = (base.unwrap(), grpc.unwrap());
-        std::thread::spawn(move || lines.for_each(drop));
+        let serving = app::Serving::start(&app.binary, args);
         Running {
-            child,
-            base,
-            grpc,
+            base: serving.rest.clone(),
+            grpc: serving.grpc.clone(),
+            _serving: serving,
             http: reqwest::blocking::Client::new(),
         }
     }

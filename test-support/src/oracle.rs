@@ -151,12 +151,48 @@ fn same_row(a: &[Value], b: &[Value]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(x, y))
 }
 
+/// A row's form for exact matching, `None` when it holds a float (those match within a
+/// tolerance). Integers and decimals are written by value, strings and texts alike.
+fn canonical(row: &[Value]) -> Option<String> {
+    let mut key = String::new();
+    for v in row {
+        match v {
+            Value::Float(_) => return None,
+            Value::Int(i) => key.push_str(&format!("n{i}")),
+            Value::Decimal(d) => key.push_str(&format!("n{}", d.normalize())),
+            Value::String(s) | Value::Text(s) => key.push_str(&format!("s{s:?}")),
+            other => key.push_str(&format!("{other:?}")),
+        }
+        key.push('\u{1}');
+    }
+    Some(key)
+}
+
 /// Compares two results as multisets of rows. `None` when they match, else a report of the rows
 /// only in one of them (at most 20 of each).
 pub fn diff_rows(actual: &[Vec<Value>], expected: &[Vec<Value>]) -> Option<String> {
-    let mut unmatched: Vec<&Vec<Value>> = expected.iter().collect();
-    let mut extra: Vec<&Vec<Value>> = vec![];
+    // Rows without floats match exactly on a canonical form (numbers by value): pair those
+    // through a map, so large results compare in linear time; the rest pairwise.
+    let mut exact: std::collections::HashMap<String, Vec<&Vec<Value>>> = Default::default();
+    let mut unmatched: Vec<&Vec<Value>> = vec![];
+    for row in expected {
+        match canonical(row) {
+            Some(k) => exact.entry(k).or_default().push(row),
+            None => unmatched.push(row),
+        }
+    }
+    let mut rest: Vec<&Vec<Value>> = vec![];
     for row in actual {
+        let paired = canonical(row)
+            .and_then(|k| exact.get_mut(&k))
+            .and_then(|rows| rows.pop());
+        if paired.is_none() {
+            rest.push(row);
+        }
+    }
+    unmatched.extend(exact.into_values().flatten());
+    let mut extra: Vec<&Vec<Value>> = vec![];
+    for row in rest {
         match unmatched.iter().position(|e| same_row(row, e)) {
             Some(i) => {
                 unmatched.swap_remove(i);

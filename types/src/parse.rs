@@ -202,7 +202,8 @@ pub fn parse_decimal(s: &str) -> Option<Decimal> {
     Some(d)
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
+/// `00ff` as bytes (`None`: odd length or not hex).
+pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }

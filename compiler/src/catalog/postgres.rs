@@ -62,14 +62,19 @@ pub fn client_config(pg: &PostgresConfig) -> Result<tokio_postgres::Config, Stri
     Ok(cfg)
 }
 
-fn target(cfg: &tokio_postgres::Config) -> String {
+/// The server a configuration connects to: its (first) host or socket directory, and port.
+pub fn host_port(cfg: &tokio_postgres::Config) -> (String, u16) {
     let host = match cfg.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
         #[cfg(unix)]
         Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
         None => "localhost".into(),
     };
-    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    (host, cfg.get_ports().first().copied().unwrap_or(5432))
+}
+
+fn target(cfg: &tokio_postgres::Config) -> String {
+    let (host, port) = host_port(cfg);
     format!("{host}:{port}")
 }
 

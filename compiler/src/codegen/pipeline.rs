@@ -433,13 +433,7 @@ impl<'a> PipelineGen<'a> {
         columns: &crate::catalog::TableSchema,
     ) -> Result<String, CodegenError> {
         let cfg = crate::catalog::postgres::client_config(pg).map_err(CodegenError::Internal)?;
-        let host = match cfg.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-            #[cfg(unix)]
-            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
-            None => "localhost".into(),
-        };
-        let port = cfg.get_ports().first().copied().unwrap_or(5432);
+        let (host, port) = crate::catalog::postgres::host_port(&cfg);
         let user = cfg.get_user().unwrap_or("postgres");
         let database = cfg.get_dbname().unwrap_or(user);
         let password = match (&pg.password_env, cfg.get_password()) {

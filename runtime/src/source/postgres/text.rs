@@ -4,6 +4,7 @@
 //! One reader serves the snapshot and the stream, so a row reads the same whichever way it came.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use dozer_types::parse::decode_hex;
 use dozer_types::{Decimal, SqlType, Value};
 
 /// Session settings that fix the text forms this module reads.
@@ -68,16 +69,6 @@ fn timestamp(text: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
         .ok()
         .map(|t| t.and_utc())
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// The fields of one line of COPY's text format (without its newline): tab-separated, `\N` for

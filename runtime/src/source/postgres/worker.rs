@@ -315,12 +315,16 @@ impl Job {
             .await
             .map_err(|e| Failure::Lost(e.to_string()))?;
         *ever = true;
+        // Caught up = everything committed before now is applied. The insert position, not the
+        // write position (`pg_current_wal_lsn`): with `synchronous_commit = off` a commit returns
+        // before its WAL is written, and a keepalive past the write position could otherwise
+        // say "caught up" before that transaction is streamed.
         let target: String = control
-            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
             .await?
             .get(0);
         let target = Lsn::parse(&target)
-            .map_err(|e| Failure::Fatal(format!("pg_current_wal_lsn: {e}")))?
+            .map_err(|e| Failure::Fatal(format!("pg_current_wal_insert_lsn: {e}")))?
             .as_u64();
         let result = self.stream(&mut client, delivered, target).await;
         client.stop();
