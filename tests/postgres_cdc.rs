@@ -501,9 +501,13 @@ fn the_app_reconnects_when_postgres_restarts_under_load() {
     let running = Running::start(&app);
     running.wait_for_sales(5_000);
     let writer = Writer::start(&shop, 11, Mix::Everything);
-    for _ in 0..2 {
+    for down in [None, Some(Duration::from_secs(2))] {
         std::thread::sleep(Duration::from_millis(700));
-        shop.pg.restart().unwrap();
+        match down {
+            // A restart, and a server that stays away for a while (refused connections).
+            None => shop.pg.restart().unwrap(),
+            Some(d) => shop.pg.stop_for(d).unwrap(),
+        }
         // The API keeps serving while the source is away.
         assert!(running.count("sales") > 0);
     }

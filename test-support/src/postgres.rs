@@ -185,6 +185,32 @@ impl TestPostgres {
         .map(|_| ())
     }
 
+    /// Stops the server for `down` (clients see connections refused), then starts it again on
+    /// the same port.
+    pub fn stop_for(&self, down: std::time::Duration) -> Result<(), String> {
+        check(
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-m", "fast", "-w", "stop"])
+                .output(),
+            "pg_ctl stop",
+        )?;
+        std::thread::sleep(down);
+        let log = self.dir.path().join("server.log");
+        check(
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-o", &self.opts, "-l"])
+                .arg(&log)
+                .args(["-w", "-t", "60", "start"])
+                .output(),
+            "pg_ctl start",
+        )
+        .map(|_| ())
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -43,9 +43,17 @@ enum Failure {
     Stopped,
 }
 
+/// Whether a server error is the server going away or not being ready (shutdown, restart,
+/// "the database system is starting up", too many connections): retry, do not stop the app.
+fn transient(db: &tokio_postgres::error::DbError) -> bool {
+    let code = db.code().code();
+    code.starts_with("57") || code.starts_with("08") || code.starts_with("53")
+}
+
 impl From<tokio_postgres::Error> for Failure {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.as_db_error() {
+            Some(db) if transient(db) => Failure::Lost(db.message().to_string()),
             Some(db) => Failure::Fatal(format!(
                 "{}{}",
                 db.message(),
@@ -183,6 +191,7 @@ impl Job {
                 self.connection.user
             ))
                 }
+                Some(db) if transient(db) => Failure::Lost(db.message().to_string()),
                 Some(db) => Failure::Fatal(db.message().to_string()),
                 None => Failure::Lost(
                     std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string()),
@@ -448,6 +457,7 @@ impl Job {
             .await?;
         let owner_hint = |e: tokio_postgres::Error, sql: &str| {
             match e.as_db_error() {
+            Some(db) if transient(db) => Failure::Lost(db.message().to_string()),
             Some(db) => Failure::Fatal(format!(
                 "cannot set up publication `{name}`: {}; run `{sql}` as the tables' owner or a superuser",
                 db.message()
