@@ -444,17 +444,23 @@ impl PgSource {
             PgBatch::Transactions(txns) => {
                 // Per table, the rows of the whole batch in commit order.
                 let mut per_table: Vec<Vec<(Vec<Value>, Weight)>> = vec![vec![]; self.tables.len()];
+                // Each table's shape once per batch, not per change (its name is formatted).
+                let names: Vec<String> = self.tables.iter().map(|(_, t)| t.display()).collect();
+                let shapes: Vec<Shape<'_>> = self
+                    .tables
+                    .iter()
+                    .zip(&names)
+                    .map(|((_, t), name)| Shape {
+                        name,
+                        types: &t.types,
+                        primary_key: &t.primary_key,
+                    })
+                    .collect();
                 for t in txns {
                     for (table, change) in &t.changes {
-                        let tbl = &self.tables[*table].1;
-                        let shape = Shape {
-                            name: &tbl.display(),
-                            types: &tbl.types,
-                            primary_key: &tbl.primary_key,
-                        };
                         self.mirrors[*table].apply(
                             txn,
-                            &shape,
+                            &shapes[*table],
                             change.clone(),
                             &mut per_table[*table],
                         )?;

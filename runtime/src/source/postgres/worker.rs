@@ -172,16 +172,7 @@ impl Job {
     }
 
     async fn control(&self) -> Result<tokio_postgres::Client, Failure> {
-        let mut cfg = tokio_postgres::Config::new();
-        cfg.host(&self.connection.host)
-            .port(self.connection.port)
-            .user(&self.connection.user)
-            .password(&self.password)
-            .dbname(&self.connection.database)
-            .application_name("dozerc")
-            .options(super::text::SESSION_OPTIONS)
-            .connect_timeout(Duration::from_secs(10));
-        let (client, conn) = cfg
+        let (client, conn) = client_config(&self.connection, &self.password)
             .connect(NoTls)
             .await
             .map_err(|e| match e.as_db_error() {
@@ -784,6 +775,21 @@ fn type_fits(ty: SqlType, oid: u32) -> bool {
     }
 }
 
+/// A control session's configuration (the session pinned to the text forms [`super::text`]
+/// reads).
+fn client_config(connection: &PgConnection, password: &str) -> tokio_postgres::Config {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(&connection.host)
+        .port(connection.port)
+        .user(&connection.user)
+        .password(password)
+        .dbname(&connection.database)
+        .application_name("dozerc")
+        .options(super::text::SESSION_OPTIONS)
+        .connect_timeout(Duration::from_secs(10));
+    cfg
+}
+
 /// Drops the app's replication slot and publication on a server (the app is retired): the
 /// server stops keeping WAL for it. Returns what was done, a line per object.
 pub(super) fn retire(
@@ -806,15 +812,10 @@ pub(super) fn retire(
         ))
     };
     rt.block_on(async {
-        let mut cfg = tokio_postgres::Config::new();
-        cfg.host(&connection.host)
-            .port(connection.port)
-            .user(&connection.user)
-            .password(password)
-            .dbname(&connection.database)
-            .application_name("dozerc")
-            .connect_timeout(Duration::from_secs(10));
-        let (client, conn) = cfg.connect(NoTls).await.map_err(failed)?;
+        let (client, conn) = client_config(connection, password)
+            .connect(NoTls)
+            .await
+            .map_err(failed)?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
