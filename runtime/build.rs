@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "dozer/types.proto",
         "dozer/common.proto",
         "dozer/health.proto",
+        "dozer/auth.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed=proto/{p}");

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dozer_tests::app::{self, App};
+use dozer_tests::app::{self, pydozer, venv, App};
 use dozer_tests::gen_data;
 use serde_json::{json, Value as Json};
 
@@ -446,48 +446,6 @@ fn the_openapi_document_holds_under_schemathesis() {
         report.contains(&format!("Tested: {operations}")),
         "all {operations} operations: {report}"
     );
-}
-
-/// A virtualenv under `target/` with `packages` from PyPI, made once per checkout (`import` is a
-/// Python statement that succeeds once they are installed).
-fn venv(name: &str, packages: &[&str], import: &str) -> std::path::PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target")
-        .join(name);
-    let python = venv.join("bin/python");
-    let ready = || {
-        Command::new(&python)
-            .args(["-c", import])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !ready() {
-        let made = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv)
-            .status()
-            .unwrap();
-        assert!(made.success(), "python3 -m venv failed");
-        let pip = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet"])
-            .args(packages)
-            .status()
-            .unwrap();
-        assert!(pip.success(), "pip install {packages:?} failed");
-        assert!(ready(), "{packages:?} do not import");
-    }
-    python
-}
-
-/// Dozer's Python client, pydozer 0.2.1 (its pyarrow 11 predates numpy 2), and grpcio-tools of
-/// the same protobuf generation to make stubs from the app's own `.proto` files.
-fn pydozer() -> std::path::PathBuf {
-    venv(
-        "pydozer-venv",
-        &["pydozer==0.2.1", "numpy<2", "grpcio-tools==1.62.3"],
-        "import pydozer.api, grpc_tools.protoc",
-    )
 }
 
 /// The typed service of `sales_by_country` through stubs that grpc_tools generates from the

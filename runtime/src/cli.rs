@@ -9,6 +9,8 @@
 //! - `info`: sources and their positions, endpoints with row counts and fields.
 //! - `api`: serve the REST API from the store alone (`run` serves it too, unless `--once` or
 //!   `--no-api`); several `api` processes can read one store beside the `run` process.
+//! - `token --all [--ttl 24h]` (or `--access <JSON>`): print a token for an app with
+//!   authentication.
 
 use std::ffi::OsString;
 use std::io::{IsTerminal as _, Write};
@@ -20,10 +22,11 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
+use crate::api::auth::{parse_ttl, Access, Authorizer};
 use crate::api::events::EventFeed;
 use crate::api::grpc;
 use crate::api::grpc::typed::TypedMessages;
-use crate::api::rest::{self, ApiSettings, ApiState};
+use crate::api::rest::{self, ApiSettings, ApiState, MASTER_SECRET_ENV};
 use crate::app::{OpenPipeline, PipelineError, Runner, SourceKind};
 use crate::source::postgres::PgConnection;
 
@@ -98,6 +101,18 @@ enum Command {
     Dump { endpoint: String },
     /// Print sources, positions, endpoints and row counts.
     Info,
+    /// Print a token for the API (the app must have `api.api_security` or DOZER_MASTER_SECRET).
+    Token {
+        /// A master token: reads everything and may issue scoped tokens (`POST /auth/token`).
+        #[arg(long, conflicts_with = "access", required_unless_present = "access")]
+        all: bool,
+        /// A scoped token instead: `{"Custom": {"<endpoint>": {"filter": {..}, "fields": [..]}}}`.
+        #[arg(long)]
+        access: Option<String>,
+        /// How long the token is valid: e.g. 3600s, 90m, 24h, 30d.
+        #[arg(long, default_value = "24h")]
+        ttl: String,
+    },
     /// Drop the app's PostgreSQL replication slots and publications (the app is retired; stop it
     /// first). The store cannot follow those sources afterwards: delete it too.
     Retire,
@@ -110,6 +125,8 @@ pub enum CliError {
     Output(std::io::Error),
     /// The API server could not start or failed.
     Serve(std::io::Error),
+    /// Authentication is misconfigured, or a token cannot be issued.
+    Auth(String),
 }
 
 impl std::fmt::Display for CliError {
@@ -119,6 +136,7 @@ impl std::fmt::Display for CliError {
             CliError::Pipeline(e) => e.fmt(f),
             CliError::Output(e) => write!(f, "writing output: {e}"),
             CliError::Serve(e) => write!(f, "API server: {e}"),
+            CliError::Auth(m) => f.write_str(m),
         }
     }
 }
@@ -268,6 +286,36 @@ pub fn run_with(
             Ok(())
         }
         Command::Info => info(spec.name, &runner, out),
+        Command::Token { all, access, ttl } => {
+            let auth = authorizer(spec, &runner)?.ok_or_else(|| {
+                CliError::Auth(format!(
+                    "{} has no authentication: add `api_security: !Jwt <secret>` to the config's `api` section and build again, or set {MASTER_SECRET_ENV}",
+                    spec.name
+                ))
+            })?;
+            let access = match (all, access) {
+                (true, _) => Access::All,
+                (false, Some(text)) => serde_json::from_str(&text)
+                    .map_err(|e| CliError::Auth(format!("`--access` is not an access: {e}")))?,
+                (false, None) => {
+                    return Err(CliError::Auth(
+                        "pass `--all` (a master token) or `--access <JSON>`".into(),
+                    ))
+                }
+            };
+            let ttl = parse_ttl(&ttl).map_err(|e| CliError::Auth(format!("`--ttl`: {e}")))?;
+            let (token, claims) = auth
+                .issue(&access, &format!("{} token", spec.name), ttl, None)
+                .map_err(|e| CliError::Auth(e.to_string()))?;
+            writeln!(out, "{token}")?;
+            writeln!(
+                log,
+                "{}: token valid until {}",
+                spec.name,
+                rest::expires_at(claims.exp)
+            )?;
+            Ok(())
+        }
         Command::Retire => {
             let mut connections: Vec<&PgConnection> = vec![];
             for s in runner.pipeline().sources() {
@@ -418,12 +466,8 @@ fn start_api(
     if let Some(p) = args.grpc_port {
         settings.grpc_port = p;
     }
-    if settings.requires_auth || std::env::var_os("DOZER_MASTER_SECRET").is_some() {
-        // Serving without the authentication the config asks for would expose the data.
-        return Err(CliError::Serve(std::io::Error::other(
-            "not supported yet: JWT authentication (`api.api_security` / DOZER_MASTER_SECRET); this app will not serve its data unauthenticated. Use `run --no-api` (or `dump`) until then",
-        )));
-    }
+    // Before binding: an app whose secret is missing must not serve its data unauthenticated.
+    let auth = authorizer(spec, runner)?;
     let bind = |host: &str, port: u16, what: &str, key: &str, flag: &str| {
         let addr = format!("{host}:{port}");
         let listener = std::net::TcpListener::bind(&addr).map_err(|e| {
@@ -453,6 +497,13 @@ fn start_api(
     let grpc_addr = grpc_listener.local_addr().map_err(CliError::Serve)?;
     writeln!(log, "{}: REST API on http://{rest_addr}", spec.name)?;
     writeln!(log, "{}: gRPC API on {grpc_addr}", spec.name)?;
+    if auth.is_some() {
+        writeln!(
+            log,
+            "{}: the API needs a token (`Authorization: Bearer <token>`; `{} token --all` prints one)",
+            spec.name, spec.name
+        )?;
+    }
     let app = spec.name.to_string();
     let typed = spec.typed;
     let (store, pipeline, meta, event_log) = (
@@ -483,6 +534,7 @@ fn start_api(
                     settings,
                     events,
                     typed,
+                    auth,
                 });
                 let rest_listener = tokio::net::TcpListener::from_std(rest_listener)?;
                 let grpc_listener = tokio::net::TcpListener::from_std(grpc_listener)?;
@@ -505,6 +557,25 @@ fn start_api(
         })
         .map_err(CliError::Serve)?;
     Ok(ApiServer { shutdown, thread })
+}
+
+/// The app's token checks, when it has authentication (the config's secret or
+/// DOZER_MASTER_SECRET).
+fn authorizer(spec: &AppSpec<'_>, runner: &Runner) -> Result<Option<Authorizer>, CliError> {
+    let settings = &spec.api.auth;
+    let Some(secret) = settings.secret().map_err(CliError::Auth)? else {
+        return Ok(None);
+    };
+    Authorizer::new(
+        spec.name,
+        &secret,
+        settings.leeway,
+        settings.token_ttl,
+        runner.pipeline().endpoints().to_vec(),
+        spec.api.limits,
+    )
+    .map(Some)
+    .map_err(CliError::Auth)
 }
 
 fn info(name: &str, runner: &Runner, out: &mut dyn Write) -> Result<(), CliError> {

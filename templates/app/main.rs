@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use dozer_runtime::api::query::QueryLimits;
-use dozer_runtime::api::rest::ApiSettings;
+use dozer_runtime::api::rest::{ApiSettings, AuthSettings};
 use dozer_runtime::cli::AppSpec;
 
 /// The directory of the config the app was built from; source paths are relative to it.
@@ -35,7 +35,12 @@ fn main() -> ExitCode {
                 ..QueryLimits::default()
             },
             max_scan: {{ max_scan }},
-            requires_auth: {{ requires_auth }},
+            auth: AuthSettings {
+                secret: {{ jwt_secret }},
+                leeway: {{ jwt_leeway }},
+                token_ttl: {{ token_ttl }},
+            },
+            authenticate_reflection: {{ authenticate_reflection }},
             grpc_web: {{ grpc_web }},
             push_events: {{ push_events }},
             event_retention: {{ event_retention }},

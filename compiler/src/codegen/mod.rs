@@ -92,7 +92,11 @@ struct MainRs<'a> {
     default_limit: u64,
     max_limit: u64,
     max_scan: u64,
-    requires_auth: bool,
+    /// `Some(dozer_runtime::api::rest::Secret::...)` or `None`.
+    jwt_secret: String,
+    jwt_leeway: String,
+    token_ttl: String,
+    authenticate_reflection: bool,
     grpc_web: bool,
     push_events: bool,
     event_retention: String,
@@ -107,6 +111,14 @@ struct Readme<'a> {
     config_path: &'a str,
     /// (name, path, table)
     endpoints: Vec<(String, String, String)>,
+}
+
+/// A configured duration as Rust, or `default`.
+fn duration_or(ms: &Option<crate::config::Spanned<i64>>, default: &str) -> String {
+    match ms {
+        Some(ms) => format!("std::time::Duration::from_millis({})", ms.value.max(0)),
+        None => default.into(),
+    }
 }
 
 /// The app's name as a binary and crate name: `[a-z0-9_-]` only.
@@ -224,7 +236,12 @@ pub fn emit(
         .map_or("./.dozer", |h| h.value.as_str());
     // Typed gRPC services (`flags.dynamic`, on by default as in Dozer).
     let typed = if config.flags.dynamic {
-        Some(typed::generate(&api, queries, opts.config_name)?)
+        Some(typed::generate(
+            &api,
+            queries,
+            opts.config_name,
+            config.api.jwt_secret.is_some(),
+        )?)
     } else {
         None
     };
@@ -248,7 +265,22 @@ pub fn emit(
             default_limit: config.api.default_max_num_records,
             max_limit: config.api.max_limit,
             max_scan: config.api.max_scan,
-            requires_auth: config.api.jwt_secret.is_some(),
+            jwt_secret: match (&config.api.jwt_secret_env, &config.api.jwt_secret) {
+                (Some(var), _) => {
+                    format!("Some(dozer_runtime::api::rest::Secret::Env({var:?}.into()))")
+                }
+                (None, Some(secret)) => format!(
+                    "Some(dozer_runtime::api::rest::Secret::Literal({:?}.into()))",
+                    secret.value
+                ),
+                (None, None) => "None".into(),
+            },
+            jwt_leeway: duration_or(&config.api.jwt_leeway_ms, "AuthSettings::default().leeway"),
+            token_ttl: duration_or(
+                &config.api.token_ttl_ms,
+                "AuthSettings::default().token_ttl",
+            ),
+            authenticate_reflection: config.flags.authenticate_server_reflection,
             grpc_web: config.flags.grpc_web,
             push_events: config.flags.push_events,
             typed: typed.is_some(),

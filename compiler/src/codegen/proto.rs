@@ -26,6 +26,7 @@ pub const TYPES_PROTO: &str = include_str!("../../../runtime/proto/dozer/types.p
 /// The runtime's common and health services (for clients; the app serves them).
 pub const COMMON_PROTO: &str = include_str!("../../../runtime/proto/dozer/common.proto");
 pub const HEALTH_PROTO: &str = include_str!("../../../runtime/proto/dozer/health.proto");
+pub const AUTH_PROTO: &str = include_str!("../../../runtime/proto/dozer/auth.proto");
 
 /// The names in one endpoint's file.
 #[derive(Clone, Debug)]
@@ -43,6 +44,8 @@ pub struct ProtoNames {
     pub count_response: String,
     pub event_request: String,
     pub event: String,
+    pub token_request: String,
+    pub token_response: String,
 }
 
 impl ProtoNames {
@@ -67,6 +70,8 @@ impl ProtoNames {
             count_response: format!("Count{p}Response"),
             event_request: format!("{p}EventRequest"),
             event: format!("{p}Event"),
+            token_request: format!("{p}TokenRequest"),
+            token_response: format!("{p}TokenResponse"),
         }
     }
 }
@@ -111,11 +116,13 @@ fn comment(out: &mut String, indent: &str, text: &str) {
     }
 }
 
-/// The `.proto` file of endpoint `e`'s typed service.
+/// The `.proto` file of endpoint `e`'s typed service; `with_token`: the app has authentication,
+/// and the service issues tokens for the endpoint.
 pub fn endpoint_proto(
     e: &ApiEndpoint,
     queries: &[BoundQuery],
     config_name: &str,
+    with_token: bool,
 ) -> Result<(ProtoNames, String), CodegenError> {
     let n = ProtoNames::of(e);
     let mut out = String::new();
@@ -169,6 +176,15 @@ pub fn endpoint_proto(
         n.event_request, n.event
     )
     .ok();
+    if with_token {
+        comment(&mut out, "  ", "A token that reads only this endpoint, within `filter` and `fields` (the caller's token\nmust have `All` access).");
+        writeln!(
+            out,
+            "  rpc token({}) returns ({});",
+            n.token_request, n.token_response
+        )
+        .ok();
+    }
     out.push_str("}\n\n");
 
     comment(&mut out, "", "Request of `count` and `query`.");
@@ -216,6 +232,32 @@ pub fn endpoint_proto(
         "Start after this event position (a `position` received before).",
     );
     out.push_str("  optional uint64 resume_after = 3;\n}\n\n");
+
+    if with_token {
+        comment(&mut out, "", "Request of `token`.");
+        writeln!(out, "message {} {{", n.token_request).ok();
+        comment(
+            &mut out,
+            "  ",
+            "A `$filter` as JSON: the rows the token may read (none: every row).",
+        );
+        out.push_str("  optional string filter = 1;\n");
+        comment(
+            &mut out,
+            "  ",
+            "The fields the token may read (none: every field).",
+        );
+        out.push_str("  repeated string fields = 2;\n");
+        comment(&mut out, "  ", "The token's lifetime in seconds (default `api.token_ttl`; never past the caller's token).");
+        out.push_str("  optional uint64 ttl_seconds = 3;\n}\n\n");
+        comment(&mut out, "", "Answer of `token`.");
+        writeln!(
+            out,
+            "message {} {{\n  string token = 1;\n}}\n",
+            n.token_response
+        )
+        .ok();
+    }
 
     comment(&mut out, "", "One committed change of a record.");
     writeln!(out, "message {} {{", n.event).ok();

@@ -49,6 +49,7 @@ pub fn generate(
     endpoints: &[ApiEndpoint],
     queries: &[BoundQuery],
     config_name: &str,
+    with_token: bool,
 ) -> Result<TypedCode, CodegenError> {
     let mut protos = BTreeMap::new();
     protos.insert(
@@ -63,9 +64,13 @@ pub fn generate(
         "dozer/health.proto".to_string(),
         proto::HEALTH_PROTO.to_string(),
     );
+    protos.insert(
+        "dozer/auth.proto".to_string(),
+        proto::AUTH_PROTO.to_string(),
+    );
     let mut names: Vec<ProtoNames> = vec![];
     for e in endpoints {
-        let (n, text) = proto::endpoint_proto(e, queries, config_name)?;
+        let (n, text) = proto::endpoint_proto(e, queries, config_name, with_token)?;
         if let Some((other, _)) = endpoints
             .iter()
             .zip(&names)

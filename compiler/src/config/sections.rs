@@ -209,6 +209,14 @@ pub struct ServerAddr {
 pub struct Api {
     /// `api_security: !Jwt <secret>`.
     pub jwt_secret: Option<Spanned<String>>,
+    /// The environment variable the secret came from (`!Jwt "{{JWT_SECRET}}"`): the app reads it
+    /// when it starts instead of holding the secret.
+    pub jwt_secret_env: Option<String>,
+    /// dozerc: slack on token expiry for clocks that differ (`jwt_leeway: 5 SECONDS`), in ms.
+    pub jwt_leeway_ms: Option<Spanned<i64>>,
+    /// dozerc: lifetime of tokens issued through the API when the request names none
+    /// (`token_ttl: 1 DAY`), in ms.
+    pub token_ttl_ms: Option<Spanned<i64>>,
     pub rest: ServerAddr,
     pub grpc: ServerAddr,
     pub default_max_num_records: u64,
@@ -225,6 +233,9 @@ impl Default for Api {
     fn default() -> Self {
         Api {
             jwt_secret: None,
+            jwt_secret_env: None,
+            jwt_leeway_ms: None,
+            token_ttl_ms: None,
             rest: ServerAddr {
                 host: "0.0.0.0".into(),
                 port: 8080,
@@ -923,13 +934,37 @@ fn decode_api(d: &mut Decoder, node: &Node) -> Api {
             "event_retention",
             "max_limit",
             "max_scan",
+            "jwt_leeway",
+            "token_ttl",
         ],
     ) else {
         return api;
     };
     if let Some(sec) = f.get("api_security") {
         if d.tag(sec, "`api_security`", &["Jwt"]).is_some() {
-            api.jwt_secret = d.name(sec, "the JWT secret");
+            api.jwt_secret = d.string(sec, "the JWT secret");
+            if api.jwt_secret.as_ref().is_some_and(|s| s.value.is_empty()) {
+                d.error(
+                    Diagnostic::error("config::empty-secret", "the JWT secret is empty")
+                        .label(sec.span, "anyone could sign tokens with it")
+                        .help("write a long random string, or `\"{{JWT_SECRET}}\"` to take it from the environment when building"),
+                );
+                api.jwt_secret = None;
+            }
+            api.jwt_secret_env = sec.as_scalar().and_then(|s| s.env.clone());
+        }
+    }
+    if let Some(n) = f.get("jwt_leeway") {
+        api.jwt_leeway_ms = d.duration(n, "`jwt_leeway`");
+    }
+    if let Some(n) = f.get("token_ttl") {
+        api.token_ttl_ms = d.duration(n, "`token_ttl`");
+        if let Some(t) = api.token_ttl_ms.as_ref().filter(|t| t.value < 1000) {
+            d.error(
+                Diagnostic::error("config::token-ttl", "`token_ttl` is shorter than a second")
+                    .label(t.span, "token expiry is counted in seconds")
+                    .help("give it at least 1 SECOND"),
+            );
         }
     }
     if let Some(n) = f.get("rest") {

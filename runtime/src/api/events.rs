@@ -9,9 +9,10 @@
 //! retention, when it is told which positions are gone — and any subscriber can start from a
 //! position it saw before (`resume_after`) and miss nothing, across reconnects and restarts.
 //!
-//! Each subscription filters by event type and `$filter`; for an update, a row entering the filter
-//! is an INSERT for that subscriber and a row leaving it a DELETE, so a subscriber's view of the
-//! filtered rows stays exact.
+//! Each subscription filters by event type and `$filter` ANDed with its token's row scope; for an
+//! update, a row entering the filter is an INSERT for that subscriber and a row leaving it a
+//! DELETE, so a subscriber's view of the filtered rows stays exact and never holds a row outside
+//! its scope.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use super::auth::EndpointGrant;
 use super::exec::matches;
 use super::query::Filter;
 use super::rest::ApiState;
@@ -157,8 +159,11 @@ pub struct Subscription {
     pub endpoint: usize,
     /// The name the subscriber used (events carry it back).
     pub name: String,
+    /// The subscriber's `$filter` ANDed with its token's row scope.
     pub filter: Option<Filter>,
     pub types: EventTypes,
+    /// The subscriber's access (the fields its events show).
+    pub grant: EndpointGrant,
 }
 
 /// Changes read per read transaction.

@@ -8,10 +8,15 @@
 //! scanned, up to a cap on records read per request; past the cap the query is refused with the
 //! index that would serve it.
 //!
+//! A scoped token's row filter ([`Executor::scope`]) is part of every read: ANDed into queries and
+//! counts, checked on key lookups and on `$after` cursors, so a row outside the scope does not
+//! exist for the request (a by-key read of it is "not found", not "forbidden").
+//!
 //! Order: `$order_by` fields, ties broken by primary key (descending after a descending last
 //! field); without `$order_by`, record id order (insertion order), which is also what an `$after`
 //! cursor continues.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::ops::Bound;
 
@@ -85,6 +90,8 @@ pub struct Executor<'a> {
     pub decode: DecodeRow<'a>,
     /// Records one request may read before it is refused.
     pub max_scan: usize,
+    /// The request's row scope (a scoped token's filter): no read sees a row outside it.
+    pub scope: Option<&'a Filter>,
 }
 
 /// Called with each candidate (primary key, record); returns whether to go on.
@@ -119,7 +126,9 @@ impl Executor<'_> {
         if limit == 0 {
             return Ok(vec![]);
         }
-        let access = self.plan(q.filter.as_ref(), &q.order_by);
+        let filter = self.scoped(q.filter.as_ref());
+        let filter = filter.as_deref();
+        let access = self.plan(filter, &q.order_by);
         let streaming = match &access {
             Access::Ids => q.order_by.is_empty(),
             Access::Index { ordered, .. } => *ordered,
@@ -142,7 +151,7 @@ impl Executor<'_> {
                     return Err(self.too_expensive(q));
                 }
                 let values = (self.decode)(&record.row)?;
-                if q.filter.as_ref().is_some_and(|f| !matches(f, &values)) {
+                if filter.is_some_and(|f| !matches(f, &values)) {
                     return Ok(true);
                 }
                 let out = RecordOut {
@@ -176,7 +185,8 @@ impl Executor<'_> {
         txn: &RoTxn<WithoutTls>,
         filter: Option<&Filter>,
     ) -> Result<u64, ExecError> {
-        let Some(filter) = filter else {
+        let filter = self.scoped(filter);
+        let Some(filter) = filter.as_deref() else {
             return Ok(self.table.len(txn)?);
         };
         let access = self.plan(Some(filter), &[]);
@@ -206,11 +216,11 @@ impl Executor<'_> {
         let Some(record) = self.table.get(txn, &keycode::encode_key(key))? else {
             return Ok(None);
         };
-        Ok(Some(RecordOut {
+        self.in_scope(RecordOut {
             id: record.id,
             version: record.version,
             values: (self.decode)(&record.row)?,
-        }))
+        })
     }
 
     /// A record by its record id.
@@ -218,11 +228,28 @@ impl Executor<'_> {
         let Some(record) = self.table.get_by_id(txn, id)? else {
             return Ok(None);
         };
-        Ok(Some(RecordOut {
+        self.in_scope(RecordOut {
             id: record.id,
             version: record.version,
             values: (self.decode)(&record.row)?,
-        }))
+        })
+    }
+
+    /// The record, unless it lies outside the request's scope.
+    fn in_scope(&self, r: RecordOut) -> Result<Option<RecordOut>, ExecError> {
+        Ok(self
+            .scope
+            .is_none_or(|s| matches(s, &r.values))
+            .then_some(r))
+    }
+
+    /// A request's filter with the scope ANDed in.
+    fn scoped<'q>(&'q self, filter: Option<&'q Filter>) -> Option<Cow<'q, Filter>> {
+        match (self.scope, filter) {
+            (None, f) => f.map(Cow::Borrowed),
+            (Some(s), None) => Some(Cow::Borrowed(s)),
+            (Some(s), Some(f)) => Some(Cow::Owned(Filter::And(vec![s.clone(), f.clone()]))),
+        }
     }
 
     /// The cursor record and its primary key.
@@ -252,14 +279,15 @@ impl Executor<'_> {
             .map(|(_, key)| key)
             .ok_or(ExecError::BadCursor(id))?;
         let record = self.table.get(txn, &key)?.ok_or(ExecError::BadCursor(id))?;
-        Ok((
-            RecordOut {
+        // A cursor on a row outside the scope would reveal where that row sorts.
+        let record = self
+            .in_scope(RecordOut {
                 id,
                 version: record.version,
                 values: (self.decode)(&record.row)?,
-            },
-            key,
-        ))
+            })?
+            .ok_or(ExecError::BadCursor(id))?;
+        Ok((record, key))
     }
 
     /// Query order: the `$order_by` fields, then primary key in the direction of the last of them
@@ -622,7 +650,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::query::{parse_query, QueryLimits};
+    use crate::api::query::{parse_filter, parse_query, QueryLimits};
     use crate::app::FieldDef;
     use crate::codec::{Decode, Encode, Reader};
     use crate::store::Store;
@@ -851,6 +879,7 @@ mod tests {
             rows in prop::collection::vec(row_strategy(), 0..25),
             deleted in prop::collection::vec(0i64..30, 0..5),
             queries in prop::collection::vec(query_strategy(), 1..6),
+            scope in proptest::option::of(filter_strategy()),
         ) {
             for indexes in index_sets() {
                 let dir = tempfile::tempdir().unwrap();
@@ -878,9 +907,19 @@ mod tests {
                 live.retain(|(_, r)| !deleted.contains(&r.0));
                 let view = store.read().unwrap();
                 let schema = schema(indexes.clone());
-                let ex = Executor { table: &table, schema: &schema, decode: &decode, max_scan: 1_000 };
+                // A token's scope: the answers are those over the rows inside it, and a key
+                // lookup finds exactly those rows.
+                let scope = scope.as_ref().map(|s| {
+                    parse_filter(s, &schema.fields, None, QueryLimits::default()).unwrap().unwrap()
+                });
+                let ex = Executor { table: &table, schema: &schema, decode: &decode, max_scan: 1_000, scope: scope.as_ref() };
+                for (_, r) in &live {
+                    let found = ex.by_key(&view, &values(r)[..1]).unwrap().is_some();
+                    prop_assert_eq!(found, scope.as_ref().is_none_or(|f| matches(f, &values(r))));
+                }
+                live.retain(|(_, r)| scope.as_ref().is_none_or(|f| matches(f, &values(r))));
                 for qj in &queries {
-                    let q = parse_query(qj, &schema.fields, QueryLimits::default()).unwrap();
+                    let q = parse_query(qj, &schema.fields, None, QueryLimits::default()).unwrap();
                     let cursor_gone = q.after.is_some_and(|a| !q.order_by.is_empty() && !live.iter().any(|(id, _)| *id == a));
                     match ex.query(&view, &q, 50) {
                         Err(ExecError::BadCursor(_)) if cursor_gone => {}
@@ -917,11 +956,13 @@ mod tests {
             schema: &schema,
             decode: &decode,
             max_scan: 10,
+            scope: None,
         };
         let view = store.read().unwrap();
         let q = parse_query(
             &json!({"$filter": {"price": 3}}),
             &schema.fields,
+            None,
             QueryLimits::default(),
         )
         .unwrap();
@@ -934,6 +975,7 @@ mod tests {
         let q = parse_query(
             &json!({"$filter": {"id": 3}}),
             &schema.fields,
+            None,
             QueryLimits::default(),
         )
         .unwrap();

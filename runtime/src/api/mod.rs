@@ -1,27 +1,47 @@
 //! Reading endpoints: the query language ([`query`]), its execution against endpoint tables
-//! ([`exec`]) and the REST server ([`rest`]). Servers are thin layers over the first two, so every
-//! read path filters, sorts and pages alike.
+//! ([`exec`]), who may read what ([`auth`]) and the servers ([`rest`], [`grpc`]). Servers are thin
+//! layers over the first three, so every read path filters, sorts, pages and enforces a token's
+//! scope alike: a read needs an [`auth::EndpointGrant`], and [`read_endpoint`] hands its row scope
+//! to the executor.
 
+pub mod auth;
 pub mod events;
 pub mod exec;
 pub mod grpc;
 pub mod query;
 pub mod rest;
 
+use std::sync::Arc;
+
 use heed::{RoTxn, WithoutTls};
 
+use self::auth::{bearer, AuthError, EndpointGrant, Grant};
 use self::exec::{ExecError, Executor};
 use self::rest::ApiState;
 use crate::app::FieldDef;
 use crate::ops::OpError;
 
-/// Runs `f` with endpoint `endpoint`'s executor inside one read transaction: everything a request
-/// reads comes from one committed batch. Blocking: servers call it on a blocking thread.
+/// What the bearer of a request's `Authorization` header may read: everything when the app has
+/// no authentication.
+pub fn authenticate(
+    state: &ApiState,
+    authorization: Option<&[u8]>,
+) -> Result<Arc<Grant>, AuthError> {
+    match &state.auth {
+        None => Ok(Grant::all()),
+        Some(auth) => auth.grant(bearer(authorization)?),
+    }
+}
+
+/// Runs `f` with the granted endpoint's executor inside one read transaction: everything a
+/// request reads comes from one committed batch, and nothing outside the grant's row scope.
+/// Blocking: servers call it on a blocking thread.
 pub fn read_endpoint<T>(
     state: &ApiState,
-    endpoint: usize,
+    grant: &EndpointGrant,
     f: impl FnOnce(&Executor<'_>, &RoTxn<WithoutTls>) -> Result<T, ExecError>,
 ) -> Result<T, ExecError> {
+    let endpoint = grant.endpoint();
     let view = state
         .store
         .read()
@@ -33,6 +53,7 @@ pub fn read_endpoint<T>(
         schema: &p.endpoints()[endpoint],
         decode: &decode,
         max_scan: state.settings.max_scan,
+        scope: grant.filter(),
     };
     f(&ex, &view)
 }

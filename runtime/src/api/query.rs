@@ -112,10 +112,12 @@ impl Default for QueryLimits {
     }
 }
 
-/// Parses a query body (`null` or an empty object: everything, default order).
+/// Parses a query body (`null` or an empty object: everything, default order). With `visible`
+/// (a scoped token's fields), filtering or sorting on any other field is refused.
 pub fn parse_query(
     json: &Json,
     fields: &[FieldDef],
+    visible: Option<&[bool]>,
     limits: QueryLimits,
 ) -> Result<Query, QueryError> {
     let object = match json {
@@ -123,7 +125,11 @@ pub fn parse_query(
         Json::Object(o) => o,
         other => return err("", format!("a query is a JSON object, not {}", kind(other))),
     };
-    let p = Parser { fields, limits };
+    let p = Parser {
+        fields,
+        visible,
+        limits,
+    };
     let mut q = Query::default();
     for (key, value) in object {
         match key.as_str() {
@@ -164,14 +170,19 @@ pub fn parse_query(
 pub fn parse_filter(
     json: &Json,
     fields: &[FieldDef],
+    visible: Option<&[bool]>,
     limits: QueryLimits,
 ) -> Result<Option<Filter>, QueryError> {
     if json.is_null() {
         return Ok(None);
     }
-    Parser { fields, limits }
-        .filter(json, "$filter", 0)
-        .map(Some)
+    Parser {
+        fields,
+        visible,
+        limits,
+    }
+    .filter(json, "$filter", 0)
+    .map(Some)
 }
 
 fn kind(v: &Json) -> &'static str {
@@ -238,13 +249,31 @@ fn whole_number(v: &Json) -> Option<Whole> {
 
 struct Parser<'a> {
     fields: &'a [FieldDef],
+    /// The fields the request may read (`None`: all).
+    visible: Option<&'a [bool]>,
     limits: QueryLimits,
 }
 
 impl Parser<'_> {
     fn field(&self, name: &str, path: &str) -> Result<usize, QueryError> {
         match self.fields.iter().position(|f| f.name == name) {
-            Some(i) => Ok(i),
+            Some(i) if self.visible.is_none_or(|v| v[i]) => Ok(i),
+            Some(_) => {
+                let names: Vec<&str> = self
+                    .fields
+                    .iter()
+                    .zip(self.visible.unwrap_or_default())
+                    .filter(|(_, &v)| v)
+                    .map(|(f, _)| f.name.as_str())
+                    .collect();
+                err(
+                    path,
+                    format!(
+                        "the token does not give access to field `{name}`; it can read {}",
+                        names.join(", ")
+                    ),
+                )
+            }
             None => {
                 let names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
                 err(
@@ -562,7 +591,7 @@ mod tests {
     }
 
     fn parse(j: Json) -> Result<Query, QueryError> {
-        parse_query(&j, &fields(), QueryLimits::default())
+        parse_query(&j, &fields(), None, QueryLimits::default())
     }
 
     #[test]
@@ -706,5 +735,153 @@ mod tests {
         }
         let e = parse(json!({ "$filter": f })).unwrap_err();
         assert!(e.message.contains("nest at most"), "{e}");
+    }
+
+    /// JSON shaped like filters: the language's grammar at any depth (field names, operators,
+    /// `$and`/`$or`/`$not`) with values of every JSON kind, and some keys that do not belong.
+    fn filter_strategy() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            1 => Just(Json::Null),
+            1 => any::<bool>().prop_map(Json::from),
+            6 => (-5i64..5).prop_map(Json::from),
+            1 => any::<i64>().prop_map(Json::from),
+            1 => any::<u64>().prop_map(Json::from),
+            1 => any::<f64>().prop_map(|f| json!(f)),
+            1 => "\\PC{0,12}".prop_map(Json::from),
+            3 => Just(json!("red apple")),
+            1 => Just(json!("2024-01-02T03:04:05Z")),
+            1 => Just(json!("99999999999999999999999999999.5")),
+            1 => Just(json!({})),
+        ];
+        let operand = prop_oneof![
+            3 => leaf.clone(),
+            1 => prop::collection::vec(leaf.clone(), 0..4).prop_map(Json::Array),
+        ];
+        let op = prop_oneof![
+            Just("$eq"),
+            Just("$ne"),
+            Just("$lt"),
+            Just("$lte"),
+            Just("$gt"),
+            Just("$gte"),
+            Just("$in"),
+            Just("$contains"),
+            Just("$matches_any"),
+            Just("$matches_all"),
+            Just("$like"),
+        ];
+        let condition = prop_oneof![
+            leaf,
+            prop::collection::vec((op, operand), 1..3).prop_map(|kv| {
+                Json::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            }),
+        ];
+        let field = prop_oneof![
+            3 => Just("id"),
+            3 => Just("name"),
+            3 => Just("price"),
+            1 => Just("at"),
+            1 => Just("zz")
+        ];
+        let simple = prop::collection::vec((field, condition), 1..3)
+            .prop_map(|kv| Json::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
+        simple.prop_recursive(6, 48, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(|v| json!({ "$and": v })),
+                prop::collection::vec(inner.clone(), 0..3).prop_map(|v| json!({ "$or": v })),
+                inner.clone().prop_map(|f| json!({ "$not": f })),
+                (inner.clone(), inner).prop_map(|(a, b)| match (a, b) {
+                    (Json::Object(mut a), Json::Object(b)) => {
+                        a.extend(b);
+                        Json::Object(a)
+                    }
+                    (a, _) => a,
+                }),
+            ]
+        })
+    }
+
+    /// Whole queries around such filters, with sorting and paging keys of any JSON kind.
+    fn query_strategy() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        let any_json = prop_oneof![
+            Just(Json::Null),
+            (-3i64..1000).prop_map(Json::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            Just(json!("asc")),
+            Just(json!({"name": "desc", "id": "asc"})),
+            Just(json!({"zz": "asc"})),
+            Just(json!({"price": "sideways"})),
+        ];
+        (
+            proptest::option::of(filter_strategy()),
+            proptest::option::of(any_json.clone()),
+            proptest::option::of(any_json.clone()),
+            proptest::option::of(any_json),
+        )
+            .prop_map(|(f, order, limit, after)| {
+                let mut q = serde_json::Map::new();
+                for (k, v) in [
+                    ("$filter", f),
+                    ("$order_by", order),
+                    ("$limit", limit),
+                    ("$after", after),
+                ] {
+                    if let Some(v) = v {
+                        q.insert(k.into(), v);
+                    }
+                }
+                Json::Object(q)
+            })
+    }
+
+    fn row_strategy() -> impl proptest::strategy::Strategy<Value = Vec<Value>> {
+        use proptest::prelude::*;
+        (
+            any::<i64>(),
+            proptest::option::of("\\PC{0,10}"),
+            any::<i64>(),
+            proptest::option::of(0i64..4_000_000_000),
+        )
+            .prop_map(|(id, name, price, at)| {
+                vec![
+                    Value::Int(id),
+                    name.map_or(Value::Null, Value::String),
+                    Value::Decimal(Decimal::new(price, 2)),
+                    at.map_or(Value::Null, |s| {
+                        Value::Timestamp(chrono::DateTime::from_timestamp(s, 0).expect("in range"))
+                    }),
+                ]
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// Any JSON, with or without a scoped token's field mask: a query or an error, never a
+        /// panic; a query that parses uses only visible fields and evaluates on any row.
+        #[test]
+        fn any_json_is_a_query_or_a_located_error(
+            j in query_strategy(),
+            filter in filter_strategy(),
+            mask in proptest::collection::vec(proptest::prelude::any::<bool>(), 4),
+            row in row_strategy(),
+        ) {
+            let fields = fields();
+            for visible in [None, Some(mask.as_slice())] {
+                if let Ok(q) = parse_query(&j, &fields, visible, QueryLimits::default()) {
+                    if let Some(v) = visible {
+                        proptest::prop_assert!(q.order_by.iter().all(|(f, _)| v[*f]));
+                    }
+                    if let Some(f) = &q.filter {
+                        let _ = crate::api::exec::matches(f, &row);
+                    }
+                }
+                if let Ok(Some(f)) = parse_filter(&filter, &fields, visible, QueryLimits::default()) {
+                    let _ = crate::api::exec::matches(&f, &row);
+                }
+            }
+        }
     }
 }

@@ -10,6 +10,13 @@
 //! | `POST <path>/count` | a query's `$filter` → a bare number |
 //! | `POST <path>/phase` | `"Snapshotting"` or `"Streaming"` |
 //! | `GET`/`POST <path>/oapi`, `GET /openapi.json` | OpenAPI 3.1 documents (`dozer_types::openapi`) |
+//! | `POST /auth/token` | a token for the access in the body (needs an `All` token) |
+//!
+//! With `api.api_security`, every route but `/health` needs `Authorization: Bearer <token>`
+//! (401 without a valid one); a scoped token reads only its endpoints (403 for the others; `GET /`
+//! and the OpenAPI documents show only those, with only its fields), only its rows (a by-key read
+//! of another row is 404) and only its fields (the others are left out of records, and filtering
+//! or sorting on them is a 400).
 //!
 //! Each request is answered from one LMDB read transaction on a blocking thread, so it sees whole
 //! batches only, never waits for the pipeline, and never makes the pipeline wait. Bad requests get
@@ -21,8 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{Path, Query as UrlQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -36,9 +43,10 @@ use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use super::auth::{parse_ttl, Access, AuthError, Authorizer, EndpointGrant, Grant, IssueError};
 use super::exec::{ExecError, Executor, RecordOut};
 use super::query::{parse_query, QueryError, QueryLimits};
-use super::EndpointSchema;
+use super::{authenticate, EndpointSchema};
 use crate::app::{phase, Pipeline};
 use crate::store::Store;
 
@@ -61,8 +69,10 @@ pub struct ApiSettings {
     /// Largest request body, in bytes.
     pub max_body: usize,
     pub timeout: Duration,
-    /// The config asks for JWT authentication (`api.api_security`).
-    pub requires_auth: bool,
+    /// JWT authentication (`api.api_security`; DOZER_MASTER_SECRET turns it on too).
+    pub auth: AuthSettings,
+    /// `flags.authenticate_server_reflection`: gRPC reflection needs a token too.
+    pub authenticate_reflection: bool,
     /// `flags.push_events`: committed changes go to the event log and `OnEvent` serves them.
     pub push_events: bool,
     /// How long the event log keeps a change (`api.event_retention`).
@@ -82,9 +92,72 @@ impl Default for ApiSettings {
             max_scan: 1_000_000,
             max_body: 1 << 20,
             timeout: Duration::from_secs(30),
-            requires_auth: false,
+            auth: AuthSettings::default(),
+            authenticate_reflection: false,
             push_events: true,
             event_retention: crate::app::DEFAULT_EVENT_RETENTION,
+        }
+    }
+}
+
+/// How tokens are checked and issued.
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    /// The config's secret (`api.api_security: !Jwt <secret>`); `None`: no authentication unless
+    /// DOZER_MASTER_SECRET is set.
+    pub secret: Option<Secret>,
+    /// Slack on `exp` for clocks that differ (`api.jwt_leeway`).
+    pub leeway: Duration,
+    /// Lifetime of tokens issued through the API when the request names none (`api.token_ttl`).
+    pub token_ttl: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            secret: None,
+            leeway: Duration::from_secs(5),
+            token_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// A JWT secret as the config gives it: written in it, or an environment variable (`{{VAR}}`),
+/// read when the app starts so that the binary does not hold it.
+#[derive(Clone)]
+pub enum Secret {
+    Literal(String),
+    Env(String),
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Literal(_) => f.write_str("Literal(..)"),
+            Secret::Env(var) => write!(f, "Env({var:?})"),
+        }
+    }
+}
+
+/// The environment variable that sets (and overrides) the JWT secret, as in Dozer.
+pub const MASTER_SECRET_ENV: &str = "DOZER_MASTER_SECRET";
+
+impl AuthSettings {
+    /// The secret to use now: DOZER_MASTER_SECRET, else the config's; `None` when the app has no
+    /// authentication.
+    pub fn secret(&self) -> Result<Option<Vec<u8>>, String> {
+        if let Some(v) = std::env::var_os(MASTER_SECRET_ENV) {
+            return Ok(Some(v.into_encoded_bytes()));
+        }
+        match &self.secret {
+            None => Ok(None),
+            Some(Secret::Literal(s)) => Ok(Some(s.clone().into_bytes())),
+            Some(Secret::Env(var)) => match std::env::var_os(var) {
+                Some(v) => Ok(Some(v.into_encoded_bytes())),
+                None => Err(format!(
+                    "the JWT secret comes from the environment variable {var} (`api.api_security` in the config), which is not set; set it (or {MASTER_SECRET_ENV}) and start again"
+                )),
+            },
         }
     }
 }
@@ -101,6 +174,8 @@ pub struct ApiState {
     pub events: Option<super::events::EventFeed>,
     /// The endpoints' typed gRPC messages (`None` with `flags.dynamic: false`).
     pub typed: Option<&'static dyn super::grpc::typed::TypedMessages>,
+    /// Token checks; `None`: the app has no authentication.
+    pub auth: Option<Authorizer>,
 }
 
 type Shared = Arc<ApiState>;
@@ -110,7 +185,11 @@ pub fn router(state: Shared) -> Router {
     let mut app = Router::new()
         .route("/", get(paths))
         .route("/health", get(health))
-        .route("/openapi.json", get(|s: State<Shared>| openapi(s, None)));
+        .route("/auth/token", post(issue_token))
+        .route(
+            "/openapi.json",
+            get(|s: State<Shared>, h: HeaderMap| openapi(s, h, None)),
+        );
     for (i, e) in state.pipeline.endpoints().iter().enumerate() {
         let path = if e.path.starts_with('/') {
             e.path.clone()
@@ -118,24 +197,30 @@ pub fn router(state: Shared) -> Router {
             format!("/{}", e.path)
         };
         app = app
-            .route(&path, get(move |s: State<Shared>| list(s, i)))
+            .route(
+                &path,
+                get(move |s: State<Shared>, h: HeaderMap| list(s, h, i)),
+            )
             .route(
                 &format!("{path}/{{key}}"),
-                get(move |s: State<Shared>, key: Path<String>| by_key(s, i, key)),
+                get(move |s: State<Shared>, h: HeaderMap, key: Path<String>| by_key(s, h, i, key)),
             )
             .route(
                 &format!("{path}/query"),
-                post(move |s: State<Shared>, body: Bytes| query(s, i, body)),
+                post(move |s: State<Shared>, h: HeaderMap, body: Bytes| query(s, h, i, body)),
             )
             .route(
                 &format!("{path}/count"),
-                post(move |s: State<Shared>, body: Bytes| count(s, i, body)),
+                post(move |s: State<Shared>, h: HeaderMap, body: Bytes| count(s, h, i, body)),
             )
-            .route(&format!("{path}/phase"), post(phase_route))
+            .route(
+                &format!("{path}/phase"),
+                post(move |s: State<Shared>, h: HeaderMap| phase_route(s, h, i)),
+            )
             .route(
                 &format!("{path}/oapi"),
-                get(move |s: State<Shared>| openapi(s, Some(i)))
-                    .post(move |s: State<Shared>| openapi(s, Some(i))),
+                get(move |s: State<Shared>, h: HeaderMap| openapi(s, h, Some(i)))
+                    .post(move |s: State<Shared>, h: HeaderMap| openapi(s, h, Some(i))),
             );
     }
     let timeout = state.settings.timeout;
@@ -173,6 +258,8 @@ pub async fn serve(
 /// An API failure as an HTTP response.
 enum ApiError {
     BadRequest(String),
+    Unauthorized(AuthError),
+    Forbidden(String),
     NotFound(String),
     Unprocessable(String),
     Internal(String),
@@ -182,6 +269,20 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Unauthorized(e) => {
+                let mut r =
+                    json_response(StatusCode::UNAUTHORIZED, &json!({ "error": e.to_string() }));
+                let challenge = match e {
+                    AuthError::Missing => "Bearer",
+                    _ => "Bearer error=\"invalid_token\"",
+                };
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+                return r;
+            }
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
@@ -206,32 +307,64 @@ impl From<ExecError> for ApiError {
     }
 }
 
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::Unauthorized(e)
+    }
+}
+
 fn json_response(status: StatusCode, body: &Json) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"null".to_vec());
     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
-/// A record as Dozer's REST API shows it: its fields, `__dozer_record_id` and
-/// `__dozer_record_version`.
-pub fn record_json(schema: &EndpointSchema, r: &RecordOut) -> Json {
+/// What the request's token may read.
+fn grant(state: &ApiState, headers: &HeaderMap) -> Result<Arc<Grant>, ApiError> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    Ok(authenticate(state, authorization)?)
+}
+
+/// The request's access to `endpoint`: 401 without a valid token, 403 when the token's scope
+/// leaves the endpoint out.
+fn endpoint_grant(
+    state: &ApiState,
+    headers: &HeaderMap,
+    endpoint: usize,
+) -> Result<EndpointGrant, ApiError> {
+    grant(state, headers)?.to_endpoint(endpoint).ok_or_else(|| {
+        ApiError::Forbidden(format!(
+            "the token does not give access to `{}`",
+            state.pipeline.endpoints()[endpoint].name
+        ))
+    })
+}
+
+/// A record as Dozer's REST API shows it: its fields (those the grant shows),
+/// `__dozer_record_id` and `__dozer_record_version`.
+pub fn record_json(schema: &EndpointSchema, grant: &EndpointGrant, r: &RecordOut) -> Json {
     let mut o = Map::with_capacity(schema.fields.len() + 2);
-    for (f, v) in schema.fields.iter().zip(&r.values) {
-        o.insert(f.name.clone(), v.to_json());
+    let visible = grant.visible();
+    for (i, (f, v)) in schema.fields.iter().zip(&r.values).enumerate() {
+        if visible.is_none_or(|v| v[i]) {
+            o.insert(f.name.clone(), v.to_json());
+        }
     }
     o.insert("__dozer_record_id".into(), json!(r.id));
     o.insert("__dozer_record_version".into(), json!(r.version));
     Json::Object(o)
 }
 
-/// Runs `f` with a read transaction and the endpoint's executor on a blocking thread.
+/// Runs `f` with a read transaction and the granted endpoint's executor on a blocking thread.
 async fn read<T: Send + 'static>(
     state: Shared,
-    endpoint: usize,
+    grant: EndpointGrant,
     f: impl FnOnce(&Executor<'_>, &heed::RoTxn<heed::WithoutTls>) -> Result<T, ExecError>
         + Send
         + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(move || super::read_endpoint(&state, endpoint, f))
+    tokio::task::spawn_blocking(move || super::read_endpoint(&state, &grant, f))
         .await
         .map_err(|e| ApiError::Internal(format!("the request's worker failed: {e}")))?
         .map_err(ApiError::from)
@@ -251,64 +384,125 @@ fn body_json(body: &[u8]) -> Result<Json, ApiError> {
     })
 }
 
-async fn paths(State(state): State<Shared>) -> Response {
+/// The paths of the endpoints the token may read.
+async fn paths(State(state): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let grant = grant(&state, &headers)?;
     let paths: Vec<&str> = state
         .pipeline
         .endpoints()
         .iter()
-        .map(|e| e.path.as_str())
+        .enumerate()
+        .filter(|(i, _)| grant.sees(*i))
+        .map(|(_, e)| e.path.as_str())
         .collect();
-    json_response(StatusCode::OK, &json!(paths))
+    Ok(json_response(StatusCode::OK, &json!(paths)))
 }
 
 async fn health() -> Response {
     json_response(StatusCode::OK, &json!({ "status": "SERVING" }))
 }
 
-/// The app's OpenAPI document (the one dozerc wrote next to the config), or one endpoint's.
-async fn openapi(State(state): State<Shared>, only: Option<usize>) -> Response {
-    let endpoints: Vec<_> = state
-        .pipeline
-        .endpoints()
+/// The app's OpenAPI document (the one dozerc wrote next to the config), or one endpoint's; for a
+/// scoped token, only its endpoints and fields.
+async fn openapi(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    only: Option<usize>,
+) -> Result<Response, ApiError> {
+    let grant = grant(&state, &headers)?;
+    if let Some(i) = only {
+        endpoint_grant(&state, &headers, i)?;
+    }
+    let endpoints = state.pipeline.endpoints();
+    let shown: Vec<(usize, EndpointSchema)> = endpoints
         .iter()
-        .map(|e| e.openapi())
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let g = grant.to_endpoint(i)?;
+            Some((i, visible_schema(e, &g)))
+        })
         .collect();
+    let described: Vec<_> = shown.iter().map(|(_, e)| e.openapi()).collect();
     let doc = dozer_types::openapi::document(
         &state.app,
-        &endpoints,
+        &described,
         state.settings.limits.max_limit as u64,
-        only,
+        only.and_then(|i| shown.iter().position(|(j, _)| *j == i)),
     );
-    json_response(StatusCode::OK, &doc)
+    Ok(json_response(StatusCode::OK, &doc))
+}
+
+/// An endpoint's schema as a grant sees it: only its visible fields, indexes over them, and the
+/// primary key when every key field is visible.
+pub fn visible_schema(e: &EndpointSchema, grant: &EndpointGrant) -> EndpointSchema {
+    let Some(visible) = grant.visible() else {
+        return e.clone();
+    };
+    let mut renumber = vec![None; e.fields.len()];
+    let mut n = 0;
+    for (i, shown) in visible.iter().enumerate() {
+        if *shown {
+            renumber[i] = Some(n);
+            n += 1;
+        }
+    }
+    let map = |cols: &[usize]| {
+        cols.iter()
+            .map(|&c| renumber[c])
+            .collect::<Option<Vec<_>>>()
+    };
+    EndpointSchema {
+        name: e.name.clone(),
+        path: e.path.clone(),
+        fields: grant.project(&e.fields),
+        primary_key: e.primary_key.as_deref().and_then(map),
+        indexes: e
+            .indexes
+            .iter()
+            .filter_map(|ix| match ix {
+                super::IndexDef::Sorted(cols) => map(cols).map(super::IndexDef::Sorted),
+                super::IndexDef::FullText(c) => renumber[*c].map(super::IndexDef::FullText),
+            })
+            .collect(),
+    }
 }
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such route; `GET /` lists the endpoints".into())
 }
 
-async fn list(State(state): State<Shared>, endpoint: usize) -> Result<Response, ApiError> {
+async fn list(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    endpoint: usize,
+) -> Result<Response, ApiError> {
+    let grant = endpoint_grant(&state, &headers, endpoint)?;
     let limit = state.settings.default_limit;
-    let st = state.clone();
-    let records = read(state, endpoint, move |ex, txn| {
+    let records = read(state.clone(), grant.clone(), move |ex, txn| {
         let q = super::query::Query::default();
         ex.query(txn, &q, limit)
     })
     .await?;
-    Ok(records_response(&st, endpoint, &records))
+    Ok(records_response(&state, &grant, &records))
 }
 
-fn records_response(state: &ApiState, endpoint: usize, records: &[RecordOut]) -> Response {
-    let schema = &state.pipeline.endpoints()[endpoint];
-    let body: Vec<Json> = records.iter().map(|r| record_json(schema, r)).collect();
+fn records_response(state: &ApiState, grant: &EndpointGrant, records: &[RecordOut]) -> Response {
+    let schema = &state.pipeline.endpoints()[grant.endpoint()];
+    let body: Vec<Json> = records
+        .iter()
+        .map(|r| record_json(schema, grant, r))
+        .collect();
     json_response(StatusCode::OK, &Json::Array(body))
 }
 
 async fn by_key(
     State(state): State<Shared>,
+    headers: HeaderMap,
     endpoint: usize,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
-    let schema = state.pipeline.endpoints()[endpoint].clone();
+    let grant = endpoint_grant(&state, &headers, endpoint)?;
+    let schema = &state.pipeline.endpoints()[endpoint];
     let lookup = match &schema.primary_key {
         // Keyless results: records are addressed by id.
         None => Lookup::Id(key.parse::<u64>().map_err(|_| {
@@ -337,16 +531,20 @@ async fn by_key(
             )))
         }
     };
-    let name = schema.name.clone();
-    let found = read(state.clone(), endpoint, move |ex, txn| match lookup {
+    // Outside the token's scope a row does not exist: the same 404 as for a missing one.
+    let found = read(state.clone(), grant.clone(), move |ex, txn| match lookup {
         Lookup::Id(id) => ex.by_id(txn, id),
         Lookup::Key(k) => ex.by_key(txn, &k),
     })
     .await?;
     match found {
-        Some(r) => Ok(json_response(StatusCode::OK, &record_json(&schema, &r))),
+        Some(r) => Ok(json_response(
+            StatusCode::OK,
+            &record_json(schema, &grant, &r),
+        )),
         None => Err(ApiError::NotFound(format!(
-            "`{name}` has no record with key `{key}`"
+            "`{}` has no record with key `{key}`",
+            schema.name
         ))),
     }
 }
@@ -358,35 +556,54 @@ enum Lookup {
 
 async fn query(
     State(state): State<Shared>,
+    headers: HeaderMap,
     endpoint: usize,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let grant = endpoint_grant(&state, &headers, endpoint)?;
     let json = body_json(&body)?;
     let schema = &state.pipeline.endpoints()[endpoint];
-    let q = parse_query(&json, &schema.fields, state.settings.limits)?;
+    let q = parse_query(
+        &json,
+        &schema.fields,
+        grant.visible(),
+        state.settings.limits,
+    )?;
     let limit = state.settings.default_limit;
-    let st = state.clone();
-    let records = read(state, endpoint, move |ex, txn| ex.query(txn, &q, limit)).await?;
-    Ok(records_response(&st, endpoint, &records))
+    let records = read(state.clone(), grant.clone(), move |ex, txn| {
+        ex.query(txn, &q, limit)
+    })
+    .await?;
+    Ok(records_response(&state, &grant, &records))
 }
 
 async fn count(
     State(state): State<Shared>,
+    headers: HeaderMap,
     endpoint: usize,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let grant = endpoint_grant(&state, &headers, endpoint)?;
     let json = body_json(&body)?;
     let schema = &state.pipeline.endpoints()[endpoint];
     // A count takes a whole query (as Dozer's clients send it); only its filter matters.
-    let filter = parse_query(&json, &schema.fields, state.settings.limits)?.filter;
-    let n = read(state, endpoint, move |ex, txn| {
-        ex.count(txn, filter.as_ref())
-    })
-    .await?;
+    let filter = parse_query(
+        &json,
+        &schema.fields,
+        grant.visible(),
+        state.settings.limits,
+    )?
+    .filter;
+    let n = read(state, grant, move |ex, txn| ex.count(txn, filter.as_ref())).await?;
     Ok(json_response(StatusCode::OK, &json!(n)))
 }
 
-async fn phase_route(State(state): State<Shared>) -> Result<Response, ApiError> {
+async fn phase_route(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    endpoint: usize,
+) -> Result<Response, ApiError> {
+    endpoint_grant(&state, &headers, endpoint)?;
     let st = state.clone();
     let phase = tokio::task::spawn_blocking(move || {
         let view = st
@@ -398,4 +615,56 @@ async fn phase_route(State(state): State<Shared>) -> Result<Response, ApiError> 
     .await
     .map_err(|e| ApiError::Internal(format!("the request's worker failed: {e}")))??;
     Ok(json_response(StatusCode::OK, &json!(phase)))
+}
+
+/// `?ttl=` of `POST /auth/token`.
+#[derive(serde::Deserialize)]
+struct TokenParams {
+    ttl: Option<String>,
+}
+
+/// `POST /auth/token`: a token with the access in the body, for a requester with `All` access;
+/// it lives `?ttl=` (e.g. `3600`, `90m`, `24h`; default `api.token_ttl`) and never past the
+/// requester's own token.
+async fn issue_token(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    UrlQuery(params): UrlQuery<TokenParams>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(auth) = &state.auth else {
+        return Err(ApiError::NotFound(
+            "authentication is off for this app (no `api.api_security`), so there are no tokens to issue".into(),
+        ));
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    let requester = auth.verify(super::auth::bearer(authorization)?)?;
+    let json = body_json(&body)?;
+    let access: Access = serde_json::from_value(json).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body is not an access: {e}; send \"All\" or {{\"Custom\": {{\"<endpoint>\": {{\"filter\": {{...}}, \"fields\": [...]}}}}}}"
+        ))
+    })?;
+    let ttl = match params.ttl.as_deref() {
+        None => auth.token_ttl,
+        Some(t) => parse_ttl(t).map_err(|e| ApiError::BadRequest(format!("`ttl`: {e}")))?,
+    };
+    let (token, claims) = auth
+        .issue_for(&requester, &access, ttl)
+        .map_err(|e| match e {
+            IssueError::NotAllowed => ApiError::Forbidden(e.to_string()),
+            IssueError::BadAccess(m) => ApiError::BadRequest(m),
+        })?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "token": token, "expires_at": expires_at(claims.exp) }),
+    ))
+}
+
+/// An `exp` claim as RFC 3339.
+pub fn expires_at(exp: u64) -> String {
+    chrono::DateTime::from_timestamp(i64::try_from(exp).unwrap_or(i64::MAX), 0)
+        .map_or_else(|| exp.to_string(), |t| t.to_rfc3339())
 }

@@ -3,6 +3,7 @@
 use dozer_types::{SqlType, Value};
 
 use super::proto::types::{self as pb, value::Value as V};
+use crate::api::auth::EndpointGrant;
 use crate::api::exec::RecordOut;
 use crate::app::FieldDef;
 
@@ -33,6 +34,19 @@ pub fn field_definitions(fields: &[FieldDef]) -> Vec<pb::FieldDefinition> {
             nullable: f.nullable,
         })
         .collect()
+}
+
+/// A row's values of the fields the grant shows.
+pub fn values(row: &[Value], grant: &EndpointGrant) -> Vec<pb::Value> {
+    match grant.visible() {
+        None => row.iter().map(value).collect(),
+        Some(v) => row
+            .iter()
+            .zip(v)
+            .filter(|(_, &shown)| shown)
+            .map(|(x, _)| value(x))
+            .collect(),
+    }
 }
 
 /// A value on the wire; NULL is an unset oneof.
@@ -97,9 +111,10 @@ pub fn json(j: &serde_json::Value) -> prost_types::Value {
     prost_types::Value { kind: Some(kind) }
 }
 
-pub fn record(r: &RecordOut) -> pb::Record {
+/// A record with the values of the fields the grant shows.
+pub fn record(r: &RecordOut, grant: &EndpointGrant) -> pb::Record {
     pb::Record {
-        values: r.values.iter().map(value).collect(),
+        values: values(&r.values, grant),
         id: r.id,
         version: r.version,
     }

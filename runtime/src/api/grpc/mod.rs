@@ -1,6 +1,7 @@
-//! The gRPC API: Dozer's `dozer.common.CommonGrpcService` and `dozer.health.HealthGrpcService`
-//! with their exact wire shapes (so pydozer works unchanged), and server reflection (v1 and the
-//! v1alpha that pydozer's `describe()` uses), and gRPC-Web on the same port.
+//! The gRPC API: Dozer's `dozer.common.CommonGrpcService`, `dozer.health.HealthGrpcService` and
+//! `dozer.auth.AuthGrpcService` with their exact wire shapes (so pydozer works unchanged), server
+//! reflection (v1 and the v1alpha that pydozer's `describe()` uses; behind a token with
+//! `flags.authenticate_server_reflection`), and gRPC-Web on the same port. Health stays open.
 
 pub mod convert;
 pub mod service;
@@ -18,6 +19,9 @@ pub mod proto {
     pub mod health {
         tonic::include_proto!("dozer.health");
     }
+    pub mod auth {
+        tonic::include_proto!("dozer.auth");
+    }
 
     /// The services' file descriptors (for reflection).
     pub const DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("dozer_descriptor");
@@ -25,9 +29,13 @@ pub mod proto {
 
 use std::sync::Arc;
 
+use self::proto::auth::auth_grpc_service_server::AuthGrpcServiceServer;
 use self::proto::common::common_grpc_service_server::CommonGrpcServiceServer;
 use self::proto::health::health_grpc_service_server::HealthGrpcServiceServer;
 use super::rest::ApiState;
+
+/// Largest request metadata (HTTP/2 header list) accepted.
+const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
 
 /// Serves the gRPC services and reflection until `shutdown` completes; with `flags.grpc_web`
 /// the same port also answers gRPC-Web requests (HTTP/1.1, with CORS for browsers).
@@ -49,12 +57,45 @@ pub async fn serve(
     let reflection_v1alpha =
         descriptors(tonic_reflection::server::Builder::configure()).build_v1alpha()?;
     let grpc_web = state.settings.grpc_web;
-    let routes = tonic::service::Routes::new(CommonGrpcServiceServer::new(service::Common {
-        state: state.clone(),
-    }))
-    .add_service(HealthGrpcServiceServer::new(service::Health))
-    .add_service(reflection_v1)
-    .add_service(reflection_v1alpha);
+    let max_message = state.settings.max_body;
+    let routes = tonic::service::Routes::new(
+        CommonGrpcServiceServer::new(service::Common {
+            state: state.clone(),
+        })
+        .max_decoding_message_size(max_message),
+    )
+    .add_service(
+        HealthGrpcServiceServer::new(service::Health).max_decoding_message_size(max_message),
+    )
+    .add_service(
+        AuthGrpcServiceServer::new(service::Auth {
+            state: state.clone(),
+        })
+        .max_decoding_message_size(max_message),
+    );
+    let routes = if state.auth.is_some() && state.settings.authenticate_reflection {
+        // Any valid token may describe the services.
+        let check = {
+            let state = state.clone();
+            move |request: tonic::Request<()>| {
+                service::grant(&state, request.metadata())?;
+                Ok(request)
+            }
+        };
+        routes
+            .add_service(tonic::service::interceptor::InterceptedService::new(
+                reflection_v1,
+                check.clone(),
+            ))
+            .add_service(tonic::service::interceptor::InterceptedService::new(
+                reflection_v1alpha,
+                check,
+            ))
+    } else {
+        routes
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+    };
     let routes = match typed {
         Some(t) => typed::add_services(routes, &state, t),
         None => routes,
@@ -62,7 +103,11 @@ pub async fn serve(
     // No Nagle: an answer written in several frames would otherwise wait for the client's
     // delayed ACK (40 ms).
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let mut server = tonic::transport::Server::builder().accept_http1(grpc_web);
+    let mut server = tonic::transport::Server::builder()
+        .accept_http1(grpc_web)
+        // A unary call answers within the API's timeout (streams run on past it).
+        .timeout(state.settings.timeout)
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES);
     if grpc_web {
         let cors = tower_http::cors::CorsLayer::permissive().expose_headers([
             axum::http::HeaderName::from_static("grpc-status"),

@@ -1,14 +1,19 @@
 //! The services: `dozer.common.CommonGrpcService` (every endpoint through dynamic values) and
 //! `dozer.health.HealthGrpcService`. Requests run like REST's: the same query language and
-//! executor, one read transaction each, on a blocking thread.
+//! executor, one read transaction each, on a blocking thread, and the same access checks: the
+//! `authorization` metadata is the REST `Authorization` header.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tonic::codegen::tokio_stream;
 use tonic::codegen::BoxStream;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use super::convert;
+use super::proto::auth::auth_grpc_service_server::AuthGrpcService;
+use super::proto::auth::{GetAuthTokenRequest, GetAuthTokenResponse};
 use super::proto::common::common_grpc_service_server::CommonGrpcService;
 use super::proto::common::{
     CountResponse, GetEndpointsRequest, GetEndpointsResponse, GetFieldsRequest, GetFieldsResponse,
@@ -18,11 +23,12 @@ use super::proto::health::health_check_response::ServingStatus;
 use super::proto::health::health_grpc_service_server::HealthGrpcService;
 use super::proto::health::{HealthCheckRequest, HealthCheckResponse};
 use super::proto::types::{EventType, Operation, OperationType, Record};
+use crate::api::auth::{bearer, Access, AuthError, EndpointGrant, Grant, IssueError};
 use crate::api::events::{self, EventTypes, Subscription};
 use crate::api::exec::{ExecError, Executor};
 use crate::api::query::{parse_filter, parse_query, Query};
-use crate::api::read_endpoint;
 use crate::api::rest::ApiState;
+use crate::api::{authenticate, read_endpoint};
 use crate::table::ChangeKind;
 
 pub struct Common {
@@ -44,35 +50,61 @@ impl Common {
             })
     }
 
-    /// The endpoint and parsed query of a request.
-    fn request(&self, r: &QueryRequest) -> Result<(usize, Query), Status> {
-        let endpoint = self.endpoint(&r.endpoint)?;
-        Ok((endpoint, query(&self.state, endpoint, r.query.as_deref())?))
+    /// The access and parsed query of a request.
+    fn request(&self, r: &Request<QueryRequest>) -> Result<(EndpointGrant, Query), Status> {
+        let grant = grant(&self.state, r.metadata())?;
+        let endpoint = self.endpoint(&r.get_ref().endpoint)?;
+        let grant = endpoint_grant(&self.state, &grant, endpoint)?;
+        let q = query(&self.state, &grant, r.get_ref().query.as_deref())?;
+        Ok((grant, q))
     }
 }
 
-/// A request's query text (JSON; none or empty is the empty query) parsed against an endpoint.
-pub fn query(state: &ApiState, endpoint: usize, text: Option<&str>) -> Result<Query, Status> {
+/// What the bearer of a request's `authorization` metadata may read (UNAUTHENTICATED without a
+/// valid token when the app has authentication).
+pub fn grant(state: &ApiState, metadata: &MetadataMap) -> Result<Arc<Grant>, Status> {
+    let authorization = metadata.get("authorization").map(|v| v.as_bytes());
+    authenticate(state, authorization).map_err(|e| Status::unauthenticated(e.to_string()))
+}
+
+/// The access to `endpoint` (PERMISSION_DENIED when the token's scope leaves it out).
+pub fn endpoint_grant(
+    state: &ApiState,
+    grant: &Arc<Grant>,
+    endpoint: usize,
+) -> Result<EndpointGrant, Status> {
+    grant.to_endpoint(endpoint).ok_or_else(|| {
+        Status::permission_denied(format!(
+            "the token does not give access to `{}`",
+            state.pipeline.endpoints()[endpoint].name
+        ))
+    })
+}
+
+/// A request's query text (JSON; none or empty is the empty query) parsed against the granted
+/// endpoint's fields.
+pub fn query(state: &ApiState, grant: &EndpointGrant, text: Option<&str>) -> Result<Query, Status> {
     let json = match text.map(str::trim) {
         None | Some("") => serde_json::Value::Null,
         Some(text) => serde_json::from_str(text)
             .map_err(|e| Status::invalid_argument(format!("`query` is not valid JSON: {e}")))?,
     };
-    let fields = &state.pipeline.endpoints()[endpoint].fields;
-    parse_query(&json, fields, state.settings.limits)
+    let fields = &state.pipeline.endpoints()[grant.endpoint()].fields;
+    parse_query(&json, fields, grant.visible(), state.settings.limits)
         .map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
-/// Runs `f` with the endpoint's executor in one read transaction, on a blocking thread.
+/// Runs `f` with the granted endpoint's executor in one read transaction, on a blocking thread.
 pub async fn read<T: Send + 'static>(
     state: &Arc<ApiState>,
-    endpoint: usize,
+    grant: &EndpointGrant,
     f: impl FnOnce(&Executor<'_>, &heed::RoTxn<heed::WithoutTls>) -> Result<T, ExecError>
         + Send
         + 'static,
 ) -> Result<T, Status> {
     let state = state.clone();
-    tokio::task::spawn_blocking(move || read_endpoint(&state, endpoint, f))
+    let grant = grant.clone();
+    tokio::task::spawn_blocking(move || read_endpoint(&state, &grant, f))
         .await
         .map_err(|e| Status::internal(format!("the request's worker failed: {e}")))?
         .map_err(status)
@@ -95,14 +127,15 @@ pub fn operation_type(kind: ChangeKind) -> OperationType {
 }
 
 /// One endpoint of an `OnEvent` request: its event type and `$filter` checked against the
-/// endpoint's fields.
+/// endpoint's fields the grant shows, and the filter limited to the grant's rows.
 pub fn subscription(
     state: &ApiState,
-    endpoint: usize,
+    grant: EndpointGrant,
     name: &str,
     event_type: i32,
     filter: Option<&str>,
 ) -> Result<Subscription, Status> {
+    let endpoint = grant.endpoint();
     let filter = match filter.map(str::trim) {
         None | Some("") => None,
         Some(text) => {
@@ -112,6 +145,7 @@ pub fn subscription(
             parse_filter(
                 &json,
                 &state.pipeline.endpoints()[endpoint].fields,
+                grant.visible(),
                 state.settings.limits,
             )
             .map_err(|e| Status::invalid_argument(format!("the filter of `{name}`: {e}")))?
@@ -131,8 +165,9 @@ pub fn subscription(
     Ok(Subscription {
         endpoint,
         name: name.to_string(),
-        filter,
+        filter: grant.restrict(filter),
         types,
+        grant,
     })
 }
 
@@ -142,8 +177,8 @@ impl CommonGrpcService for Common {
         &self,
         request: Request<QueryRequest>,
     ) -> Result<Response<CountResponse>, Status> {
-        let (endpoint, q) = self.request(request.get_ref())?;
-        let count = read(&self.state, endpoint, move |ex, txn| {
+        let (grant, q) = self.request(&request)?;
+        let count = read(&self.state, &grant, move |ex, txn| {
             ex.count(txn, q.filter.as_ref())
         })
         .await?;
@@ -154,15 +189,13 @@ impl CommonGrpcService for Common {
         &self,
         request: Request<QueryRequest>,
     ) -> Result<Response<QueryResponse>, Status> {
-        let (endpoint, q) = self.request(request.get_ref())?;
+        let (grant, q) = self.request(&request)?;
         let limit = self.state.settings.default_limit;
-        let records = read(&self.state, endpoint, move |ex, txn| {
-            ex.query(txn, &q, limit)
-        })
-        .await?;
+        let records = read(&self.state, &grant, move |ex, txn| ex.query(txn, &q, limit)).await?;
+        let fields = &self.state.pipeline.endpoints()[grant.endpoint()].fields;
         Ok(Response::new(QueryResponse {
-            fields: convert::field_definitions(&self.state.pipeline.endpoints()[endpoint].fields),
-            records: records.iter().map(convert::record).collect(),
+            fields: convert::field_definitions(&grant.project(fields)),
+            records: records.iter().map(|r| convert::record(r, &grant)).collect(),
         }))
     }
 
@@ -175,6 +208,7 @@ impl CommonGrpcService for Common {
         &self,
         request: Request<OnEventRequest>,
     ) -> Result<Response<Self::OnEventStream>, Status> {
+        let grant = grant(&self.state, request.metadata())?;
         let request = request.into_inner();
         if request.endpoints.is_empty() {
             return Err(Status::invalid_argument(
@@ -186,7 +220,7 @@ impl CommonGrpcService for Common {
             let endpoint = self.endpoint(name)?;
             subscriptions.push(subscription(
                 &self.state,
-                endpoint,
+                endpoint_grant(&self.state, &grant, endpoint)?,
                 name,
                 f.r#type,
                 f.filter.as_deref(),
@@ -200,7 +234,7 @@ impl CommonGrpcService for Common {
             after,
             |s, e, (kind, old, new)| {
                 let record = |values: &Vec<dozer_types::Value>, version: u32| Record {
-                    values: values.iter().map(convert::value).collect(),
+                    values: convert::values(values, &s.grant),
                     id: e.id,
                     version,
                 };
@@ -216,17 +250,21 @@ impl CommonGrpcService for Common {
         Ok(Response::new(Box::pin(stream)))
     }
 
+    /// The endpoints the token may read.
     async fn get_endpoints(
         &self,
-        _request: Request<GetEndpointsRequest>,
+        request: Request<GetEndpointsRequest>,
     ) -> Result<Response<GetEndpointsResponse>, Status> {
+        let grant = grant(&self.state, request.metadata())?;
         Ok(Response::new(GetEndpointsResponse {
             endpoints: self
                 .state
                 .pipeline
                 .endpoints()
                 .iter()
-                .map(|e| e.name.clone())
+                .enumerate()
+                .filter(|(i, _)| grant.sees(*i))
+                .map(|(_, e)| e.name.clone())
                 .collect(),
         }))
     }
@@ -235,7 +273,12 @@ impl CommonGrpcService for Common {
         &self,
         request: Request<GetFieldsRequest>,
     ) -> Result<Response<GetFieldsResponse>, Status> {
-        let e = &self.state.pipeline.endpoints()[self.endpoint(&request.get_ref().endpoint)?];
+        let grant = grant(&self.state, request.metadata())?;
+        let endpoint = self.endpoint(&request.get_ref().endpoint)?;
+        let grant = endpoint_grant(&self.state, &grant, endpoint)?;
+        // The fields the token may read, numbered among themselves.
+        let e =
+            crate::api::rest::visible_schema(&self.state.pipeline.endpoints()[endpoint], &grant);
         Ok(Response::new(GetFieldsResponse {
             primary_index: e
                 .primary_key
@@ -245,6 +288,52 @@ impl CommonGrpcService for Common {
                 .collect(),
             fields: convert::field_definitions(&e.fields),
         }))
+    }
+}
+
+/// `dozer.auth.AuthGrpcService`: tokens for scoped access, issued to `All` tokens.
+pub struct Auth {
+    pub state: Arc<ApiState>,
+}
+
+#[tonic::async_trait]
+impl AuthGrpcService for Auth {
+    async fn get_auth_token(
+        &self,
+        request: Request<GetAuthTokenRequest>,
+    ) -> Result<Response<GetAuthTokenResponse>, Status> {
+        let Some(auth) = &self.state.auth else {
+            return Err(Status::unimplemented(
+                "authentication is off for this app (no `api.api_security`), so there are no tokens to issue",
+            ));
+        };
+        let unauthenticated = |e: AuthError| Status::unauthenticated(e.to_string());
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .map(|v| v.as_bytes());
+        let requester = auth
+            .verify(bearer(authorization).map_err(unauthenticated)?)
+            .map_err(unauthenticated)?;
+        let r = request.into_inner();
+        let access: Access = serde_json::from_str(&r.access_filter).map_err(|e| {
+            Status::invalid_argument(format!(
+                "`access_filter` is not an access: {e}; send \"All\" or {{\"Custom\": {{\"<endpoint>\": {{\"filter\": {{...}}, \"fields\": [...]}}}}}}"
+            ))
+        })?;
+        let ttl = r.ttl_seconds.map_or(auth.token_ttl, Duration::from_secs);
+        let (token, _) = auth
+            .issue_for(&requester, &access, ttl)
+            .map_err(issue_status)?;
+        Ok(Response::new(GetAuthTokenResponse { token }))
+    }
+}
+
+/// A refused token request.
+pub fn issue_status(e: IssueError) -> Status {
+    match e {
+        IssueError::NotAllowed => Status::permission_denied(e.to_string()),
+        IssueError::BadAccess(m) => Status::invalid_argument(m),
     }
 }
 

@@ -1,5 +1,11 @@
 //! Typed gRPC services: one per endpoint, `dozer.generated.<endpoint>.<Endpoint>` with `count`,
-//! `query` and `on_event`, over messages whose fields are the endpoint's columns.
+//! `query` and `on_event` (and `token` when the app has authentication), over messages whose
+//! fields are the endpoint's columns.
+//!
+//! Access is checked as on the common service: a token's row scope limits every method. A token
+//! limited to some fields may `count` but not `query` or `on_event`: the record message carries
+//! every column (NOT NULL ones are not `optional`), so a hidden one could not be left out; such a
+//! token reads through the common service or REST.
 //!
 //! The messages are compiled into the app: dozerc writes a `.proto` file per endpoint and the
 //! prost structs generated from it, and implements [`TypedMessages`] with them (a row's values
@@ -24,7 +30,8 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::proto::types as pb;
-use super::service::{operation_type, query, read, subscription};
+use super::service::{endpoint_grant, issue_status, operation_type, query, read, subscription};
+use crate::api::auth::{bearer, Access, AuthError, EndpointAccess, EndpointGrant};
 use crate::api::events;
 use crate::api::exec::RecordOut;
 use crate::api::rest::ApiState;
@@ -125,6 +132,27 @@ pub struct CountResponse {
     pub count: u64,
 }
 
+/// `<Endpoint>TokenRequest`, the same for every endpoint: a token for this endpoint alone.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TokenRequest {
+    /// A `$filter` as JSON: the rows the token may read (none: every row).
+    #[prost(string, optional, tag = "1")]
+    pub filter: Option<String>,
+    /// The fields the token may read (none: every field).
+    #[prost(string, repeated, tag = "2")]
+    pub fields: Vec<String>,
+    /// The token's lifetime in seconds (default `api.token_ttl`).
+    #[prost(uint64, optional, tag = "3")]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// `<Endpoint>TokenResponse`, the same for every endpoint.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TokenResponse {
+    #[prost(string, tag = "1")]
+    pub token: String,
+}
+
 /// `<Endpoint>EventRequest`, the same for every endpoint.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct EventRequest {
@@ -193,6 +221,22 @@ pub struct TypedService {
     endpoint: usize,
 }
 
+/// A typed method's service with the request's checked access.
+struct Granted(TypedService, EndpointGrant);
+
+impl Granted {
+    /// Refuses a token that hides fields: typed records carry every column.
+    fn whole_records(&self) -> Result<(), Status> {
+        if self.1.visible().is_none() {
+            return Ok(());
+        }
+        let name = &self.0.state.pipeline.endpoints()[self.0.endpoint].name;
+        Err(Status::permission_denied(format!(
+            "the token may read only some fields of `{name}`, and typed records carry all of them; read through dozer.common.CommonGrpcService (or REST), which leave the other fields out"
+        )))
+    }
+}
+
 impl TypedService {
     pub fn new(
         state: Arc<ApiState>,
@@ -211,17 +255,18 @@ impl TypedService {
     }
 }
 
-struct Count(TypedService);
+struct Count(Granted);
 
 impl UnaryService<QueryRequest> for Count {
     type Response = Vec<u8>;
     type Future = BoxFuture<Response<Vec<u8>>, Status>;
 
     fn call(&mut self, request: Request<QueryRequest>) -> Self::Future {
-        let s = self.0.clone();
+        let Granted(s, grant) = &self.0;
+        let (s, grant) = (s.clone(), grant.clone());
         Box::pin(async move {
-            let q = query(&s.state, s.endpoint, request.get_ref().query.as_deref())?;
-            let count = read(&s.state, s.endpoint, move |ex, txn| {
+            let q = query(&s.state, &grant, request.get_ref().query.as_deref())?;
+            let count = read(&s.state, &grant, move |ex, txn| {
                 ex.count(txn, q.filter.as_ref())
             })
             .await?;
@@ -232,21 +277,21 @@ impl UnaryService<QueryRequest> for Count {
     }
 }
 
-struct Query(TypedService);
+struct Query(Granted);
 
 impl UnaryService<QueryRequest> for Query {
     type Response = Vec<u8>;
     type Future = BoxFuture<Response<Vec<u8>>, Status>;
 
     fn call(&mut self, request: Request<QueryRequest>) -> Self::Future {
-        let s = self.0.clone();
+        let checked = self.0.whole_records();
+        let Granted(s, grant) = &self.0;
+        let (s, grant) = (s.clone(), grant.clone());
         Box::pin(async move {
-            let q = query(&s.state, s.endpoint, request.get_ref().query.as_deref())?;
+            checked?;
+            let q = query(&s.state, &grant, request.get_ref().query.as_deref())?;
             let limit = s.state.settings.default_limit;
-            let records = read(&s.state, s.endpoint, move |ex, txn| {
-                ex.query(txn, &q, limit)
-            })
-            .await?;
+            let records = read(&s.state, &grant, move |ex, txn| ex.query(txn, &q, limit)).await?;
             let answer = s
                 .messages
                 .query_response(s.endpoint, &records)
@@ -256,7 +301,7 @@ impl UnaryService<QueryRequest> for Query {
     }
 }
 
-struct OnEvent(TypedService);
+struct OnEvent(Granted);
 
 impl ServerStreamingService<EventRequest> for OnEvent {
     type Response = Vec<u8>;
@@ -264,11 +309,14 @@ impl ServerStreamingService<EventRequest> for OnEvent {
     type Future = BoxFuture<Response<Self::ResponseStream>, Status>;
 
     fn call(&mut self, request: Request<EventRequest>) -> Self::Future {
-        let s = self.0.clone();
+        let checked = self.0.whole_records();
+        let Granted(s, grant) = &self.0;
+        let (s, grant) = (s.clone(), grant.clone());
         Box::pin(async move {
+            checked?;
             let r = request.into_inner();
             let name = s.state.pipeline.endpoints()[s.endpoint].name.clone();
-            let sub = subscription(&s.state, s.endpoint, &name, r.r#type, r.filter.as_deref())?;
+            let sub = subscription(&s.state, grant, &name, r.r#type, r.filter.as_deref())?;
             let (feed, after) = events::start(&s.state, r.resume_after)?;
             let (messages, endpoint) = (s.messages, s.endpoint);
             let stream = events::follow(
@@ -300,6 +348,57 @@ impl ServerStreamingService<EventRequest> for OnEvent {
     }
 }
 
+/// `token`: a token for this endpoint alone, for a requester with `All` access.
+struct Token(TypedService, Option<Vec<u8>>);
+
+impl UnaryService<TokenRequest> for Token {
+    type Response = Vec<u8>;
+    type Future = BoxFuture<Response<Vec<u8>>, Status>;
+
+    fn call(&mut self, request: Request<TokenRequest>) -> Self::Future {
+        let s = self.0.clone();
+        let authorization = self.1.clone();
+        Box::pin(async move {
+            let Some(auth) = &s.state.auth else {
+                return Err(Status::unimplemented(
+                    "authentication is off for this app (no `api.api_security`), so there are no tokens to issue",
+                ));
+            };
+            let unauthenticated = |e: AuthError| Status::unauthenticated(e.to_string());
+            let requester = auth
+                .verify(bearer(authorization.as_deref()).map_err(unauthenticated)?)
+                .map_err(unauthenticated)?;
+            let r = request.into_inner();
+            let filter = match r.filter.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(text) => Some(serde_json::from_str(text).map_err(|e| {
+                    Status::invalid_argument(format!("`filter` is not valid JSON: {e}"))
+                })?),
+            };
+            let name = s.state.pipeline.endpoints()[s.endpoint].name.clone();
+            let access = Access::Custom(
+                [(
+                    name,
+                    EndpointAccess {
+                        filter,
+                        fields: r.fields,
+                    },
+                )]
+                .into(),
+            );
+            let ttl = r
+                .ttl_seconds
+                .map_or(auth.token_ttl, std::time::Duration::from_secs);
+            let (token, _) = auth
+                .issue_for(&requester, &access, ttl)
+                .map_err(issue_status)?;
+            Ok(Response::new(prost::Message::encode_to_vec(
+                &TokenResponse { token },
+            )))
+        })
+    }
+}
+
 impl tonic::codegen::Service<http::Request<Body>> for TypedService {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
@@ -318,25 +417,41 @@ impl tonic::codegen::Service<http::Request<Body>> for TypedService {
             .next()
             .unwrap_or_default()
             .to_string();
+        let authorization = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes().to_vec());
         Box::pin(async move {
+            if method == "token" {
+                return Ok(Grpc::new(TypedCodec::<TokenRequest>::default())
+                    .unary(Token(s, authorization), req)
+                    .await);
+            }
+            let grant = crate::api::authenticate(&s.state, authorization.as_deref())
+                .map_err(|e| Status::unauthenticated(e.to_string()))
+                .and_then(|g| endpoint_grant(&s.state, &g, s.endpoint));
+            let g = match grant {
+                Ok(g) => Granted(s, g),
+                Err(status) => return Ok(status.into_http()),
+            };
             Ok(match method.as_str() {
                 "count" => {
                     Grpc::new(TypedCodec::<QueryRequest>::default())
-                        .unary(Count(s), req)
+                        .unary(Count(g), req)
                         .await
                 }
                 "query" => {
                     Grpc::new(TypedCodec::<QueryRequest>::default())
-                        .unary(Query(s), req)
+                        .unary(Query(g), req)
                         .await
                 }
                 "on_event" => {
                     Grpc::new(TypedCodec::<EventRequest>::default())
-                        .server_streaming(OnEvent(s), req)
+                        .server_streaming(OnEvent(g), req)
                         .await
                 }
                 other => Status::unimplemented(format!(
-                    "no method `{other}`; the typed services have count, query and on_event"
+                    "no method `{other}`; the typed services have count, query, on_event and (with authentication) token"
                 ))
                 .into_http(),
             })
