@@ -220,6 +220,19 @@ fn every_read_path_enforces_every_kind_of_token() {
             .unwrap()
             .0
     };
+    // DOZER_MASTER_SECRET overrides the config's secret.
+    let overridden = std::process::Command::new(&app.binary)
+        .env("DOZER_MASTER_SECRET", "from-the-environment")
+        .args(["token", "--all"])
+        .output()
+        .unwrap();
+    assert!(overridden.status.success());
+    let overridden = String::from_utf8(overridden.stdout).unwrap();
+    assert!(forger("shop", "from-the-environment")
+        .verify(overridden.trim())
+        .is_ok());
+    assert!(forger("shop", SECRET).verify(overridden.trim()).is_err());
+    assert!(forger("shop", SECRET).verify(&master).is_ok());
     let an_hour_ago = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

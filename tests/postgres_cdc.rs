@@ -745,6 +745,18 @@ fn measure_cdc_throughput_and_freshness() {
 
     wait_for("/customers/1"); // the snapshot is applied
 
+    // The baseline: a second slot on the app's publication, read after the run by
+    // `pg_recvlogical` (how fast PostgreSQL hands the same changes out).
+    let publication: String = c
+        .query_one("SELECT pubname::text FROM pg_publication", &[])
+        .unwrap()
+        .get(0);
+    c.execute(
+        "SELECT pg_create_logical_replication_slot('bench_baseline', 'pgoutput')",
+        &[],
+    )
+    .unwrap();
+
     // Throughput: 200k inserts, 200k updates and 100k deletes in transactions of 1000 rows, as
     // fast as one client commits them; the clock stops when the last one is visible.
     let insert = r#"INSERT INTO sales ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country")
@@ -781,9 +793,45 @@ fn measure_cdc_throughput_and_freshness() {
         visible.as_secs_f64(),
         changes / visible.as_secs_f64()
     );
+    let end: String = c
+        .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+        .unwrap()
+        .get(0);
+    let started = Instant::now();
+    let baseline = std::process::Command::new("pg_recvlogical")
+        .args([
+            "-d",
+            &shop.pg.url("shop"),
+            "--slot",
+            "bench_baseline",
+            "--start",
+        ])
+        .args(["--endpos", &end, "--no-loop", "-f", "/dev/null"])
+        .args(["-o", "proto_version=1", "-o"])
+        .arg(format!("publication_names={publication}"))
+        .output()
+        .unwrap();
+    let read = started.elapsed();
+    assert!(
+        baseline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&baseline.stderr)
+    );
+    c.execute("SELECT pg_drop_replication_slot('bench_baseline')", &[])
+        .unwrap();
+    eprintln!(
+        "baseline: pg_recvlogical read the same {changes} row changes in {:.2}s: {:.0} row changes/s",
+        read.as_secs_f64(),
+        changes / read.as_secs_f64()
+    );
 
-    // Freshness: a background writer commits 50-row transactions every 10 ms (5,000 changes/s)
-    // while a probe commits one customer row and polls the API until it is there.
+    // Freshness: a background writer commits a transaction every 10 ms (DOZER_CDC_RATE changes/s,
+    // default 10,000) while a probe commits one customer row and polls the API until it is there.
+    let rate: usize = std::env::var("DOZER_CDC_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10_000);
+    let per_commit = (rate / 100).max(1);
     let stop = Arc::new(AtomicBool::new(false));
     let load = std::thread::spawn({
         let url = shop.pg.url("shop");
@@ -793,15 +841,20 @@ fn measure_cdc_throughput_and_freshness() {
             let mut k = 300_000;
             let mut next = Instant::now();
             while !stop.load(Ordering::SeqCst) {
-                c.execute(&insert.replace("999", "49"), &[&k]).unwrap();
-                k += 50;
+                c.execute(&insert.replace("999", &(per_commit - 1).to_string()), &[&k])
+                    .unwrap();
+                k += per_commit as i32;
                 next += Duration::from_millis(10);
                 std::thread::sleep(next.saturating_duration_since(Instant::now()));
             }
         }
     });
+    let probes: i32 = std::env::var("DOZER_CDC_PROBES")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(500);
     let mut latencies = vec![];
-    for id in 0..500 {
+    for id in 0..probes {
         c.execute(
             "INSERT INTO customers VALUES ($1, 'probe')",
             &[&(2_000_000 + id)],
@@ -817,7 +870,7 @@ fn measure_cdc_throughput_and_freshness() {
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     eprintln!(
-        "freshness at ~5,000 changes/s: commit-to-visible p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} probes)",
+        "freshness at {rate} changes/s: commit-to-visible p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} probes)",
         at(0.5).as_secs_f64() * 1e3,
         at(0.99).as_secs_f64() * 1e3,
         latencies.last().unwrap().as_secs_f64() * 1e3,

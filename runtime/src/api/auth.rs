@@ -302,6 +302,10 @@ pub fn bearer(header: Option<&[u8]>) -> Result<&str, AuthError> {
     Ok(token)
 }
 
+/// The answer to a token request when the app has no authentication.
+pub const AUTH_OFF: &str =
+    "authentication is off for this app (no `api.api_security`), so there are no tokens to issue";
+
 /// Longest token accepted; real ones are a few hundred bytes.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
@@ -403,6 +407,11 @@ impl Authorizer {
             return Err(IssueError::NotAllowed);
         }
         self.issue(access, &requester.sub, ttl, Some(requester.exp))
+    }
+
+    /// The claims of the token in a request's `Authorization` header (who asks for a token).
+    pub fn requester(&self, authorization: Option<&[u8]>) -> Result<Claims, AuthError> {
+        self.verify(bearer(authorization)?)
     }
 
     /// The claims of a valid token.

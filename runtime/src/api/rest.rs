@@ -43,7 +43,9 @@ use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use super::auth::{parse_ttl, Access, AuthError, Authorizer, EndpointGrant, Grant, IssueError};
+use super::auth::{
+    parse_ttl, Access, AuthError, Authorizer, EndpointGrant, Grant, IssueError, AUTH_OFF,
+};
 use super::exec::{ExecError, Executor, RecordOut};
 use super::query::{parse_query, QueryError, QueryLimits};
 use super::{authenticate, EndpointSchema};
@@ -633,14 +635,13 @@ async fn issue_token(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let Some(auth) = &state.auth else {
-        return Err(ApiError::NotFound(
-            "authentication is off for this app (no `api.api_security`), so there are no tokens to issue".into(),
-        ));
+        return Err(ApiError::NotFound(AUTH_OFF.into()));
     };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
-    let requester = auth.verify(super::auth::bearer(authorization)?)?;
+    let requester = auth.requester(
+        headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+    )?;
     let json = body_json(&body)?;
     let access: Access = serde_json::from_value(json).map_err(|e| {
         ApiError::BadRequest(format!(

@@ -23,7 +23,7 @@ use super::proto::health::health_check_response::ServingStatus;
 use super::proto::health::health_grpc_service_server::HealthGrpcService;
 use super::proto::health::{HealthCheckRequest, HealthCheckResponse};
 use super::proto::types::{EventType, Operation, OperationType, Record};
-use crate::api::auth::{bearer, Access, AuthError, EndpointGrant, Grant, IssueError};
+use crate::api::auth::{Access, EndpointGrant, Grant, IssueError, AUTH_OFF};
 use crate::api::events::{self, EventTypes, Subscription};
 use crate::api::exec::{ExecError, Executor};
 use crate::api::query::{parse_filter, parse_query, Query};
@@ -36,25 +36,32 @@ pub struct Common {
 }
 
 impl Common {
-    fn endpoint(&self, name: &str) -> Result<usize, Status> {
+    /// The endpoint named `name`, and the request's access to it. An unknown name is NOT_FOUND
+    /// with the names the token may read (not the others).
+    fn endpoint(&self, grant: &Arc<Grant>, name: &str) -> Result<EndpointGrant, Status> {
         let endpoints = self.state.pipeline.endpoints();
-        endpoints
+        let endpoint = endpoints
             .iter()
             .position(|e| e.name == name)
             .ok_or_else(|| {
-                let names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
+                let names: Vec<&str> = endpoints
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| grant.sees(*i))
+                    .map(|(_, e)| e.name.as_str())
+                    .collect();
                 Status::not_found(format!(
                     "no endpoint `{name}`; the app has {}",
                     names.join(", ")
                 ))
-            })
+            })?;
+        endpoint_grant(&self.state, grant, endpoint)
     }
 
     /// The access and parsed query of a request.
     fn request(&self, r: &Request<QueryRequest>) -> Result<(EndpointGrant, Query), Status> {
         let grant = grant(&self.state, r.metadata())?;
-        let endpoint = self.endpoint(&r.get_ref().endpoint)?;
-        let grant = endpoint_grant(&self.state, &grant, endpoint)?;
+        let grant = self.endpoint(&grant, &r.get_ref().endpoint)?;
         let q = query(&self.state, &grant, r.get_ref().query.as_deref())?;
         Ok((grant, q))
     }
@@ -217,10 +224,9 @@ impl CommonGrpcService for Common {
         }
         let mut subscriptions = vec![];
         for (name, f) in &request.endpoints {
-            let endpoint = self.endpoint(name)?;
             subscriptions.push(subscription(
                 &self.state,
-                endpoint_grant(&self.state, &grant, endpoint)?,
+                self.endpoint(&grant, name)?,
                 name,
                 f.r#type,
                 f.filter.as_deref(),
@@ -274,8 +280,8 @@ impl CommonGrpcService for Common {
         request: Request<GetFieldsRequest>,
     ) -> Result<Response<GetFieldsResponse>, Status> {
         let grant = grant(&self.state, request.metadata())?;
-        let endpoint = self.endpoint(&request.get_ref().endpoint)?;
-        let grant = endpoint_grant(&self.state, &grant, endpoint)?;
+        let grant = self.endpoint(&grant, &request.get_ref().endpoint)?;
+        let endpoint = grant.endpoint();
         // The fields the token may read, numbered among themselves.
         let e =
             crate::api::rest::visible_schema(&self.state.pipeline.endpoints()[endpoint], &grant);
@@ -303,18 +309,15 @@ impl AuthGrpcService for Auth {
         request: Request<GetAuthTokenRequest>,
     ) -> Result<Response<GetAuthTokenResponse>, Status> {
         let Some(auth) = &self.state.auth else {
-            return Err(Status::unimplemented(
-                "authentication is off for this app (no `api.api_security`), so there are no tokens to issue",
-            ));
+            return Err(Status::unimplemented(AUTH_OFF));
         };
-        let unauthenticated = |e: AuthError| Status::unauthenticated(e.to_string());
         let authorization = request
             .metadata()
             .get("authorization")
             .map(|v| v.as_bytes());
         let requester = auth
-            .verify(bearer(authorization).map_err(unauthenticated)?)
-            .map_err(unauthenticated)?;
+            .requester(authorization)
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
         let r = request.into_inner();
         let access: Access = serde_json::from_str(&r.access_filter).map_err(|e| {
             Status::invalid_argument(format!(

@@ -31,7 +31,7 @@ use tonic::{Request, Response, Status};
 use super::convert;
 use super::proto::types as pb;
 use super::service::{endpoint_grant, issue_status, operation_type, query, read, subscription};
-use crate::api::auth::{bearer, Access, AuthError, EndpointAccess, EndpointGrant};
+use crate::api::auth::{Access, EndpointAccess, EndpointGrant, AUTH_OFF};
 use crate::api::events;
 use crate::api::exec::RecordOut;
 use crate::api::rest::ApiState;
@@ -360,14 +360,11 @@ impl UnaryService<TokenRequest> for Token {
         let authorization = self.1.clone();
         Box::pin(async move {
             let Some(auth) = &s.state.auth else {
-                return Err(Status::unimplemented(
-                    "authentication is off for this app (no `api.api_security`), so there are no tokens to issue",
-                ));
+                return Err(Status::unimplemented(AUTH_OFF));
             };
-            let unauthenticated = |e: AuthError| Status::unauthenticated(e.to_string());
             let requester = auth
-                .verify(bearer(authorization.as_deref()).map_err(unauthenticated)?)
-                .map_err(unauthenticated)?;
+                .requester(authorization.as_deref())
+                .map_err(|e| Status::unauthenticated(e.to_string()))?;
             let r = request.into_inner();
             let filter = match r.filter.as_deref().map(str::trim) {
                 None | Some("") => None,
