@@ -50,7 +50,7 @@ const PRODUCTS: &[(&str, &str, u32)] = &[
     ("21731", "RED TOADSTOOL LED NIGHT LIGHT", 165),
 ];
 
-const COUNTRIES: &[(&str, u32)] = &[
+pub const COUNTRIES: &[(&str, u32)] = &[
     ("United Kingdom", 80),
     ("Germany", 5),
     ("France", 4),

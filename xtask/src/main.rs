@@ -4,8 +4,8 @@
 //!   formatting and lint checks and the whole test suite. This is what CI runs.
 //! - `gen-data --rows N [--seed S] [--out FILE]`: deterministic e-commerce sales CSV.
 //! - `fuzz [--seconds N] [--seed S]`: mutation-fuzzes the compiler front end.
-//! - `bench [--quick]`: dozerc against its baselines (see [`bench`]); writes
-//!   `docs/benchmarks.md`.
+//! - `bench [--quick] [--only build|snapshot|read|cdc|memory]`: dozerc against its baselines (see
+//!   [`bench`]); a whole run writes `docs/benchmarks.md`.
 //! - `grpc-load --addr URL --endpoint E [--query JSON] [--connections N] [--seconds S]`: load on
 //!   a running app's gRPC `query` (requests/s, latency percentiles).
 
@@ -75,7 +75,11 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Some("bench") => bench::bench(&root, args.iter().any(|a| a == "--quick")),
+        Some("bench") => bench::bench(
+            &root,
+            args.iter().any(|a| a == "--quick"),
+            flag(&args, "--only"),
+        ),
         Some("grpc-load") => {
             let addr = flag(&args, "--addr").unwrap_or("http://127.0.0.1:50051");
             let endpoint = flag(&args, "--endpoint").context("--endpoint is required")?;
@@ -106,7 +110,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: cargo xtask <test | bench [--quick] | gen-data --rows N [--seed S] [--out FILE] | fuzz [--seconds N] [--seed S] | grpc-load --addr URL --endpoint E [--query JSON] [--connections N] [--seconds S]>");
+            eprintln!("usage: cargo xtask <test | bench [--quick] [--only SECTION] | gen-data --rows N [--seed S] [--out FILE] | fuzz [--seconds N] [--seed S] | grpc-load --addr URL --endpoint E [--query JSON] [--connections N] [--seconds S]>");
             std::process::exit(2);
         }
     }
