@@ -768,7 +768,7 @@ fn memory_section(report: &mut Report, root: &Path, work: &Path, quick: bool) ->
     );
     let store = std::fs::metadata(dir.join("home/store/data.mdb")).map_or(0, |m| m.len());
     report.note(format!(
-        "memory: the join's store (state and results, LMDB) is {} MiB on disk; LMDB pages are the page cache's, not the process's, so they do not count in its RSS",
+        "memory: the join's store (state and results, LMDB) is {} MiB on disk; the RSS is mostly its file pages that LMDB maps and the join's probes touch (reclaimable page cache, not heap)",
         store >> 20
     ));
     Ok(())
