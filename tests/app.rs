@@ -23,9 +23,32 @@ pub fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dozerc-apps")
 }
 
-/// Checks and builds the app of `config` (release profile); panics with the diagnostics or the
-/// build error.
+/// Checks and builds the app of `config` (release profile) into the tests' shared target
+/// directory; panics with the diagnostics or the build error.
 pub fn build(config: &Path) -> App {
+    build_into(config, &target_dir())
+}
+
+/// [`build`] into another cargo target directory (the benchmark's cold build).
+pub fn build_into(config: &Path, target: &Path) -> App {
+    let checked = check(config);
+    let opts = BuildOptions {
+        debug: false,
+        target_dir: Some(target.to_path_buf()),
+    };
+    let mut log = vec![];
+    match builder::build(&checked, &config.display().to_string(), &opts, &mut log) {
+        Ok(built) => App {
+            binary: built.binary,
+            checked,
+        },
+        Err(e) => panic!("build failed: {e}\n{}", String::from_utf8_lossy(&log)),
+    }
+}
+
+/// `dozerc check` of `config` (the lock file as the command uses it); panics with the rendered
+/// diagnostics.
+pub fn check(config: &Path) -> Checked {
     let mut map = SourceMap::default();
     let mut diags = Diagnostics::default();
     let checked = check_paths(
@@ -44,18 +67,7 @@ pub fn build(config: &Path) -> App {
             .collect();
         panic!("{} does not check:\n{shown}", config.display());
     }
-    let opts = BuildOptions {
-        debug: false,
-        target_dir: Some(target_dir()),
-    };
-    let mut log = vec![];
-    match builder::build(&checked, &config.display().to_string(), &opts, &mut log) {
-        Ok(built) => App {
-            binary: built.binary,
-            checked,
-        },
-        Err(e) => panic!("build failed: {e}\n{}", String::from_utf8_lossy(&log)),
-    }
+    checked
 }
 
 impl App {

@@ -247,39 +247,6 @@ fn example_in(root: &Path, dir: &Path) -> Result<PathBuf> {
     Ok(config)
 }
 
-fn check(config: &Path) -> Result<dozerc::check::Checked> {
-    use dozerc::catalog::LockMode;
-    use dozerc::check::{check_paths, CheckOptions};
-    use dozerc::diagnostic::{Diagnostics, SourceMap};
-    let mut map = SourceMap::default();
-    let mut diags = Diagnostics::default();
-    let checked = check_paths(
-        &[config.to_path_buf()],
-        CheckOptions {
-            lock_mode: LockMode::Normal,
-        },
-        &mut map,
-        &mut diags,
-    );
-    if diags.has_errors() {
-        bail!("{} does not check", config.display());
-    }
-    Ok(checked)
-}
-
-/// `dozerc build` of a checked config into `target`; returns the binary.
-fn build(config: &Path, target: &Path) -> Result<PathBuf> {
-    let checked = check(config)?;
-    let opts = dozerc::builder::BuildOptions {
-        debug: false,
-        target_dir: Some(target.to_path_buf()),
-    };
-    let mut log = vec![];
-    dozerc::builder::build(&checked, &config.display().to_string(), &opts, &mut log)
-        .map(|b| b.binary)
-        .map_err(|e| anyhow::anyhow!("build failed: {e}\n{}", String::from_utf8_lossy(&log)))
-}
-
 fn build_section(report: &mut Report, root: &Path, work: &Path, quick: bool) -> Result<()> {
     let dir = work.join("build-app");
     let _ = std::fs::remove_dir_all(&dir);
@@ -288,7 +255,7 @@ fn build_section(report: &mut Report, root: &Path, work: &Path, quick: bool) -> 
     let mut times = vec![];
     for _ in 0..5 {
         let t = Instant::now();
-        check(&config)?;
+        dozer_tests::app::check(&config);
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
@@ -303,7 +270,7 @@ fn build_section(report: &mut Report, root: &Path, work: &Path, quick: bool) -> 
 
     // The target directory the tests build apps into: warm in a checkout that ran them.
     let shared = apps_target(root);
-    build(&config, &shared)?;
+    dozer_tests::app::build_into(&config, &shared);
     // A one-line SQL change: another aggregate in one query.
     let text = std::fs::read_to_string(&config)?;
     let changed = text.replacen(
@@ -316,7 +283,7 @@ fn build_section(report: &mut Report, root: &Path, work: &Path, quick: bool) -> 
     }
     std::fs::write(&config, changed)?;
     let t = Instant::now();
-    build(&config, &shared)?;
+    dozer_tests::app::build_into(&config, &shared);
     report.add(
         "build",
         "`dozerc build`, warm (one-line SQL change)",
@@ -331,7 +298,7 @@ fn build_section(report: &mut Report, root: &Path, work: &Path, quick: bool) -> 
         let cold = work.join("cold-target");
         let _ = std::fs::remove_dir_all(&cold);
         let t = Instant::now();
-        build(&config, &cold)?;
+        dozer_tests::app::build_into(&config, &cold);
         report.add(
             "build",
             "`dozerc build`, cold (empty target directory)",
@@ -402,34 +369,13 @@ fn timed(cmd: &mut Command) -> Result<(f64, f64)> {
     Ok((secs, kib / 1024.0))
 }
 
-/// A Python virtualenv under `target/` with `packages`.
-fn venv(work: &Path, name: &str, packages: &[&str], import: &str) -> Result<PathBuf> {
-    let venv = work.join(name);
-    let python = venv.join("bin/python");
-    let ready = || {
-        Command::new(&python)
-            .args(["-c", import])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !ready() {
-        super::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        super::run(
-            Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet"])
-                .args(packages),
-        )?;
-    }
-    Ok(python)
-}
-
 fn snapshot_section(
     report: &mut Report,
     root: &Path,
     work: &Path,
     quick: bool,
 ) -> Result<SnapshotApp> {
-    let python = venv(work, "bench-venv", &["duckdb==1.1.3"], "import duckdb")?;
+    let python = dozer_tests::app::venv("bench-venv", &["duckdb==1.1.3"], "import duckdb");
     let script = root.join("xtask/bench/duckdb_ecommerce.py");
     let sizes: &[u64] = if quick {
         &[1_000_000]
@@ -448,7 +394,7 @@ fn snapshot_section(
         std::fs::create_dir_all(dir.join("data/sales"))?;
         std::fs::hard_link(&csv, dir.join("data/sales/sales.csv"))
             .or_else(|_| std::fs::copy(&csv, dir.join("data/sales/sales.csv")).map(|_| ()))?;
-        let binary = build(&config, &apps_target(root))?;
+        let binary = dozer_tests::app::build_into(&config, &apps_target(root)).binary;
         let home = dir.join("home");
         let reps = if quick { 1 } else { 3 };
         let (secs, rss) = median_of(reps, || {
@@ -740,7 +686,7 @@ fn memory_section(report: &mut Report, root: &Path, work: &Path, quick: bool) ->
     std::fs::write(dir.join("data/regions/regions.csv"), regions)?;
     let config = dir.join("dozer-config.yaml");
     std::fs::write(&config, JOIN_CONFIG)?;
-    let binary = build(&config, &apps_target(root))?;
+    let binary = dozer_tests::app::build_into(&config, &apps_target(root)).binary;
     let (secs, rss) = timed(
         Command::new(&binary)
             .arg("--home")

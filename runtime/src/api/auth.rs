@@ -162,16 +162,10 @@ impl Grant {
             Grant::Scoped(scopes) => scopes.get(endpoint).is_some_and(Option::is_some),
         }
     }
-
-    /// Whether the token may issue tokens (only `All` may).
-    pub fn is_all(&self) -> bool {
-        matches!(self, Grant::All)
-    }
 }
 
-/// A request's checked access to one endpoint: only [`Grant::to_endpoint`] and
-/// [`EndpointGrant::all`] make one, so holding it means the endpoint may be read, within
-/// [`EndpointGrant::scope`].
+/// A request's checked access to one endpoint: only [`Grant::to_endpoint`] makes one, so holding
+/// it means the endpoint may be read, within [`EndpointGrant::scope`].
 #[derive(Clone, Debug)]
 pub struct EndpointGrant {
     grant: Arc<Grant>,
@@ -179,14 +173,6 @@ pub struct EndpointGrant {
 }
 
 impl EndpointGrant {
-    /// Everything of `endpoint` (apps without authentication, `All` tokens).
-    pub fn all(endpoint: usize) -> EndpointGrant {
-        EndpointGrant {
-            grant: Grant::all(),
-            endpoint,
-        }
-    }
-
     pub fn endpoint(&self) -> usize {
         self.endpoint
     }
@@ -642,7 +628,7 @@ mod tests {
             claims.exp >= now() + 59 && claims.exp <= now() + 61,
             "{claims:?}"
         );
-        assert!(auth.grant(&t).unwrap().is_all());
+        assert!(matches!(*auth.grant(&t).unwrap(), Grant::All));
 
         assert_eq!(
             authorizer("shop", "other").verify(&t),
