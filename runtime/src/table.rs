@@ -108,6 +108,19 @@ pub struct Table {
 
 const NEXT_ID: &[u8] = b"next_id";
 
+/// Record ids handed out during one batch; the counter is written back once at its end.
+struct Ids {
+    next: u64,
+    first: u64,
+}
+
+impl Ids {
+    fn take(&mut self) -> u64 {
+        self.next += 1;
+        self.next - 1
+    }
+}
+
 /// The LMDB key of a record. LMDB has no empty keys; the one table whose key is empty (a global
 /// aggregate's single row) stores it as one zero byte, which no other key of that table can be.
 /// Keys longer than LMDB allows are shortened ([`lmdb_key`]).
@@ -287,15 +300,23 @@ impl Table {
         })
     }
 
-    fn next_id(&self, txn: &mut RwTxn) -> Result<u64, OpError> {
-        let id = match self.meta.get(txn, NEXT_ID)? {
+    /// The table's next record id, read once per batch ([`Ids`] hands them out and writes the
+    /// counter back once).
+    fn ids_for_batch(&self, txn: &RwTxn) -> Result<Ids, OpError> {
+        let next = match self.meta.get(txn, NEXT_ID)? {
             Some(b) => u64::decode(&mut Reader::new(b))?,
             None => 1,
         };
-        let mut bytes = vec![];
-        (id + 1).encode(&mut bytes);
-        self.meta.put(txn, NEXT_ID, &bytes)?;
-        Ok(id)
+        Ok(Ids { next, first: next })
+    }
+
+    fn store_ids(&self, txn: &mut RwTxn, ids: Ids) -> Result<(), OpError> {
+        if ids.next != ids.first {
+            let mut bytes = vec![];
+            ids.next.encode(&mut bytes);
+            self.meta.put(txn, NEXT_ID, &bytes)?;
+        }
+        Ok(())
     }
 
     fn put(
@@ -325,6 +346,50 @@ impl Table {
         self.ids.delete(txn, &record.id)?;
         for (i, ix) in self.index_entries(keys, &record.row)? {
             self.indexes[i].delete(txn, &index_entry(&ix, key))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces `old` by `new` under the same key and id: the record is overwritten in place and
+    /// only the index entries that differ are touched (an update of one column leaves the other
+    /// columns' indexes alone, which is most of the work of an update on a wide, indexed table).
+    fn replace(
+        &self,
+        txn: &mut RwTxn,
+        keys: &dyn RowKeys,
+        key: &[u8],
+        old: &Record,
+        new: &Record,
+    ) -> Result<(), OpError> {
+        debug_assert_eq!(old.id, new.id);
+        self.records
+            .put(txn, &stored_key(key), &encode_record(new))?;
+        let mut before = self.index_entries(keys, &old.row)?;
+        let mut after = self.index_entries(keys, &new.row)?;
+        before.sort_unstable();
+        after.sort_unstable();
+        let (mut gone, mut came) = (before.iter().peekable(), after.iter().peekable());
+        loop {
+            let order = match (gone.peek(), came.peek()) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(x), Some(y)) => x.cmp(y),
+            };
+            match order {
+                std::cmp::Ordering::Equal => {
+                    gone.next();
+                    came.next();
+                }
+                std::cmp::Ordering::Less => {
+                    let (i, ix) = gone.next().expect("peeked");
+                    self.indexes[*i].delete(txn, &index_entry(ix, key))?;
+                }
+                std::cmp::Ordering::Greater => {
+                    let (i, ix) = came.next().expect("peeked");
+                    self.indexes[*i].put(txn, &index_entry(ix, key), key)?;
+                }
+            }
         }
         Ok(())
     }
@@ -378,6 +443,7 @@ impl Table {
             let key = keys.primary_key(&row)?;
             *per_key.entry(key).or_default().entry(row).or_insert(0) += w;
         }
+        let mut ids = self.ids_for_batch(txn)?;
         let mut out = vec![];
         for (key, rows) in per_key {
             let had_delete = rows.values().any(|w| *w < 0);
@@ -449,8 +515,7 @@ impl Table {
                             version: old.version + 1,
                             row,
                         };
-                        self.remove(txn, keys, &key, &old)?;
-                        self.put(txn, keys, &key, &new)?;
+                        self.replace(txn, keys, &key, &old, &new)?;
                         out.push(RecordChange {
                             kind: ChangeKind::Update,
                             id: new.id,
@@ -469,7 +534,7 @@ impl Table {
                         )?;
                     if apply {
                         let record = Record {
-                            id: self.next_id(txn)?,
+                            id: ids.take(),
                             version: 1,
                             row,
                         };
@@ -485,6 +550,7 @@ impl Table {
                 }
             }
         }
+        self.store_ids(txn, ids)?;
         Ok(out)
     }
 
@@ -498,13 +564,14 @@ impl Table {
         for (row, w) in changes {
             *consolidated.entry(row).or_insert(0) += w;
         }
+        let mut ids = self.ids_for_batch(txn)?;
         let mut out = vec![];
         for (row, w) in consolidated {
             let hash = xxh3_128(&row).to_be_bytes();
             if w > 0 {
                 for _ in 0..w {
                     let record = Record {
-                        id: self.next_id(txn)?,
+                        id: ids.take(),
                         version: 1,
                         row: row.clone(),
                     };
@@ -562,6 +629,7 @@ impl Table {
                 }
             }
         }
+        self.store_ids(txn, ids)?;
         Ok(out)
     }
 }
