@@ -223,13 +223,49 @@ pub const DEFAULT_EVENT_RETENTION: std::time::Duration = std::time::Duration::fr
 impl Runner {
     /// Opens the app's store under `home` and the pipeline in it, and resumes every source from its
     /// committed position.
+    ///
+    /// The store is opened a first time with room for [`crate::store::MAX_DBS`] databases, which
+    /// creates those of a new store, and again with room for just the databases it holds (every
+    /// transaction LMDB begins costs a slot per possible database).
     pub fn open(
         home: &Path,
         map_size: Option<usize>,
         open: OpenPipeline<'_>,
         skip_bad_records: bool,
     ) -> Result<Runner, PipelineError> {
-        let store = Store::open(&home.join("store"), map_size)?;
+        let first = Self::open_for(
+            home,
+            map_size,
+            open,
+            skip_bad_records,
+            crate::store::MAX_DBS,
+        )?;
+        // Room for a few more than it holds: nothing creates databases after opening, the spare
+        // slots are only a margin.
+        let databases = first.store.databases()?.saturating_add(8);
+        if databases >= crate::store::MAX_DBS {
+            return Ok(first);
+        }
+        let Runner { store, .. } = first;
+        match Arc::try_unwrap(store) {
+            Ok(store) => store.close(),
+            Err(_) => {
+                return Err(PipelineError::Op(OpError::Inconsistent(
+                    "internal error: the store is still in use while the app opens".into(),
+                )))
+            }
+        }
+        Self::open_for(home, map_size, open, skip_bad_records, databases)
+    }
+
+    fn open_for(
+        home: &Path,
+        map_size: Option<usize>,
+        open: OpenPipeline<'_>,
+        skip_bad_records: bool,
+        databases: u32,
+    ) -> Result<Runner, PipelineError> {
+        let store = Store::open_for(&home.join("store"), map_size, databases)?;
         let wake = Wake::default();
         let (pipeline, positions, meta, event_log, mut pg) = store.write(|txn| -> Result<_, PipelineError> {
             let positions = store.env().create_database(txn, Some("source.positions"))?;

@@ -104,8 +104,21 @@ impl<'s> std::ops::Deref for ReadView<'s> {
 }
 
 impl Store {
-    /// Opens (or creates) the store in directory `path` with at least `map_size` bytes of map.
+    /// Opens (or creates) the store in directory `path` with at least `map_size` bytes of map and
+    /// room for [`MAX_DBS`] named databases.
     pub fn open(path: &Path, map_size: Option<usize>) -> Result<Store, StoreError> {
+        Self::open_for(path, map_size, MAX_DBS)
+    }
+
+    /// Like [`Store::open`] with room for `databases` named databases. LMDB allocates and zeroes
+    /// a slot per possible database in every transaction it begins (about 50 bytes each), so a
+    /// store opened for the databases it has makes each read of the API that much cheaper: with
+    /// 4096 slots, zeroing 200 KB was a tenth of a by-key request's time.
+    pub fn open_for(
+        path: &Path,
+        map_size: Option<usize>,
+        databases: u32,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(path).map_err(|e| {
             StoreError::new(format!("creating {}", path.display()), heed::Error::Io(e))
         })?;
@@ -115,7 +128,7 @@ impl Store {
             .div_ceil(MAP_GRANULE)
             * MAP_GRANULE;
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
-        options.map_size(size).max_dbs(MAX_DBS);
+        options.map_size(size).max_dbs(databases);
         // SAFETY: LMDB's rules for an environment are upheld by the runtime: the directory is the
         // app's own home (not shared with another program), it is local (LMDB's lock file does not
         // work over network filesystems, as documented for users), and it is opened by a single
@@ -132,6 +145,29 @@ impl Store {
 
     pub fn env(&self) -> &Env<WithoutTls> {
         &self.env
+    }
+
+    /// How many named databases the store holds (the entries of LMDB's main database).
+    pub fn databases(&self) -> Result<u32, StoreError> {
+        let view = self.read()?;
+        let main: Option<heed::Database<heed::types::Bytes, heed::types::DecodeIgnore>> = self
+            .env
+            .open_database(&view, None)
+            .map_err(|e| StoreError::new("opening the store's main database", e))?;
+        let n = match main {
+            Some(db) => db
+                .len(&view)
+                .map_err(|e| StoreError::new("counting the store's databases", e))?,
+            None => 0,
+        };
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Closes the environment, waiting until LMDB has let go of it (so the same directory can be
+    /// opened again in this process).
+    pub fn close(self) {
+        let Store { env, .. } = self;
+        env.prepare_for_closing().wait();
     }
 
     pub fn path(&self) -> &Path {
@@ -256,6 +292,38 @@ mod tests {
         );
         let view = store.read().unwrap();
         assert_eq!(table.len(&view).unwrap(), 16 * 256);
+    }
+
+    #[test]
+    fn a_store_reopens_with_room_for_just_its_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
+        assert_eq!(store.databases().unwrap(), 0);
+        let tables: Vec<Table> = store
+            .write_batch(|txn| {
+                (0..3)
+                    .map(|i| store.env().create_database(txn, Some(&format!("t{i}"))))
+                    .collect()
+            })
+            .unwrap();
+        store
+            .write_batch(|txn| tables[2].put(txn, &7, b"kept"))
+            .unwrap();
+        assert_eq!(store.databases().unwrap(), 3);
+        store.close();
+
+        let store = Store::open_for(dir.path(), None, 3).unwrap();
+        let view = store.read().unwrap();
+        let opened: Vec<Table> = (0..3)
+            .map(|i| {
+                store
+                    .env()
+                    .open_database(&view, Some(&format!("t{i}")))
+                    .unwrap()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(opened[2].get(&view, &7).unwrap(), Some(&b"kept"[..]));
     }
 
     #[test]

@@ -533,12 +533,13 @@ async fn by_key(
             )))
         }
     };
-    // Outside the token's scope a row does not exist: the same 404 as for a missing one.
-    let found = read(state.clone(), grant.clone(), move |ex, txn| match lookup {
+    // Outside the token's scope a row does not exist: the same 404 as for a missing one. One
+    // B-tree lookup: done on this worker, as the hop to a blocking thread would cost more than
+    // the read (queries, which may scan, go through `read`).
+    let found = super::read_endpoint(&state, &grant, |ex, txn| match lookup {
         Lookup::Id(id) => ex.by_id(txn, id),
         Lookup::Key(k) => ex.by_key(txn, &k),
-    })
-    .await?;
+    })?;
     match found {
         Some(r) => Ok(json_response(
             StatusCode::OK,
