@@ -60,23 +60,33 @@ pub fn encode_decimal(out: &mut Vec<u8>, v: Decimal) {
         out.push(0x01);
         return;
     }
-    // v = ±0.d1d2…dn × 10^exp with d1 ≠ 0 and dn ≠ 0.
-    let text = v.abs().normalize().to_string();
-    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
-    let all: String = format!("{int}{frac}");
-    let leading = all.len() - all.trim_start_matches('0').len();
-    let digits = all.trim_start_matches('0').trim_end_matches('0');
-    let exp = int.len() as i32 - leading as i32; // magnitude order, within ±29
+    // v = ±0.d1d2…dn × 10^exp with d1 ≠ 0 and dn ≠ 0: the digits of the mantissa without its
+    // trailing zeros, and exp = (number of mantissa digits) − scale. Written from the integer
+    // mantissa into a stack buffer (formatting the decimal as text was a visible part of every
+    // aggregate's and index's key).
+    let mut mantissa = v.mantissa().unsigned_abs();
+    let scale = v.scale() as i32;
+    let mut buf = [0u8; 40];
+    let mut start = buf.len();
+    while mantissa > 0 {
+        start -= 1;
+        buf[start] = b'0' + (mantissa % 10) as u8;
+        mantissa /= 10;
+    }
+    let all = &buf[start..];
+    let exp = all.len() as i32 - scale; // magnitude order, within ±29
+    let end = all.iter().rposition(|d| *d != b'0').map_or(0, |i| i + 1);
+    let digits = &all[..end];
     let exp_byte = (exp + 64) as u8;
     if v.is_sign_positive() {
         out.push(0x02);
         out.push(exp_byte);
-        out.extend(digits.bytes());
+        out.extend_from_slice(digits);
         out.push(0x00);
     } else {
         out.push(0x00);
         out.push(!exp_byte);
-        out.extend(digits.bytes().map(|d| !d));
+        out.extend(digits.iter().map(|d| !d));
         out.push(0xFF);
     }
 }
@@ -159,7 +169,40 @@ mod tests {
         (any::<i64>(), 0u32..=18).prop_map(|(m, s)| Decimal::new(m, s))
     }
 
+    /// The encoding as first written, through the decimal's text: what stores hold.
+    fn decimal_through_text(v: Decimal) -> Vec<u8> {
+        let mut out = vec![PRESENT];
+        if v.is_zero() {
+            out.push(0x01);
+            return out;
+        }
+        let text = v.abs().normalize().to_string();
+        let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+        let all: String = format!("{int}{frac}");
+        let leading = all.len() - all.trim_start_matches('0').len();
+        let digits = all.trim_start_matches('0').trim_end_matches('0');
+        let exp_byte = (int.len() as i32 - leading as i32 + 64) as u8;
+        if v.is_sign_positive() {
+            out.extend([0x02, exp_byte]);
+            out.extend(digits.bytes());
+            out.push(0x00);
+        } else {
+            out.extend([0x00, !exp_byte]);
+            out.extend(digits.bytes().map(|d| !d));
+            out.push(0xFF);
+        }
+        out
+    }
+
     proptest! {
+        #[test]
+        fn decimals_encode_as_through_their_text(lo: u64, hi: u32, negative: bool, scale in 0u32..=28) {
+            let v = Decimal::from_parts(lo as u32, (lo >> 32) as u32, hi >> (hi % 33).min(31), negative, scale);
+            let mut out = vec![];
+            encode_decimal(&mut out, v);
+            prop_assert_eq!(out, decimal_through_text(v), "{}", v);
+        }
+
         #[test]
         fn ints_keep_order(a: i64, b: i64) {
             prop_assert_eq!(key(&Value::Int(a)).cmp(&key(&Value::Int(b))), a.cmp(&b));
