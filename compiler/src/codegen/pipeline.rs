@@ -915,16 +915,20 @@ impl<'a> PipelineGen<'a> {
                     "Ttl",
                     format!("Ttl::open(env, txn, \"{name}.ttl\", {})?", ttl.0 * 1000),
                 );
+                // Rows go to the operator as they are (owned, or borrowed from the delta); it
+                // encodes only those still live at the end of the batch.
                 let push = if time.nullable {
-                    format!("match {t} {{ Some(t) => rows.push((sql::micros(t), row::encode({}), w)), None => out.push(({}, w)) }}", child.row_ref(), child.row_owned())
+                    format!("match {t} {{ Some(t) => rows.push((sql::micros(t), r, w)), None => out.push(({}, w)) }}", child.row_owned())
                 } else {
-                    format!(
-                        "rows.push((sql::micros({t}), row::encode({}), w));",
-                        child.row_ref()
-                    )
+                    format!("rows.push((sql::micros({t}), r, w));")
+                };
+                let encode = if child.owned {
+                    "|r| row::encode(r)"
+                } else {
+                    "|r| row::encode(*r)"
                 };
                 let body = format!(
-                    "let mut rows = Vec::new(); {} {{ {push} }} for (bytes, w) in self.{op}.apply(txn, rows)? {{ out.push((row::decode(&bytes)?, w)); }}",
+                    "let mut rows = Vec::new(); {} {{ {push} }} for (bytes, w) in self.{op}.apply(txn, rows, {encode})? {{ out.push((row::decode(&bytes)?, w)); }}",
                     child.each()
                 );
                 let doc = format!("TTL({}, {ttl}): rows older than the newest time seen minus {ttl} are retracted", ShowExpr(time, &input.schema.fields));

@@ -52,32 +52,38 @@ impl Ttl {
         }
     }
 
-    /// Applies changes `(time, encoded row, weight)`; returns the output changes per row.
-    pub fn apply(
+    /// Applies changes `(time, row, weight)`; returns the output changes per encoded row. Only
+    /// rows that are still live at the end of the batch are encoded (`encode`): a snapshot of
+    /// historical data is mostly older than the cutoff, and skips that work.
+    pub fn apply<R>(
         &self,
         txn: &mut RwTxn,
-        input: Vec<(i64, Vec<u8>, Weight)>,
+        input: Vec<(i64, R, Weight)>,
+        encode: impl Fn(&R) -> Vec<u8>,
     ) -> Result<Vec<(Vec<u8>, Weight)>, OpError> {
         let old_watermark = self.watermark(txn)?;
         // Every inserted row moves the watermark, even one deleted again in the same batch, so the
         // result does not depend on how the input was cut into batches.
-        let mut new_watermark = old_watermark;
-        let mut delta: BTreeMap<(i64, Vec<u8>), Weight> = BTreeMap::new();
-        for (t, row, w) in input {
-            if w > 0 {
-                new_watermark = Some(new_watermark.map_or(t, |m| m.max(t)));
-            }
-            *delta.entry((t, row)).or_insert(0) += w;
-        }
+        let new_watermark = input
+            .iter()
+            .filter(|(_, _, w)| *w > 0)
+            .map(|(t, _, _)| *t)
+            .fold(old_watermark, |m, t| Some(m.map_or(t, |m| m.max(t))));
         let cutoff = |wm: Option<i64>| wm.map_or(i64::MIN, |wm| wm.saturating_sub(self.ttl));
         // A change older than the batch's new cutoff is expired by the end of the batch: an
         // insert would be stored and evicted again, a delete of a stored row only takes part of
         // what its eviction below retracts anyway. Either way its net effect is nothing, so it
         // never touches the store (a snapshot of historical data mostly skips the state).
         let new_cutoff = cutoff(new_watermark);
+        let mut delta: BTreeMap<(i64, Vec<u8>), Weight> = BTreeMap::new();
+        for (t, row, w) in input {
+            if t >= new_cutoff {
+                *delta.entry((t, encode(&row))).or_insert(0) += w;
+            }
+        }
         let mut out: BTreeMap<Vec<u8>, Weight> = BTreeMap::new();
         for ((t, row), w) in delta {
-            if w == 0 || t < new_cutoff {
+            if w == 0 {
                 continue;
             }
             let mut key = time_key(t).to_vec();
@@ -143,7 +149,7 @@ mod tests {
                         input.push((t, row((t, v)), -1));
                     }
                 }
-                for (r, w) in store.write(|txn| op.apply(txn, input.clone())).unwrap() {
+                for (r, w) in store.write(|txn| op.apply(txn, input.clone(), |r: &Vec<u8>| r.clone())).unwrap() {
                     *view.entry(r).or_insert(0) += w;
                 }
                 prop_assert!(view.values().all(|w| *w >= 0), "a row's multiplicity went negative");
