@@ -717,6 +717,21 @@ fn measure_cdc_throughput_and_freshness() {
     // send only flushed WAL (the test clusters' `synchronous_commit=off` delays it up to
     // `wal_writer_delay`, which would be measured as freshness).
     shop.pg.restart_with("-c synchronous_commit=on").unwrap();
+    // DOZER_CDC_UNINDEXED=1: the raw `sales` endpoint without its default secondary indexes (one
+    // per column), to show what maintaining them costs.
+    if std::env::var_os("DOZER_CDC_UNINDEXED").is_some() {
+        let text = std::fs::read_to_string(&shop.config).unwrap();
+        let endpoint = "    path: /sales\n    table_name: sales_data\n";
+        assert!(
+            text.contains(endpoint),
+            "the example's `sales` endpoint changed"
+        );
+        let unindexed = text.replace(
+            endpoint,
+            &format!("{endpoint}    index:\n      secondary:\n        skip_default: [id, InvoiceNo, StockCode, Quantity, InvoiceDate, UnitPrice, CustomerID, Country]\n"),
+        );
+        std::fs::write(&shop.config, unindexed).unwrap();
+    }
     let app = app::build(&shop.config);
     let running = Running::start(&app);
     if let Ok(pid) = std::env::var("DOZER_CDC_PERF") {
