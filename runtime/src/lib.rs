@@ -21,6 +21,12 @@
 //!
 //! See docs/architecture.md for how they fit together.
 
+/// Every app allocates small, short-lived buffers for each row (keys, encoded rows, decoded
+/// values) and each request; glibc's malloc and free were a sixth of the pipeline's time in
+/// profiles, mimalloc's thread-local free lists take much of that away.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod api;
 pub mod app;
 pub mod cli;
