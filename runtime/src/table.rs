@@ -368,28 +368,11 @@ impl Table {
         let mut after = self.index_entries(keys, &new.row)?;
         before.sort_unstable();
         after.sort_unstable();
-        let (mut gone, mut came) = (before.iter().peekable(), after.iter().peekable());
-        loop {
-            let order = match (gone.peek(), came.peek()) {
-                (None, None) => break,
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some(x), Some(y)) => x.cmp(y),
-            };
-            match order {
-                std::cmp::Ordering::Equal => {
-                    gone.next();
-                    came.next();
-                }
-                std::cmp::Ordering::Less => {
-                    let (i, ix) = gone.next().expect("peeked");
-                    self.indexes[*i].delete(txn, &index_entry(ix, key))?;
-                }
-                std::cmp::Ordering::Greater => {
-                    let (i, ix) = came.next().expect("peeked");
-                    self.indexes[*i].put(txn, &index_entry(ix, key), key)?;
-                }
-            }
+        for (i, ix) in before.iter().filter(|e| after.binary_search(e).is_err()) {
+            self.indexes[*i].delete(txn, &index_entry(ix, key))?;
+        }
+        for (i, ix) in after.iter().filter(|e| before.binary_search(e).is_err()) {
+            self.indexes[*i].put(txn, &index_entry(ix, key), key)?;
         }
         Ok(())
     }

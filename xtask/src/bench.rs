@@ -70,6 +70,20 @@ impl Report {
         self.figures.push(f);
     }
 
+    /// Two rows: the p50 and p99 latency (in ms) of `what`.
+    fn latencies(&mut self, section: &'static str, what: &str, p50_ms: f64, p99_ms: f64) {
+        for (p, ms) in [(50, p50_ms), (99, p99_ms)] {
+            self.add(
+                section,
+                format!("{what}, latency p{p}"),
+                ms,
+                "ms",
+                None,
+                false,
+            );
+        }
+    }
+
     fn note(&mut self, text: impl Into<String>) {
         let text = text.into();
         eprintln!("  note: {text}");
@@ -510,6 +524,10 @@ fn apt_install(package: &str, binary: &str) -> Result<()> {
         .with_context(|| format!("{binary} is missing; install {package}"))
 }
 
+/// The filtered, sorted query of the read section (REST and gRPC).
+const TOP_BESTSELLERS: &str =
+    r#"{"$filter": {"BuyCount": {"$gt": 100}}, "$order_by": {"BuyCount": "desc"}, "$limit": 10}"#;
+
 fn read_section(report: &mut Report, work: &Path, app: &SnapshotApp, quick: bool) -> Result<()> {
     apt_install("wrk", "wrk")?;
     let (seconds, reps) = if quick { (5, 1) } else { (10, 3) };
@@ -532,16 +550,16 @@ fn read_section(report: &mut Report, work: &Path, app: &SnapshotApp, quick: bool
         Some(("bare axum returning the record", bare_rps)),
         true,
     );
-    report.add("read", "REST by key, latency p50", p50, "ms", None, false);
-    report.add("read", "REST by key, latency p99", p99, "ms", None, false);
+    report.latencies("read", "REST by key", p50, p99);
 
     let query = work.join("query.lua");
     std::fs::write(
         &query,
         r#"wrk.method = "POST"
-wrk.body = '{"$filter": {"BuyCount": {"$gt": 100}}, "$order_by": {"BuyCount": "desc"}, "$limit": 10}'
+wrk.body = 'QUERY'
 wrk.headers["Content-Type"] = "application/json"
-"#,
+"#
+        .replace("QUERY", TOP_BESTSELLERS),
     )?;
     let (q_rps, q50, q99) = wrk(
         &format!("{}/bestsellers/query", serving.rest),
@@ -557,15 +575,12 @@ wrk.headers["Content-Type"] = "application/json"
         Some(("bare axum returning the record", bare_rps)),
         true,
     );
-    report.add("read", "REST query, latency p50", q50, "ms", None, false);
-    report.add("read", "REST query, latency p99", q99, "ms", None, false);
+    report.latencies("read", "REST query", q50, q99);
 
     let grpc = super::load::grpc_query(
         &serving.grpc,
         "bestsellers",
-        Some(
-            r#"{"$filter": {"BuyCount": {"$gt": 100}}, "$order_by": {"BuyCount": "desc"}, "$limit": 10}"#,
-        ),
+        Some(TOP_BESTSELLERS),
         32,
         Duration::from_secs(seconds),
     )?;
@@ -577,16 +592,8 @@ wrk.headers["Content-Type"] = "application/json"
         Some(("bare axum returning the record", bare_rps)),
         true,
     );
-    for p in [50.0, 99.0] {
-        report.add(
-            "read",
-            format!("gRPC `query`, latency p{p:.0}"),
-            grpc.percentile(p).as_secs_f64() * 1e3,
-            "ms",
-            None,
-            false,
-        );
-    }
+    let ms = |p: f64| grpc.percentile(p).as_secs_f64() * 1e3;
+    report.latencies("read", "gRPC `query`", ms(50.0), ms(99.0));
 
     match baselines::redis_get(work, &record, seconds) {
         Ok(redis_rps) => report.add(
