@@ -134,7 +134,7 @@ fn ecommerce_survives_kill_9_mid_ingest_and_matches_the_oracle() {
         "daily_sales",
         "SELECT SUM(\"Quantity\" * \"UnitPrice\"), date_trunc('day', \"InvoiceDate\"), \
          date_trunc('day', \"InvoiceDate\") + interval '1 day' FROM sales_data \
-         WHERE \"InvoiceDate\" >= (SELECT max(\"InvoiceDate\") FROM sales_data) - interval '1 day' \
+         WHERE \"InvoiceDate\" > (SELECT max(\"InvoiceDate\") FROM sales_data) - interval '1 day' \
          GROUP BY 2, 3",
     );
 }
@@ -227,7 +227,7 @@ const CONSTRUCTS_ORACLE: &[(&str, &str)] = &[
     ("t_minmax", "SELECT MIN(total), MAX(total), COUNT(*) FROM (SELECT customer, SUM(qty) AS total FROM orders GROUP BY customer) s"),
     ("t_chain_join", "SELECT s.customer, s.total, c.name FROM (SELECT customer, SUM(qty) AS total FROM orders GROUP BY customer) s JOIN customers c ON s.customer = c.id WHERE s.total > 100"),
     ("t_hop", "SELECT ws, ws + interval '3 hours', COUNT(*), SUM(qty) FROM orders, LATERAL generate_series(date_bin('1 hour', ts, TIMESTAMPTZ 'epoch') - interval '2 hours', date_bin('1 hour', ts, TIMESTAMPTZ 'epoch'), interval '1 hour') ws GROUP BY ws"),
-    ("t_ttl", "SELECT date_trunc('hour', ts), COUNT(*) FROM orders WHERE ts >= (SELECT max(ts) FROM orders) - interval '6 hours' GROUP BY 1"),
+    ("t_ttl", "SELECT date_trunc('hour', ts), COUNT(*) FROM orders WHERE ts > (SELECT max(ts) FROM orders) - interval '6 hours' GROUP BY 1"),
 ];
 
 #[test]

@@ -7,96 +7,18 @@
 //! Sources get fixed schemas (no files or databases), so the snapshots only change when the front
 //! end does. Run `cargo insta review` after an intended change.
 
-use std::path::{Path, PathBuf};
+// The emitted code of the good corpus (and of every type combination) compiled, in the same test
+// binary (one link less in every test run).
+mod build_matrix;
 
-use dozer_tests::fuzz::sales_schema;
-use dozerc::catalog::{Catalog, Column, SourceEntry, TableSchema};
-use dozerc::diagnostic::{render, Diagnostics, RenderOptions, SourceMap};
-use dozerc::types::SqlType;
+use std::path::Path;
 
-fn catalog_for(config: &dozerc::config::Config) -> Catalog {
-    let c = |name: &str, ty, nullable| Column {
-        name: name.into(),
-        ty,
-        nullable,
-    };
-    let mut catalog = Catalog::default();
-    for s in &config.sources {
-        let schema = match s.name.value.as_str() {
-            "orders" => TableSchema {
-                columns: vec![
-                    c("id", SqlType::Int, false),
-                    c("customer_id", SqlType::Int, false),
-                    c("amount", SqlType::Decimal, false),
-                    c("created_at", SqlType::Timestamp, false),
-                ],
-                primary_key: vec![0],
-            },
-            "customers" => TableSchema {
-                columns: vec![
-                    c("id", SqlType::Int, false),
-                    c("name", SqlType::String, false),
-                    c("country", SqlType::String, true),
-                ],
-                primary_key: vec![0],
-            },
-            _ => sales_schema(),
-        };
-        catalog.sources.insert(
-            s.name.value.clone(),
-            SourceEntry {
-                definition: String::new(),
-                schema,
-            },
-        );
-    }
-    catalog
-}
-
-/// The pure front end over one corpus file, with the fixed source schemas of [`catalog_for`].
-struct FrontEnd {
-    map: SourceMap,
-    diags: Diagnostics,
-    config: dozerc::config::Config,
-    catalog: Catalog,
-    queries: Vec<dozerc::sql::BoundQuery>,
-}
-
-fn front_end(path: &Path) -> FrontEnd {
-    let name = format!(
-        "corpus/{}",
-        path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
-            .unwrap()
-            .display()
-    )
-    .replace("corpus/corpus/", "corpus/");
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut map = SourceMap::default();
-    let file = map.add(name, text);
-    let mut diags = Diagnostics::default();
-    let env = |k: &str| (k == "DOZER_TEST_SET").then(|| "value".to_string());
-    let config =
-        dozerc::config::from_files(&[file], &[], PathBuf::from("."), &map, &env, &mut diags);
-    let catalog = catalog_for(&config);
-    let queries = dozerc::check::check_config(&config, &catalog, &mut diags);
-    FrontEnd {
-        map,
-        diags,
-        config,
-        catalog,
-        queries,
-    }
-}
+use dozer_tests::front_end::{corpus_schema, front_end};
 
 /// Runs the pure front end on one corpus file: (rendered diagnostics, has errors, rendered plans).
 fn run(path: &Path) -> (String, bool, String) {
-    let FrontEnd {
-        map,
-        diags,
-        queries,
-        ..
-    } = front_end(path);
-    for d in diags.iter() {
+    let f = front_end(path, corpus_schema);
+    for d in f.diags.iter() {
         assert!(
             d.help.is_some(),
             "{}: diagnostic `{}` ({}) has no hint",
@@ -105,16 +27,12 @@ fn run(path: &Path) -> (String, bool, String) {
             d.code
         );
     }
-    let rendered: String = diags
-        .sorted()
-        .into_iter()
-        .map(|d| render(d, &map, RenderOptions::default()) + "\n")
-        .collect();
-    let plans: String = queries
+    let plans: String = f
+        .queries
         .iter()
         .map(|q| format!("{} ({})\n{}\n", q.into, q.plan.schema, q.plan))
         .collect();
-    (rendered, diags.has_errors(), plans)
+    (f.rendered(), f.diags.has_errors(), plans)
 }
 
 #[test]
@@ -154,18 +72,9 @@ fn good_configs_type_check() {
 /// The app crate dozerc emits for a good corpus config, with fixed paths so snapshots do not
 /// depend on the machine.
 fn emit_good(path: &Path) -> Result<dozerc::codegen::AppCrate, dozerc::codegen::CodegenError> {
-    let f = front_end(path);
+    let f = front_end(path, corpus_schema);
     assert!(!f.diags.has_errors());
-    dozerc::codegen::emit(
-        &f.config,
-        &f.catalog,
-        &f.queries,
-        &dozerc::codegen::EmitOptions {
-            runtime_dir: Path::new("/dozerc/runtime"),
-            config_name: "dozer-config.yaml",
-            base_dir: Path::new("/app"),
-        },
-    )
+    f.emit(Path::new("/dozerc/runtime"), Path::new("/app"))
 }
 
 #[test]

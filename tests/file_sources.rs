@@ -3,6 +3,10 @@
 //! `on_bad_record` policy — skipped and reported with file, line and column, or stopping the
 //! pipeline until the record is fixed — never silently dropped.
 
+// The conformance suite over files from real writers, in the same test binary (one link less in
+// every test run).
+mod file_conformance;
+
 use std::fmt::Write as _;
 use std::fs::File;
 use std::path::Path;
@@ -246,20 +250,41 @@ fn csv_json_lines_and_parquet_give_the_same_results_and_bad_records_are_skipped_
     let all = orders(2400, 11);
     let (first, second) = all.split_at(1500);
     write_files(&data, 1, first);
-    // Unreadable records: a CSV line with a missing field and a JSON line whose qty is text.
+    // Unreadable records: a CSV line with a missing field and a JSON line whose qty is text, and
+    // in each a line that is not UTF-8 (a Latin-1 `é`; in the CSV in a column every table reads).
     std::fs::write(
         data.join("csv/0-bad.csv"),
-        format!("{HEADER}9999,1,2.00,3,2024-01-01 00:00:00\n"),
+        [
+            format!("{HEADER}9999,1,2.00,3,2024-01-01 00:00:00\n9998,1,2.0").as_bytes(),
+            b"\xE9,3,2024-01-01 00:00:00,x\n",
+        ]
+        .concat(),
     )
     .unwrap();
-    std::fs::write(data.join("json/0-bad.jsonl"), "{\"id\": 9999, \"customer\": 1, \"amount\": 1, \"qty\": \"many\", \"ts\": \"2024-01-01 00:00:00\"}\n").unwrap();
+    std::fs::write(
+        data.join("json/0-bad.jsonl"),
+        [
+            b"{\"id\": 9999, \"customer\": 1, \"amount\": 1, \"qty\": \"many\", \"ts\": \"2024-01-01 00:00:00\"}\n{\"id\": 9998, \"note\": \"caf".as_slice(),
+            b"\xE9\"}\n",
+        ]
+        .concat(),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("dozer-config.yaml"), config("skip")).unwrap();
     let app = app::build(&dir.path().join("dozer-config.yaml"));
 
     let run = app.run(&["run", "--once", "--batch-records", "400"]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
-        stderr.contains("3 unreadable record(s) skipped"),
+        stderr.contains("6 unreadable record(s) skipped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("0-bad.csv:3:3 (column `amount`): not valid UTF-8"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("0-bad.jsonl:2: not valid UTF-8 (byte 26 of the line)"),
         "{stderr}"
     );
     assert!(stderr.contains("5 fields, the header has 6"), "{stderr}");

@@ -2,6 +2,7 @@
 //! fuzzer that `cargo xtask fuzz` runs for minutes and the test suite runs briefly.
 
 pub mod app;
+pub mod front_end;
 pub mod fuzz;
 pub mod gen_data;
 pub mod rng;

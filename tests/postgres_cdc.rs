@@ -8,8 +8,11 @@
 //!   `DOZER_CDC_KILLS` for a longer run) and restarted each time;
 //! - the server restarted under load: the app reconnects by itself;
 //! - atomicity: a transaction that touches two tables feeding two endpoints is never half-visible;
-//! - `retire` drops the slot and the publication.
+//! - `retire` drops the slot and the publication;
+//! - values equal in SQL but written differently (`numeric` of mixed scale, `-0.0`) grouped,
+//!   DISTINCT and UNIONed while they stream in, against PostgreSQL's answer.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -102,7 +105,7 @@ impl Shop {
             (
                 "daily_sales",
                 r#"SELECT SUM("Quantity" * "UnitPrice"), date_trunc('day', "InvoiceDate"), date_trunc('day', "InvoiceDate") + interval '1 day'
-                   FROM sales WHERE "InvoiceDate" >= (SELECT max("InvoiceDate") FROM sales) - interval '1 day' GROUP BY 2, 3"#,
+                   FROM sales WHERE "InvoiceDate" > (SELECT max("InvoiceDate") FROM sales) - interval '1 day' GROUP BY 2, 3"#,
             ),
             (
                 "sales",
@@ -356,6 +359,22 @@ impl Running {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The app of `config` (with `PASSWORD` and `PORT` of the test cluster filled in), built in a
+/// folder of its own.
+fn build_for(pg: &TestPostgres, config: &str) -> (tempfile::TempDir, App) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dozer-config.yaml");
+    std::fs::write(
+        &path,
+        config
+            .replace("PASSWORD", PASSWORD)
+            .replace("PORT", &pg.port().to_string()),
+    )
+    .unwrap();
+    let app = app::build(&path);
+    (dir, app)
 }
 
 /// The app has applied everything the server has (`run --once` stops when caught up).
@@ -944,16 +963,7 @@ fn every_type_nulls_unchanged_toast_values_and_truncate_follow_postgres() {
          INSERT INTO things (id) VALUES (0);",
     )
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("dozer-config.yaml");
-    std::fs::write(
-        &config,
-        TYPES_CONFIG
-            .replace("PASSWORD", PASSWORD)
-            .replace("PORT", &pg.port().to_string()),
-    )
-    .unwrap();
-    let app = app::build(&config);
+    let (_dir, app) = build_for(&pg, TYPES_CONFIG);
     let mut c = pg.connect("shop").unwrap();
     c.batch_execute("SET TIME ZONE 'UTC'").unwrap();
     let check = |c: &mut postgres::Client, app: &App| {
@@ -992,4 +1002,117 @@ fn every_type_nulls_unchanged_toast_values_and_truncate_follow_postgres() {
     catch_up(&app);
     check(&mut c, &app);
     assert_eq!(app.dump("things").len(), 2);
+}
+
+const SPELLINGS_CONFIG: &str = r#"
+version: 1
+app_name: pg_spellings
+connections:
+  - name: pg
+    config: !Postgres
+      user: postgres
+      password: PASSWORD
+      host: 127.0.0.1
+      port: PORT
+      database: shop
+sources:
+  - name: prices
+    table_name: prices
+    connection: pg
+sql: |
+  SELECT discount, COUNT(*) AS n, SUM(price) AS total, MIN(price) AS lo, MAX(price) AS hi,
+         COUNT(DISTINCT price) AS prices
+  INTO by_discount FROM prices GROUP BY discount;
+  SELECT DISTINCT price INTO distinct_prices FROM prices;
+  SELECT price AS p INTO union_prices FROM prices UNION SELECT price * 1.0 FROM prices;
+  SELECT amount, COUNT(*) AS n INTO by_amount FROM prices GROUP BY amount;
+endpoints:
+  - { name: by_discount, path: /by_discount, table_name: by_discount }
+  - { name: distinct_prices, path: /distinct_prices, table_name: distinct_prices }
+  - { name: union_prices, path: /union_prices, table_name: union_prices }
+  - { name: by_amount, path: /by_amount, table_name: by_amount }
+"#;
+
+/// `0.1` and `0.10`, `2.5` and `2.500`, `0.0` and `-0.0` are equal in SQL. Grouped by, made
+/// DISTINCT and UNIONed while changes carrying either spelling stream in, the app keeps running
+/// and gives PostgreSQL's answer after every round.
+#[test]
+fn values_equal_in_sql_but_written_differently_follow_postgres() {
+    const DISCOUNTS: [&str; 7] = ["0.1", "0.10", "0.100", "0", "0.00", "-0.0", "NULL"];
+    const PRICES: [&str; 6] = ["2.5", "2.50", "2.500", "1", "1.0", "-0.00"];
+    const AMOUNTS: [&str; 4] = ["0.0", "-0.0", "1.5", "'NaN'"];
+    let pg = TestPostgres::start().expect("test PostgreSQL");
+    pg.psql("postgres", "CREATE DATABASE shop").unwrap();
+    let mut c = pg.connect("shop").unwrap();
+    let mut rng = Rng::new(5);
+    let row = |rng: &mut Rng| {
+        format!(
+            "{}, {}, {}",
+            DISCOUNTS[rng.index(DISCOUNTS.len())],
+            PRICES[rng.index(PRICES.len())],
+            AMOUNTS[rng.index(AMOUNTS.len())]
+        )
+    };
+    let mut snapshot = String::from(
+        "CREATE TABLE prices (id int PRIMARY KEY, discount numeric, price numeric NOT NULL, amount float8 NOT NULL);",
+    );
+    for id in 0..40 {
+        write!(
+            snapshot,
+            "INSERT INTO prices VALUES ({id}, {});",
+            row(&mut rng)
+        )
+        .unwrap();
+    }
+    c.batch_execute(&snapshot).unwrap();
+    let (_dir, app) = build_for(&pg, SPELLINGS_CONFIG);
+    let oracle = [
+        ("by_discount", "SELECT discount, COUNT(*), SUM(price), MIN(price), MAX(price), COUNT(DISTINCT price) FROM prices GROUP BY discount"),
+        ("distinct_prices", "SELECT DISTINCT price FROM prices"),
+        ("union_prices", "SELECT price FROM prices UNION SELECT price * 1.0 FROM prices"),
+        ("by_amount", "SELECT amount, COUNT(*) FROM prices GROUP BY amount"),
+    ];
+    let mut next_id = 40;
+    for round in 0..6 {
+        let log = catch_up(&app);
+        assert!(log.contains("caught up"), "round {round}: {log}");
+        for (endpoint, sql) in oracle {
+            let expected = query_values(&mut c, sql).unwrap();
+            if let Some(diff) = diff_rows(&app.dump(endpoint), &expected) {
+                panic!("round {round}: {endpoint} differs from PostgreSQL's\n{diff}");
+            }
+        }
+        // A round of transactions: new rows, updates to other spellings of the same values,
+        // deletes.
+        for _ in 0..8 {
+            let mut tx = String::from("BEGIN;");
+            for _ in 0..1 + rng.below(4) {
+                let id = rng.below(next_id);
+                match rng.below(3) {
+                    0 => {
+                        write!(
+                            tx,
+                            "INSERT INTO prices VALUES ({next_id}, {});",
+                            row(&mut rng)
+                        )
+                        .unwrap();
+                        next_id += 1;
+                    }
+                    1 => {
+                        let r = row(&mut rng);
+                        let v: Vec<&str> = r.split(", ").collect();
+                        write!(
+                            tx,
+                            "UPDATE prices SET discount = {}, price = {}, amount = {} WHERE id = {id};",
+                            v[0], v[1], v[2]
+                        )
+                        .unwrap();
+                    }
+                    _ => write!(tx, "DELETE FROM prices WHERE id = {id};").unwrap(),
+                }
+            }
+            tx.push_str("COMMIT;");
+            c.batch_execute(&tx).unwrap();
+        }
+    }
 }

@@ -163,3 +163,71 @@ fn parquet_schema_comes_from_the_footer() {
         ]
     );
 }
+
+/// Files as Excel, Windows tools and old Macs write them sample the same as plain ones: `\r\n`
+/// and `\r` line breaks, a UTF-8 byte order mark before the header, blank lines, an empty file
+/// and a last line without its line break.
+#[test]
+fn line_breaks_and_byte_order_marks_of_real_writers_are_sampled_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data/sales")).unwrap();
+    std::fs::create_dir_all(dir.path().join("data/logs")).unwrap();
+    let sales = dir.path().join("data/sales");
+    std::fs::write(sales.join("0.csv"), "").unwrap();
+    std::fs::write(
+        sales.join("1.csv"),
+        "\u{feff}id,price,note\r\n1,2.50,\"a\r\nb\"\r\n\r\n2,3.25,x\r\n",
+    )
+    .unwrap();
+    std::fs::write(sales.join("2.csv"), "id,price,note\r3,1.5,\r4,2,y").unwrap();
+    let logs = dir.path().join("data/logs");
+    std::fs::write(
+        logs.join("1.jsonl"),
+        "\u{feff}{\"n\": 1, \"at\": \"2020-01-02\"}\r\n\r\n{\"n\": 2, \"at\": null}\r{\"n\": 3}",
+    )
+    .unwrap();
+    let path = config(
+        dir.path(),
+        "        - !Table\n          name: sales\n          config: !CSV { path: sales }\n        - !Table\n          name: logs\n          config: !JSONL { path: logs, quiet_period: 500 MILLISECONDS }\n",
+        "  - { name: sales, table_name: sales, connection: fs }\n  - { name: logs, table_name: logs, connection: fs }\n",
+    );
+    let (checked, text, errors) = check(&path);
+    assert!(!errors, "{text}");
+    assert_eq!(
+        types(&checked, "sales"),
+        [
+            ("id".to_string(), SqlType::Int, false),
+            ("price".to_string(), SqlType::Decimal, false),
+            ("note".to_string(), SqlType::String, true),
+        ]
+    );
+    assert_eq!(
+        types(&checked, "logs"),
+        [
+            ("n".to_string(), SqlType::Int, false),
+            ("at".to_string(), SqlType::Date, true),
+        ]
+    );
+}
+
+#[test]
+fn text_that_is_not_utf8_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data/t")).unwrap();
+    std::fs::write(
+        dir.path().join("data/t/1.csv"),
+        b"id,name\n1,ok\n2,caf\xE9\n",
+    )
+    .unwrap();
+    let path = config(
+        dir.path(),
+        "        - !Table\n          name: t\n          config: !CSV { path: t }\n",
+        "  - { name: t, table_name: t, connection: fs }\n",
+    );
+    let (_, text, errors) = check(&path);
+    assert!(errors);
+    assert!(
+        text.contains("1.csv` line 3, column 2 (`name`): not valid UTF-8"),
+        "{text}"
+    );
+}

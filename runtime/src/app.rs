@@ -20,7 +20,7 @@ use crate::codec::{Decode, DecodeError, Encode, Reader};
 use crate::event_log::EventLog;
 use crate::ops::OpError;
 use crate::source::fields::{BadRecord, BadRecords};
-use crate::source::files::{Chunk, FilePosition, FileReader, FileTable, SourceError};
+use crate::source::files::{Chunk, FileFormat, FilePosition, FileReader, FileTable, SourceError};
 use crate::source::postgres::{lsn_text, PgPosition, PgSource, PgTable, Wake};
 use crate::store::{BatchError, Store, StoreError};
 use crate::table::{RecordChange, Table};
@@ -196,7 +196,7 @@ pub fn phase(
 /// The version of the runtime's own store layout (operator state, tables, indexes), stored with
 /// the pipeline's fingerprint: a store written by a runtime with another layout is refused like
 /// one from another pipeline. Bump it with every change to what the runtime writes.
-pub const STORE_LAYOUT: u32 = 2;
+pub const STORE_LAYOUT: u32 = 3;
 
 pub struct Runner {
     store: Arc<Store>,
@@ -369,6 +369,22 @@ impl Runner {
         self.event_log
     }
 
+    /// Reads every file source as its files are now, to their ends (`run --once`): nothing more
+    /// will be written to them, so a last line without a line break is a record at once.
+    pub fn reading_files_as_they_are(mut self) -> Self {
+        self.readers = std::mem::take(&mut self.readers)
+            .into_iter()
+            .map(|r| match r {
+                SourceReader::Files { source, reader } => SourceReader::Files {
+                    source,
+                    reader: reader.reading_files_as_they_are(),
+                },
+                other => other,
+            })
+            .collect();
+        self
+    }
+
     /// Records per chunk (= per transaction).
     pub fn with_chunk_records(mut self, n: usize) -> Self {
         self.chunk_records = n.max(1);
@@ -426,16 +442,37 @@ impl Runner {
             .sources()
             .iter()
             .map(|s| match &s.kind {
-                SourceKind::Files(table) => match self.positions.get(&view, s.name.as_bytes())? {
-                    Some(bytes) => {
-                        let p = FilePosition::decode(&mut Reader::new(bytes))?;
-                        Ok(format!(
-                            "read up to {} line {} (byte {})",
-                            p.file, p.line, p.offset
-                        ))
+                SourceKind::Files(table) => {
+                    let (mut text, p) = match self.positions.get(&view, s.name.as_bytes())? {
+                        Some(bytes) => {
+                            let p = FilePosition::decode(&mut Reader::new(bytes))?;
+                            let text = match table.format {
+                                FileFormat::Parquet => {
+                                    format!("read up to {} row {}", p.file, p.line)
+                                }
+                                _ => format!(
+                                    "read up to {} line {} (byte {})",
+                                    p.file, p.line, p.offset
+                                ),
+                            };
+                            (text, p)
+                        }
+                        None => (
+                            format!("nothing read yet ({})", table.dir.display()),
+                            FilePosition::default(),
+                        ),
+                    };
+                    let pending = FileReader::pending(table, &p)?;
+                    if pending.open_last_line {
+                        text.push_str(&format!(
+                            "; {} byte(s) pending: a last line without a line break, read once the file has not grown for {:?} (or by `run --once`)",
+                            pending.bytes, table.quiet_period
+                        ));
+                    } else if pending.bytes > 0 {
+                        text.push_str(&format!("; {} byte(s) not read yet", pending.bytes));
                     }
-                    None => Ok(format!("nothing read yet ({})", table.dir.display())),
-                },
+                    Ok(text)
+                }
                 SourceKind::Postgres(t) => {
                     let key = PgSource::position_key(&t.connection);
                     match self.positions.get(&view, key.as_bytes())? {

@@ -205,8 +205,16 @@ pub fn run_with(
     let cli = Cli::try_parse_from(args).map_err(CliError::Usage)?;
     let home = cli.home.unwrap_or_else(|| spec.home.clone());
     let mut runner = Runner::open(&home, spec.map_size, spec.open, spec.skip_bad_records)?;
-    if let Command::Run { batch_records, .. } = &cli.command {
+    if let Command::Run {
+        batch_records,
+        once,
+        ..
+    } = &cli.command
+    {
         runner = runner.with_chunk_records(batch_records.unwrap_or(spec.batch_records));
+        if *once {
+            runner = runner.reading_files_as_they_are();
+        }
     }
     match cli.command {
         Command::Run {

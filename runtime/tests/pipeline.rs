@@ -120,6 +120,7 @@ fn open_generated(
                         has_header: true,
                     },
                     columns: SALES_COLUMNS.iter().map(|c| c.to_string()).collect(),
+                    quiet_period: dozer_runtime::source::files::DEFAULT_QUIET_PERIOD,
                 }),
             }],
             endpoints: vec![EndpointSchema {

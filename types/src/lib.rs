@@ -7,9 +7,12 @@
 //! - [`Value`]: a dynamically typed value for the edges (API filters, JSON, dumps); the hot path
 //!   works on generated typed structs instead;
 //! - [`keycode`]: an order-preserving byte encoding for LMDB keys and secondary indexes;
-//! - [`openapi`] and [`grpc`]: the API's OpenAPI document and typed gRPC service names.
+//! - [`openapi`] and [`grpc`]: the API's OpenAPI document and typed gRPC service names;
+//! - [`text`]: where CSV records and JSON lines begin and end (line breaks, byte order marks,
+//!   records still being written), for sampling and ingestion alike.
 //!
-//! The crate is small on purpose (chrono, rust_decimal, serde): the compiler depends on it too.
+//! The crate is small on purpose (chrono, rust_decimal, serde, csv-core): the compiler depends on
+//! it too.
 
 mod date_part;
 pub mod grpc;
@@ -17,6 +20,7 @@ pub mod keycode;
 pub mod openapi;
 pub mod parse;
 mod sql_type;
+pub mod text;
 mod value;
 
 pub use date_part::DatePart;

@@ -1,6 +1,6 @@
 //! `cargo xtask <task>`: the project's chores, in Rust so they run wherever cargo does.
 //!
-//! - `test`: installs what the tests need (PostgreSQL server binaries) when it can, then runs
+//! - `test`: installs what the tests need (PostgreSQL server binaries, jq) when it can, then runs
 //!   formatting and lint checks and the whole test suite. This is what CI runs.
 //! - `gen-data --rows N [--seed S] [--out FILE]`: deterministic e-commerce sales CSV.
 //! - `fuzz [--seconds N] [--seed S]`: mutation-fuzzes the compiler front end.
@@ -160,10 +160,10 @@ fn has_postgres() -> bool {
     (on_path || via_pg_config || debian) && Command::new("psql").arg("--version").output().is_ok()
 }
 
-/// Makes sure PostgreSQL's server binaries are there: installs Debian's package when running as
-/// root with apt, else says what to install.
-fn ensure_postgres() -> Result<()> {
-    if has_postgres() {
+/// Makes sure a tool is there (`found`): installs Debian's `packages` when running as root with
+/// apt, else fails with `install` (what to do by hand).
+fn ensure(what: &str, found: fn() -> bool, packages: &[&str], install: &str) -> Result<()> {
+    if found() {
         return Ok(());
     }
     let root = Command::new("id")
@@ -171,31 +171,43 @@ fn ensure_postgres() -> Result<()> {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if root && Path::new("/usr/bin/apt-get").exists() {
-        eprintln!("PostgreSQL server binaries not found: installing Debian's `postgresql` package");
+        eprintln!("{what} not found: installing Debian's {packages:?}");
         run(Command::new("apt-get").arg("update").arg("-q"))?;
         run(Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                "postgresql",
-                "postgresql-client",
-            ])
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
-        if has_postgres() {
+        if found() {
             return Ok(());
         }
     }
-    bail!(
-        "the tests need PostgreSQL's server binaries (initdb, pg_ctl, postgres) and psql.\n\
-         Install them, e.g. `sudo apt-get install postgresql` (Debian/Ubuntu) or `brew install postgresql` (macOS),\n\
-         and make sure `initdb` is on PATH or `pg_config --bindir` points at it."
+    bail!("the tests need {what}. {install}")
+}
+
+/// PostgreSQL's server binaries, for the tests' throwaway clusters.
+fn ensure_postgres() -> Result<()> {
+    ensure(
+        "PostgreSQL's server binaries (initdb, pg_ctl, postgres) and psql",
+        has_postgres,
+        &["postgresql", "postgresql-client"],
+        "Install them, e.g. `sudo apt-get install postgresql` (Debian/Ubuntu) or `brew install postgresql` (macOS),\n\
+         and make sure `initdb` is on PATH or `pg_config --bindir` points at it.",
+    )
+}
+
+/// jq, which the file conformance test writes JSON lines with.
+fn ensure_jq() -> Result<()> {
+    ensure(
+        "jq",
+        || Command::new("jq").arg("--version").output().is_ok(),
+        &["jq"],
+        "Install it, e.g. `sudo apt-get install jq` or `brew install jq`.",
     )
 }
 
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgres()?;
+    ensure_jq()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo).args(["fmt", "--all", "--", "--check"]))?;
     run(Command::new(&cargo).args([

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use dozer_types::parse::{classify, parse_date, parse_timestamp};
+use dozer_types::text::{bom_len, CsvScanner, LineScanner, Scan};
 
 use super::{Column, TableSchema};
 use crate::config::{Config, FileFormat, FileTable, LocalStorage, OnBadRecord, Source};
@@ -173,6 +174,39 @@ fn inferred_schema(names: Vec<String>, cols: Vec<Inferred>) -> TableSchema {
     }
 }
 
+/// Feeds a file to `scan` in pieces that start at record boundaries (after a byte order mark):
+/// `scan(bytes, last, line)` consumes whole records from the start of `bytes` — `last` when the
+/// file ends with them, `line` the line number they start on — and returns the bytes it consumed,
+/// the line after them, and whether it has seen enough.
+fn scan_file(
+    path: &Path,
+    mut scan: impl FnMut(&[u8], bool, u64) -> Result<(usize, u64, bool), Failure>,
+) -> Result<(), Failure> {
+    use std::io::Read;
+    const PIECE: u64 = 1 << 20;
+    let unreadable =
+        |e: std::io::Error| Failure::new(format!("cannot read `{}`: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut buf = Vec::new();
+    let mut line = 1;
+    let mut first = true;
+    loop {
+        let n = (&mut file)
+            .take(PIECE)
+            .read_to_end(&mut buf)
+            .map_err(unreadable)?;
+        let last = (n as u64) < PIECE;
+        let start = if first { bom_len(&buf) } else { 0 };
+        first = false;
+        let (consumed, after, enough) = scan(&buf[start..], last, line)?;
+        if enough || last {
+            return Ok(());
+        }
+        line = after;
+        buf.drain(..start + consumed);
+    }
+}
+
 fn infer_csv(
     files: &[PathBuf],
     table: &FileTable,
@@ -182,75 +216,97 @@ fn infer_csv(
     let mut cols: Vec<Inferred> = vec![];
     let mut sampled = 0;
     for file in files {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(table.has_header)
-            .delimiter(table.delimiter)
-            .flexible(false)
-            .from_path(file)
-            .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
-        let names: Vec<String> = if table.has_header {
-            reader
-                .headers()
-                .map_err(|e| {
-                    Failure::new(format!(
-                        "cannot read the header of `{}`: {e}",
-                        file.display()
+        // The file's own header (or, without one, its width), once its first record is read.
+        let mut names: Option<Vec<String>> = None;
+        scan_file(file, |bytes, last, line| {
+            let mut scanner = CsvScanner::new(bytes, last, line, table.delimiter);
+            while let Scan::Record(record) = scanner.next_record() {
+                let first = names.is_none();
+                if first {
+                    let file_names: Vec<String> = if table.has_header {
+                        record
+                            .iter()
+                            .map(|h| String::from_utf8_lossy(h).trim().to_string())
+                            .collect()
+                    } else {
+                        (1..=record.len()).map(|i| format!("column_{i}")).collect()
+                    };
+                    match &header {
+                        None => {
+                            check_header(&file_names, file)?;
+                            cols = vec![Inferred::default(); file_names.len()];
+                            header = Some((file_names.clone(), file));
+                        }
+                        Some((first_names, first_file)) if *first_names != file_names => {
+                            return Err(Failure::new(format!(
+                                "`{}` has columns ({}) but `{}` has ({})",
+                                file.display(),
+                                file_names.join(", "),
+                                first_file.display(),
+                                first_names.join(", ")
+                            ))
+                            .help("all files of one table must have the same header"))
+                        }
+                        Some(_) => {}
+                    }
+                    names = Some(file_names);
+                    if table.has_header {
+                        // Every file's header is checked; values are sampled from the first ones.
+                        if sampled >= SAMPLE_ROWS {
+                            return Ok((0, line, true));
+                        }
+                        continue;
+                    }
+                }
+                if sampled >= SAMPLE_ROWS {
+                    return Ok((0, line, true));
+                }
+                if record.len() != cols.len() {
+                    if skip_bad {
+                        continue;
+                    }
+                    return Err(Failure::new(format!(
+                        "`{}` line {}: {} fields, the header has {}",
+                        file.display(),
+                        record.line,
+                        record.len(),
+                        cols.len()
                     ))
-                })?
-                .iter()
-                .map(|h| h.trim().to_string())
-                .collect()
-        } else {
-            match reader.records().next() {
-                Some(Ok(r)) => (1..=r.len()).map(|i| format!("column_{i}")).collect(),
-                _ => continue,
-            }
-        };
-        match &header {
-            None => {
-                check_header(&names, file)?;
-                cols = vec![Inferred::default(); names.len()];
-                header = Some((names, file));
-            }
-            Some((first, first_file)) if *first != names => {
-                return Err(Failure::new(format!(
-                    "`{}` has columns ({}) but `{}` has ({})",
-                    file.display(),
-                    names.join(", "),
-                    first_file.display(),
-                    first.join(", ")
-                ))
-                .help("all files of one table must have the same header"))
-            }
-            Some(_) => {}
-        }
-        if sampled >= SAMPLE_ROWS {
-            continue; // still check every file's header
-        }
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(table.has_header)
-            .delimiter(table.delimiter)
-            .from_path(file)
-            .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
-        for record in reader.records().take(SAMPLE_ROWS - sampled) {
-            let record = match record {
-                Ok(r) => r,
-                Err(_) if skip_bad => continue,
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    return Err(Failure::new(format!("`{}` line {line}: {e}", file.display()))
-                        .help("fix the file (every row needs as many fields as the header), or set `app.on_bad_record: skip`"));
+                    .help("fix the file (every row needs as many fields as the header), or set `app.on_bad_record: skip`"));
                 }
-            };
-            for (col, field) in cols.iter_mut().zip(record.iter()) {
-                if field.is_empty() {
-                    col.nullable = true;
-                } else {
-                    col.observe(classify(field));
+                let mut fields = Vec::with_capacity(record.len());
+                for (i, field) in record.iter().enumerate() {
+                    match std::str::from_utf8(field) {
+                        Ok(text) => fields.push(text),
+                        Err(_) if skip_bad => break,
+                        Err(e) => {
+                            return Err(Failure::new(format!(
+                                "`{}` line {}, column {} (`{}`): not valid UTF-8 (byte {} of the field)",
+                                file.display(),
+                                record.line,
+                                i + 1,
+                                header.as_ref().map_or("", |(n, _)| n[i].as_str()),
+                                e.valid_up_to() + 1
+                            ))
+                            .help("save the file as UTF-8, or set `app.on_bad_record: skip` to skip such records"))
+                        }
+                    }
                 }
+                if fields.len() < record.len() {
+                    continue; // skipped: not UTF-8
+                }
+                for (col, field) in cols.iter_mut().zip(fields) {
+                    if field.is_empty() {
+                        col.nullable = true;
+                    } else {
+                        col.observe(classify(field));
+                    }
+                }
+                sampled += 1;
             }
-            sampled += 1;
-        }
+            let (consumed, after) = scanner.consumed();
+            Ok((consumed, after, false))
+        })?;
     }
     Ok(header.map(|(names, _)| inferred_schema(names, cols)))
 }
@@ -277,78 +333,91 @@ fn check_header(names: &[String], file: &Path) -> Result<(), Failure> {
 }
 
 fn infer_jsonl(files: &[PathBuf], skip_bad: bool) -> Result<Option<TableSchema>, Failure> {
-    use std::io::BufRead;
     let mut names: Vec<String> = vec![];
     let mut cols: Vec<Inferred> = vec![];
     let mut sampled = 0;
     let mut any_file = false;
     for file in files {
         any_file = true;
-        let f = std::fs::File::open(file)
-            .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
-        for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-            if sampled >= SAMPLE_ROWS {
-                break;
-            }
-            let line =
-                line.map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let value: serde_json::Value = match serde_json::from_str(&line) {
-                Ok(v) => v,
-                Err(_) if skip_bad => continue,
-                Err(e) => {
-                    return Err(Failure::new(format!(
-                        "`{}` line {}, column {}: invalid JSON: {e}",
-                        file.display(),
-                        n + 1,
-                        e.column()
-                    ))
-                    .help("each line of a JSON-lines file is one JSON object (or set `app.on_bad_record: skip`)"))
+        scan_file(file, |bytes, last, line| {
+            let mut scanner = LineScanner::new(bytes, last, line);
+            while let Scan::Record(l) = scanner.next_line() {
+                if sampled >= SAMPLE_ROWS {
+                    return Ok((0, line, true));
                 }
-            };
-            let serde_json::Value::Object(obj) = value else {
-                if skip_bad {
+                if l.text.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                return Err(Failure::new(format!(
-                    "`{}` line {}: expected a JSON object",
-                    file.display(),
-                    n + 1
-                )));
-            };
-            for (k, v) in &obj {
-                let i = match names.iter().position(|n| n == k) {
-                    Some(i) => i,
-                    None => {
-                        names.push(k.clone());
-                        // A key first seen after the first row was missing (null) before it.
-                        cols.push(Inferred {
-                            ty: None,
-                            nullable: sampled > 0,
-                        });
-                        names.len() - 1
+                let text = match std::str::from_utf8(l.text) {
+                    Ok(t) => t,
+                    Err(_) if skip_bad => continue,
+                    Err(e) => {
+                        return Err(Failure::new(format!(
+                            "`{}` line {}, column {}: not valid UTF-8",
+                            file.display(),
+                            l.line,
+                            e.valid_up_to() + 1
+                        ))
+                        .help("save the file as UTF-8, or set `app.on_bad_record: skip` to skip such records"))
                     }
                 };
-                match json_type(v) {
-                    None => cols[i].nullable = true,
-                    Some(t) => {
-                        let col = &mut cols[i];
-                        col.ty = Some(match col.ty {
-                            None => t,
-                            Some(p) => SqlType::common_supertype(p, t).unwrap_or(SqlType::Json),
-                        });
+                let value: serde_json::Value = match serde_json::from_str(text) {
+                    Ok(v) => v,
+                    Err(_) if skip_bad => continue,
+                    Err(e) => {
+                        return Err(Failure::new(format!(
+                            "`{}` line {}, column {}: invalid JSON: {e}",
+                            file.display(),
+                            l.line,
+                            e.column()
+                        ))
+                        .help("each line of a JSON-lines file is one JSON object (or set `app.on_bad_record: skip`)"))
+                    }
+                };
+                let serde_json::Value::Object(obj) = value else {
+                    if skip_bad {
+                        continue;
+                    }
+                    return Err(Failure::new(format!(
+                        "`{}` line {}: expected a JSON object",
+                        file.display(),
+                        l.line
+                    )));
+                };
+                for (k, v) in &obj {
+                    let i = match names.iter().position(|n| n == k) {
+                        Some(i) => i,
+                        None => {
+                            names.push(k.clone());
+                            // A key first seen after the first row was missing (null) before it.
+                            cols.push(Inferred {
+                                ty: None,
+                                nullable: sampled > 0,
+                            });
+                            names.len() - 1
+                        }
+                    };
+                    match json_type(v) {
+                        None => cols[i].nullable = true,
+                        Some(t) => {
+                            let col = &mut cols[i];
+                            col.ty = Some(match col.ty {
+                                None => t,
+                                Some(p) => SqlType::common_supertype(p, t).unwrap_or(SqlType::Json),
+                            });
+                        }
                     }
                 }
-            }
-            for (i, n) in names.iter().enumerate() {
-                if !obj.contains_key(n) {
-                    cols[i].nullable = true;
+                for (i, n) in names.iter().enumerate() {
+                    if !obj.contains_key(n) {
+                        cols[i].nullable = true;
+                    }
                 }
+                sampled += 1;
             }
-            sampled += 1;
-        }
+            let (consumed, after) = scanner.consumed();
+            Ok((consumed, after, false))
+        })?;
     }
     if !any_file || names.is_empty() {
         return Ok(None);

@@ -74,7 +74,15 @@ impl NodeOut {
     }
 }
 
-/// A file source the app reads.
+/// The `keycode` key of a whole row `var` (equal rows, equal bytes: DISTINCT and UNION).
+fn row_key(fields: &[RowField], var: &str) -> String {
+    let parts: Vec<String> = fields
+        .iter()
+        .map(|f| format!("&{var}.{}", f.ident))
+        .collect();
+    format!("row::key_of(&[{}])", parts.join(", "))
+}
+
 /// An endpoint as the API documents it: name, path, fields (SQL name, type, nullable) and key.
 #[derive(Clone, Debug)]
 pub struct ApiEndpoint {
@@ -124,6 +132,8 @@ enum SourceRead {
         format: FileFormat,
         has_header: bool,
         delimiter: u8,
+        /// Milliseconds; `None`: the runtime's default.
+        quiet_period_ms: Option<i64>,
     },
     /// A `PgTable { .. }` expression.
     Postgres(String),
@@ -384,6 +394,7 @@ impl<'a> PipelineGen<'a> {
                     format: table.format,
                     has_header: table.has_header,
                     delimiter: table.delimiter,
+                    quiet_period_ms: table.quiet_period_ms.as_ref().map(|q| q.value),
                 };
                 (doc, read)
             }
@@ -820,7 +831,8 @@ impl<'a> PipelineGen<'a> {
                         "Distinct",
                         format!("Distinct::open(env, txn, \"{name}.distinct\")?"),
                     );
-                    write!(body, "let encoded = rows.iter().map(|(r, w)| (row::encode(r), *w)).collect(); for (bytes, w) in self.{op}.apply(txn, encoded)? {{ out.push((row::decode(&bytes)?, w)); }}").ok();
+                    let key = row_key(&self.types[ty].fields, "r");
+                    write!(body, "let encoded = rows.iter().map(|(r, w)| ({key}, row::encode(r), *w)).collect(); for (bytes, w) in self.{op}.apply(txn, encoded)? {{ out.push((row::decode(&bytes)?, w)); }}").ok();
                 }
                 let doc = if *all {
                     "UNION ALL"
@@ -837,8 +849,9 @@ impl<'a> PipelineGen<'a> {
                     "Distinct",
                     format!("Distinct::open(env, txn, \"{name}.distinct\")?"),
                 );
+                let key = row_key(&self.types[child.ty].fields, "r");
                 let body = format!(
-                    "let mut rows = Vec::new(); {} {{ rows.push((row::encode({}), w)); }} for (bytes, w) in self.{op}.apply(txn, rows)? {{ out.push((row::decode(&bytes)?, w)); }}",
+                    "let mut rows = Vec::new(); {} {{ rows.push(({key}, row::encode({}), w)); }} for (bytes, w) in self.{op}.apply(txn, rows)? {{ out.push((row::decode(&bytes)?, w)); }}",
                     child.each(),
                     child.row_ref()
                 );
@@ -916,9 +929,10 @@ impl<'a> PipelineGen<'a> {
                     format!("Ttl::open(env, txn, \"{name}.ttl\", {})?", ttl.0 * 1000),
                 );
                 // Rows go to the operator as they are (owned, or borrowed from the delta); it
-                // encodes only those still live at the end of the batch.
+                // encodes only those still live at the end of the batch. A row without an event
+                // time is outside every TTL, as it is in no window.
                 let push = if time.nullable {
-                    format!("match {t} {{ Some(t) => rows.push((sql::micros(t), r, w)), None => out.push(({}, w)) }}", child.row_owned())
+                    format!("if let Some(t) = {t} {{ rows.push((sql::micros(t), r, w)); }}")
                 } else {
                     format!("rows.push((sql::micros({t}), r, w));")
                 };
@@ -931,7 +945,7 @@ impl<'a> PipelineGen<'a> {
                     "let mut rows = Vec::new(); {} {{ {push} }} for (bytes, w) in self.{op}.apply(txn, rows, {encode})? {{ out.push((row::decode(&bytes)?, w)); }}",
                     child.each()
                 );
-                let doc = format!("TTL({}, {ttl}): rows older than the newest time seen minus {ttl} are retracted", ShowExpr(time, &input.schema.fields));
+                let doc = format!("TTL({}, {ttl}): a row is retracted once its time + {ttl} <= the newest time seen; rows without a time are left out", ShowExpr(time, &input.schema.fields));
                 Ok(self.method(&name, &doc, child.ty, body))
             }
         }
@@ -1173,7 +1187,12 @@ impl PipelineGen<'_> {
                     format,
                     has_header,
                     delimiter,
+                    quiet_period_ms,
                 } => {
+                    let quiet = match quiet_period_ms {
+                        Some(ms) => format!("std::time::Duration::from_millis({ms})"),
+                        None => "DEFAULT_QUIET_PERIOD".to_string(),
+                    };
                     let format = match format {
                         FileFormat::JsonLines => "FileFormat::JsonLines".to_string(),
                         FileFormat::Parquet => "FileFormat::Parquet".to_string(),
@@ -1188,7 +1207,7 @@ impl PipelineGen<'_> {
                         .map(|n| format!("{n:?}.into()"))
                         .collect();
                     format!(
-                        "SourceDef {{ name: {:?}.into(), kind: SourceKind::Files(FileTable {{ dir: base.join({dir:?}), extension: {extension:?}.into(), format: {format}, columns: Vec::from([{}]) }}) }}",
+                        "SourceDef {{ name: {:?}.into(), kind: SourceKind::Files(FileTable {{ dir: base.join({dir:?}), extension: {extension:?}.into(), format: {format}, columns: Vec::from([{}]), quiet_period: {quiet} }}) }}",
                         s.name,
                         columns.join(", ")
                     )
@@ -1478,7 +1497,7 @@ use dozer_runtime::ops::window;
 use dozer_runtime::ops::{OpError, Weight};
 use dozer_runtime::row::{self, SqlValue};
 use dozer_runtime::source::fields::{parse_chunk, BadRecord, BadRecords, RecordAt};
-use dozer_runtime::source::files::{Chunk, FileFormat, FileTable, RawRecord};
+use dozer_runtime::source::files::{Chunk, FileFormat, FileTable, RawRecord, DEFAULT_QUIET_PERIOD};
 use dozer_runtime::source::postgres::{Password, PgConnection, PgTable};
 use dozer_runtime::sql;
 use dozer_runtime::table::{ConflictPolicy, KeyKind, OnConflict, RecordChange, RowKeys, Table};

@@ -117,6 +117,10 @@ pub struct FileTable {
     pub delimiter: u8,
     /// dozerc: types that override the inferred ones, by column name.
     pub column_types: Vec<ColumnOverride>,
+    /// dozerc (CSV, JSON lines): how long the last file must stay the same size before a last
+    /// line without its line break counts as a record (`quiet_period: 2 SECONDS`), in
+    /// milliseconds; `None`: the runtime's default.
+    pub quiet_period_ms: Option<Spanned<i64>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -628,8 +632,15 @@ fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Opti
             "has_header",
             "delimiter",
             "columns",
+            "quiet_period",
         ],
-        FileFormat::JsonLines => &["path", "extension", "marker_extension", "columns"],
+        FileFormat::JsonLines => &[
+            "path",
+            "extension",
+            "marker_extension",
+            "columns",
+            "quiet_period",
+        ],
         FileFormat::Parquet => &["path", "extension", "marker_extension"],
         FileFormat::Delta => &["path"],
     };
@@ -674,6 +685,9 @@ fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Opti
         .get("columns")
         .map(|n| decode_column_overrides(d, n))
         .unwrap_or_default();
+    let quiet_period_ms = cf
+        .get("quiet_period")
+        .and_then(|n| d.duration(n, "`quiet_period`"));
     Some(FileTable {
         name: name?,
         format,
@@ -683,6 +697,7 @@ fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Opti
         has_header,
         delimiter,
         column_types,
+        quiet_period_ms,
     })
 }
 

@@ -1227,11 +1227,13 @@ impl<'a> Binder<'a, '_> {
         };
         let qualifier = fields.first().and_then(|f| f.qualifier.clone());
         let mut out = fields.clone();
+        // A row whose event time is NULL belongs to no window (as in Dozer and Flink): it is not
+        // in the windowed relation, so every window has its bounds.
         for n in ["window_start", "window_end"] {
             out.push(Field {
                 name: n.into(),
                 ty: SqlType::Timestamp,
-                nullable: time.nullable,
+                nullable: false,
                 qualifier: qualifier.clone(),
             });
         }

@@ -100,9 +100,12 @@ enum AccState {
 }
 
 struct GroupState {
+    /// The group's values as the row that created the group wrote them.
     group: Vec<u8>,
     rows: i64,
     accs: Vec<AccState>,
+    /// The full group key, kept when its LMDB key is shortened (to tell hash collisions).
+    long_key: Option<Vec<u8>>,
 }
 
 /// One batch of an [`Aggregate`]'s input. Rows of a group already seen in the batch cost no
@@ -281,20 +284,27 @@ impl Aggregate {
         let mut db_key = Vec::with_capacity(short.len() + 1);
         db_key.push(GROUP_KEY_MARKER);
         db_key.extend_from_slice(&short);
+        // A shortened key stands for its group only if the group's full key is the same: the
+        // state keeps it. (The group's values are no test: equal values may be written
+        // differently, `2.5` and `2.50`, `0.0` and `-0.0`, and the group keeps its first spelling.)
+        let long_key = lmdb_key::is_shortened(&short, lmdb_key::MAX_KEY - 1).then_some(key);
         let stored = match self.groups.get(txn, &db_key)? {
-            Some(bytes) => Some(self.decode_state(bytes)?),
+            Some(bytes) => Some(self.decode_state(bytes, long_key.is_some())?),
             None => None,
         };
-        if stored.as_ref().is_some_and(|s| s.group != p.group) {
-            return Err(OpError::Inconsistent(
-                "128-bit hash collision between two long group keys".into(),
-            ));
+        if let (Some(stored), Some(key)) = (&stored, long_key) {
+            if stored.long_key.as_deref() != Some(key) {
+                return Err(OpError::Inconsistent(
+                    "128-bit hash collision between two long group keys".into(),
+                ));
+            }
         }
         let existed = stored.is_some();
         let mut state = stored.unwrap_or_else(|| GroupState {
             group: p.group.clone(),
             rows: 0,
             accs: self.kinds.iter().map(|&k| zero_state(k)).collect(),
+            long_key: long_key.map(<[u8]>::to_vec),
         });
         let old = if existed {
             Some(self.output(txn, key, &state)?)
@@ -361,18 +371,21 @@ impl Aggregate {
             key.truncate(prefix_len);
             let short = lmdb_key::bounded(value_key, room);
             key.extend_from_slice(&short);
-            let before = match self.multisets.get(txn, &key)? {
+            // The entry keeps the spelling of the value that created it (`2.5` stays `2.5` when
+            // `2.50` is added): MIN and MAX show one spelling until the value leaves the group.
+            let (before, stored) = match self.multisets.get(txn, &key)? {
                 Some(bytes) => {
                     let mut r = Reader::new(bytes);
                     let count = i64::decode(&mut r)?;
+                    let stored = bytes[bytes.len() - r.remaining()..].to_vec();
                     if lmdb_key::is_shortened(&short, room) && value_key_of(&mut r)? != *value_key {
                         return Err(OpError::Inconsistent(
                             "128-bit hash collision between two long values".into(),
                         ));
                     }
-                    count
+                    (count, Some(stored))
                 }
-                None => 0,
+                None => (0, None),
             };
             let after = before
                 .checked_add(*w)
@@ -388,7 +401,10 @@ impl Aggregate {
             } else {
                 let mut bytes = vec![];
                 after.encode(&mut bytes);
-                value.encode(&mut bytes);
+                match &stored {
+                    Some(value) => bytes.extend_from_slice(value),
+                    None => value.encode(&mut bytes),
+                }
                 self.multisets.put(txn, &key, &bytes)?;
                 distinct += i64::from(before == 0);
             }
@@ -494,9 +510,12 @@ impl Aggregate {
                 }
             }
         }
+        if let Some(key) = &s.long_key {
+            key.encode(out);
+        }
     }
 
-    fn decode_state(&self, bytes: &[u8]) -> Result<GroupState, OpError> {
+    fn decode_state(&self, bytes: &[u8], long_key: bool) -> Result<GroupState, OpError> {
         let mut r = Reader::new(bytes);
         let group = Vec::<u8>::decode(&mut r)?;
         let rows = i64::decode(&mut r)?;
@@ -519,7 +538,17 @@ impl Aggregate {
                 },
             });
         }
-        Ok(GroupState { group, rows, accs })
+        let long_key = if long_key {
+            Some(Vec::<u8>::decode(&mut r)?)
+        } else {
+            None
+        };
+        Ok(GroupState {
+            group,
+            rows,
+            accs,
+            long_key,
+        })
     }
 }
 

@@ -5,6 +5,8 @@
 pub mod aggregate;
 pub(crate) mod counted;
 pub mod distinct;
+#[cfg(test)]
+mod equal_values;
 pub mod join;
 pub mod ttl;
 pub mod window;

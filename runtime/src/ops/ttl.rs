@@ -5,8 +5,9 @@
 //! State: live rows in time order (`time ++ row hash` → count and row) and the watermark (the newest
 //! time of any inserted row). A row older than the cutoff when it arrives is never emitted; the
 //! watermark only moves forward, so an expired row stays expired, and a late delete of it is a
-//! no-op. Expiry is strict: a row exactly at `watermark − ttl` stays. Every inserted row advances
-//! the watermark, so results do not depend on how the input is cut into batches.
+//! no-op. A row expires once `time + ttl <= watermark` (Dozer's rule): a row exactly at
+//! `watermark − ttl` is gone. Every inserted row advances the watermark, so results do not depend
+//! on how the input is cut into batches.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -69,15 +70,16 @@ impl Ttl {
             .filter(|(_, _, w)| *w > 0)
             .map(|(t, _, _)| *t)
             .fold(old_watermark, |m, t| Some(m.map_or(t, |m| m.max(t))));
-        let cutoff = |wm: Option<i64>| wm.map_or(i64::MIN, |wm| wm.saturating_sub(self.ttl));
-        // A change older than the batch's new cutoff is expired by the end of the batch: an
+        // Rows at or before the cutoff have expired: `time + ttl <= watermark`.
+        let new_cutoff = new_watermark.map(|wm| wm.saturating_sub(self.ttl));
+        let live = |t: i64| new_cutoff.is_none_or(|cutoff| t > cutoff);
+        // A change at or before the batch's new cutoff is expired by the end of the batch: an
         // insert would be stored and evicted again, a delete of a stored row only takes part of
         // what its eviction below retracts anyway. Either way its net effect is nothing, so it
         // never touches the store (a snapshot of historical data mostly skips the state).
-        let new_cutoff = cutoff(new_watermark);
         let mut delta: BTreeMap<(i64, Vec<u8>), Weight> = BTreeMap::new();
         for (t, row, w) in input {
-            if t >= new_cutoff {
+            if live(t) {
                 *delta.entry((t, encode(&row))).or_insert(0) += w;
             }
         }
@@ -91,12 +93,13 @@ impl Ttl {
             counted::add(&self.rows, txn, &key, &row, w, "rows")?;
             *out.entry(row).or_insert(0) += w;
         }
-        if new_watermark != old_watermark {
+        if let (true, Some(cutoff)) = (new_watermark != old_watermark, new_cutoff) {
             let mut bytes = vec![];
             new_watermark.unwrap_or(i64::MIN).encode(&mut bytes);
             self.meta.put(txn, WATERMARK, &bytes)?;
-            // Evict everything now older than the cutoff: the front of the time-ordered rows.
-            let end = time_key(new_cutoff);
+            // Evict everything now at or before the cutoff: the front of the time-ordered rows
+            // (keys are time ++ row hash, so every key of time `cutoff` sorts before the next).
+            let end = time_key(cutoff.saturating_add(1));
             let mut expired = vec![];
             let end: &[u8] = &end;
             let before_cutoff: (Bound<&[u8]>, Bound<&[u8]>) =
@@ -121,6 +124,36 @@ mod tests {
 
     use super::*;
     use crate::store::Store;
+
+    #[test]
+    fn a_row_expires_once_its_time_plus_the_ttl_reaches_the_newest_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(1 << 20)).unwrap();
+        let op = store
+            .write(|txn| Ttl::open(store.env(), txn, "ttl", 10))
+            .unwrap();
+        let apply = |input: Vec<(i64, Vec<u8>, Weight)>| {
+            store
+                .write(|txn| op.apply(txn, input.clone(), |r: &Vec<u8>| r.clone()))
+                .unwrap()
+        };
+        assert_eq!(
+            apply(vec![(100, vec![1], 1), (105, vec![2], 1)]),
+            [(vec![1], 1), (vec![2], 1)]
+        );
+        // Newest 109: 100 + 10 > 109, both live.
+        assert_eq!(apply(vec![(109, vec![3], 1)]), [(vec![3], 1)]);
+        // Newest 110: 100 + 10 <= 110, the row at exactly `newest − ttl` goes.
+        assert_eq!(
+            apply(vec![(110, vec![4], 1)]),
+            [(vec![1], -1), (vec![4], 1)]
+        );
+        // A late row at the cutoff is expired on arrival; one just after it is not.
+        assert_eq!(
+            apply(vec![(100, vec![5], 1), (101, vec![6], 1)]),
+            [(vec![6], 1)]
+        );
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
@@ -154,9 +187,8 @@ mod tests {
                 }
                 prop_assert!(view.values().all(|w| *w >= 0), "a row's multiplicity went negative");
                 view.retain(|_, w| *w != 0);
-                let cutoff = watermark.map_or(i64::MIN, |m| m - ttl);
                 let mut want: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
-                for (t, v) in live.iter().filter(|(t, _)| *t >= cutoff) {
+                for (t, v) in live.iter().filter(|(t, _)| watermark.is_none_or(|m| t + ttl > m)) {
                     *want.entry(row((*t, *v))).or_insert(0) += 1;
                 }
                 prop_assert_eq!(&view, &want);

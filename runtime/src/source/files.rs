@@ -3,19 +3,32 @@
 //!
 //! The reader is exact about where it is: a [`FilePosition`] names the file being read, the byte
 //! offset of the next unread record and its line number; every earlier file (in name order) is done.
-//! Only complete lines are consumed — a record still being written (no final newline yet) is left
-//! for the next poll — unless the file is complete: a later file exists, or it has not changed for
-//! [`DEFAULT_IDLE_AFTER`] (so a file without a trailing newline still yields its last record). Records come out raw ([`RawRecord`]): turning fields into typed values, and
-//! reporting a bad value with its file, line and column, is the generated code's job.
+//! Record boundaries are `dozer_types::text`'s: `\n`, `\r\n` and `\r` line breaks, a byte order
+//! mark at the start, quoted line breaks inside CSV fields.
+//!
+//! Only complete records are consumed. A record that runs to the end of the data, without its
+//! line break yet, may still be being written and is left for a later read — unless the file is
+//! complete: a later file exists, the app reads the files as they are (`run --once`), or the file
+//! has not grown for the table's quiet period (`quiet_period`, [`DEFAULT_QUIET_PERIOD`]). A file
+//! whose last line has no line break therefore still yields its last record. Should a writer then
+//! continue that line after all, the continuation is reported as an unreadable record instead of
+//! being read as a record of its own.
+//!
+//! Records come out raw ([`RawRecord`]): turning fields into typed values, and reporting a bad
+//! value with its file, line and column, is the generated code's job.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
+use dozer_types::text::{bom_len, LineScanner, Scan};
+
+use super::chunk::{io_error, Parsed};
+pub use super::chunk::{Chunk, FilePosition, RawRecord, SourceError};
+use super::csv::{self, CsvLayout};
 use super::parquet::{self, ParquetRead};
-use crate::codec::{Decode, DecodeError, Encode, Reader};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileFormat {
@@ -36,94 +49,9 @@ pub struct FileTable {
     pub format: FileFormat,
     /// The table's columns, in order: what a CSV header must say, the Parquet columns to read.
     pub columns: Vec<String>,
-}
-
-/// Where reading stopped. Files before `file` in name order are fully read.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FilePosition {
-    pub file: String,
-    /// Byte offset of the next unread record in `file`.
-    pub offset: u64,
-    /// 1-based line number at `offset`.
-    pub line: u64,
-    /// How many files sorted before `file` when it was last listed: a new file among them would
-    /// never be read, and is reported instead of silently skipped. (`None`: not listed yet, or a
-    /// position stored before this was kept.)
-    pub files_before: Option<u64>,
-}
-
-impl Encode for FilePosition {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.file.encode(out);
-        self.offset.encode(out);
-        self.line.encode(out);
-        self.files_before.encode(out);
-    }
-}
-
-impl Decode for FilePosition {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(FilePosition {
-            file: String::decode(r)?,
-            offset: u64::decode(r)?,
-            line: u64::decode(r)?,
-            files_before: if r.is_empty() {
-                None
-            } else {
-                Option::<u64>::decode(r)?
-            },
-        })
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum RawRecord {
-    Csv(csv::ByteRecord),
-    Json(String),
-    /// A Parquet row: one value per table column, in the table's order.
-    Values(Vec<dozer_types::Value>),
-    /// A record the reader could not split into the table's columns, and why.
-    Malformed(String),
-}
-
-/// Records read from one file (or one table's changes), and the position after them.
-#[derive(Clone, Debug)]
-pub struct Chunk {
-    /// Where the records come from, for messages (a file, or a PostgreSQL table).
-    pub file: Arc<str>,
-    /// Each record with its 1-based line number (file sources).
-    pub records: Vec<(u64, RawRecord)>,
-    pub end: FilePosition,
-    /// Each record's weight (+1 insert, −1 retraction); empty: all +1, as files only append.
-    pub weights: Vec<crate::ops::Weight>,
-}
-
-/// A file could not be read or does not have the table's shape.
-#[derive(Debug)]
-pub struct SourceError {
-    pub file: Option<PathBuf>,
-    pub line: Option<u64>,
-    pub message: String,
-}
-
-impl std::fmt::Display for SourceError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (&self.file, self.line) {
-            (Some(file), Some(line)) => write!(f, "{}:{line}: {}", file.display(), self.message),
-            (Some(file), None) => write!(f, "{}: {}", file.display(), self.message),
-            _ => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for SourceError {}
-
-fn io_error(path: &Path, e: std::io::Error) -> SourceError {
-    SourceError {
-        file: Some(path.to_path_buf()),
-        line: None,
-        message: e.to_string(),
-    }
+    /// How long the last file must stay the same size before a last line without its line break
+    /// counts as a record (the table's `quiet_period`).
+    pub quiet_period: Duration,
 }
 
 /// Reads a table's files from a position on.
@@ -132,22 +60,28 @@ pub struct FileReader {
     position: FilePosition,
     /// How the current CSV file's fields map to the table's columns.
     layout: Option<CsvLayout>,
-    idle_after: Duration,
+    /// The files are as they will stay (`run --once`): the end of each is the end of its last
+    /// record.
+    as_they_are: bool,
+    /// The last file's size when it was first seen at that size, to tell when it stopped growing.
+    growth: Option<(String, u64, Instant)>,
     read_window: u64,
     /// Average bytes per record of the last text chunk (0: none read yet), so a read looks at
     /// about one chunk's bytes rather than the whole window.
     record_bytes: u64,
 }
 
-/// How long the last file must be unchanged before a final line without newline counts as a record.
-pub const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(2);
+/// How long the last file must stay the same size, unless its table says otherwise, before a last
+/// line without its line break counts as a record.
+pub const DEFAULT_QUIET_PERIOD: Duration = Duration::from_secs(2);
 
 /// How long an unreadable last Parquet file may stay unchanged before it is an error rather than
 /// a file still being written. (Writers that take longer should write under another name and
 /// rename, or use a marker file.)
 const PARQUET_GRACE: Duration = Duration::from_secs(60);
 
-fn idle(path: &Path, after: Duration) -> bool {
+/// Whether `path` was last modified at least `after` ago.
+fn unmodified_for(path: &Path, after: Duration) -> bool {
     std::fs::metadata(path)
         .and_then(|m| m.modified())
         .is_ok_and(|t| {
@@ -157,13 +91,23 @@ fn idle(path: &Path, after: Duration) -> bool {
         })
 }
 
+/// What is left to read of a table (`info`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// Bytes after the position: the rest of its file and every later file.
+    pub bytes: u64,
+    /// They are the current file's last line, which has no line break yet.
+    pub open_last_line: bool,
+}
+
 impl FileReader {
     pub fn new(table: FileTable, position: FilePosition) -> Self {
         FileReader {
             table,
             position,
             layout: None,
-            idle_after: DEFAULT_IDLE_AFTER,
+            as_they_are: false,
+            growth: None,
             read_window: READ_WINDOW,
             record_bytes: 0,
         }
@@ -175,9 +119,16 @@ impl FileReader {
         self
     }
 
-    /// Changes how long the last file must be unchanged before its final line counts (tests).
-    pub fn with_idle_after(mut self, idle_after: Duration) -> Self {
-        self.idle_after = idle_after;
+    /// Changes the table's quiet period (tests).
+    pub fn with_quiet_period(mut self, quiet: Duration) -> Self {
+        self.table.quiet_period = quiet;
+        self
+    }
+
+    /// Reads the files as they are now: nothing more is written to them, so a last line without
+    /// a line break is a record right away (`run --once`).
+    pub fn reading_files_as_they_are(mut self) -> Self {
+        self.as_they_are = true;
         self
     }
 
@@ -186,24 +137,39 @@ impl FileReader {
     }
 
     /// The table's files, in name order.
-    fn files(&self) -> Result<Vec<String>, SourceError> {
-        let entries =
-            std::fs::read_dir(&self.table.dir).map_err(|e| io_error(&self.table.dir, e))?;
+    fn files(table: &FileTable) -> Result<Vec<String>, SourceError> {
+        let entries = std::fs::read_dir(&table.dir).map_err(|e| io_error(&table.dir, e))?;
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.ends_with(&self.table.extension))
+            .filter(|n| n.ends_with(&table.extension))
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// Whether the last file, now `len` bytes long, has stopped growing: unmodified for the quiet
+    /// period, or seen at this size by this reader for that long (a clock-independent check).
+    fn quiet(&mut self, name: &str, path: &Path, len: u64) -> bool {
+        let quiet = self.table.quiet_period;
+        if unmodified_for(path, quiet) {
+            return true;
+        }
+        match &self.growth {
+            Some((file, seen, since)) if file == name && *seen == len => since.elapsed() >= quiet,
+            _ => {
+                self.growth = Some((name.to_string(), len, Instant::now()));
+                quiet.is_zero()
+            }
+        }
     }
 
     /// The next records (at most `max_records`, from one file), or `None` when everything written
     /// so far has been read. Call again later to follow new data.
     pub fn next_chunk(&mut self, max_records: usize) -> Result<Option<Chunk>, SourceError> {
         loop {
-            let files = self.files()?;
+            let files = Self::files(&self.table)?;
             self.check_no_file_before(&files)?;
             // The current file, or the first one after it.
             let Some(at) = files.iter().position(|n| *n >= self.position.file) else {
@@ -216,39 +182,43 @@ impl FileReader {
                     offset: 0,
                     line: 1,
                     files_before: Some(at as u64),
+                    open_line: false,
                 };
             }
             let later = files.iter().find(|n| **n > self.position.file).cloned();
             let path = self.table.dir.join(name);
-            // A file is complete when a later one exists or it has not changed for a while; only
-            // then is a last line without a newline a record (otherwise it may still be written).
+            let next_file = |reader: &mut Self, next: String| {
+                reader.position = FilePosition {
+                    file: next,
+                    offset: 0,
+                    line: 1,
+                    files_before: Some(at as u64 + 1),
+                    open_line: false,
+                };
+            };
+            // A file is complete when a later one exists, the files are read as they are, or it
+            // has stopped growing; only then is a last line without a line break a record.
             let chunk = if self.table.format == FileFormat::Parquet {
                 match self.read_parquet(&path, later.is_some(), max_records)? {
                     Some(chunk) => chunk,
                     None => return Ok(None),
                 }
             } else {
-                let complete = later.is_some() || idle(&path, self.idle_after);
-                if let FileFormat::Csv {
-                    delimiter,
-                    has_header,
-                } = self.table.format
-                {
-                    if self.layout.as_ref().is_none_or(|l| l.file != *name) {
-                        self.layout = CsvLayout::of(
-                            &path,
-                            name,
-                            &self.table.columns,
-                            delimiter,
-                            has_header,
-                            complete,
-                        )?;
-                    }
-                    if self.layout.is_none() {
-                        return Ok(None); // the header line is still being written
+                let len = std::fs::metadata(&path)
+                    .map_err(|e| io_error(&path, e))?
+                    .len();
+                let complete = later.is_some() || self.as_they_are || self.quiet(name, &path, len);
+                if !self.at_records(name, &path, complete)? {
+                    match later {
+                        // A complete file without a header has nothing to read.
+                        Some(next) if complete => {
+                            next_file(self, next);
+                            continue;
+                        }
+                        _ => return Ok(None), // the header is still being written
                     }
                 }
-                let chunk = self.read_from(&path, max_records, complete)?;
+                let chunk = self.read_from(&path, len, max_records, complete)?;
                 if !chunk.records.is_empty() && chunk.end.offset > self.position.offset {
                     self.record_bytes =
                         (chunk.end.offset - self.position.offset) / chunk.records.len() as u64;
@@ -261,20 +231,54 @@ impl FileReader {
                 return Ok(Some(chunk));
             }
             if progressed {
-                continue; // a header or blank lines: look again
+                continue; // blank lines: look again
             }
             match later {
-                Some(next) => {
-                    self.position = FilePosition {
-                        file: next,
-                        offset: 0,
-                        line: 1,
-                        files_before: Some(at as u64 + 1),
-                    }
-                }
+                Some(next) => next_file(self, next),
                 None => return Ok(None),
             }
         }
+    }
+
+    /// Makes sure the position is at a record of a text file: a file's first record comes after
+    /// its byte order mark and (CSV) its header, whose layout is read here. `false` while the
+    /// file has no header yet.
+    fn at_records(&mut self, name: &str, path: &Path, complete: bool) -> Result<bool, SourceError> {
+        let data_start = match self.table.format {
+            FileFormat::Csv {
+                delimiter,
+                has_header,
+            } => {
+                if self.layout.as_ref().is_none_or(|l| l.file != *name) {
+                    self.layout = CsvLayout::read(
+                        path,
+                        name,
+                        &self.table.columns,
+                        delimiter,
+                        has_header,
+                        complete,
+                    )?;
+                }
+                match &self.layout {
+                    Some(layout) => layout.data_start,
+                    None => return Ok(false),
+                }
+            }
+            FileFormat::JsonLines | FileFormat::Parquet if self.position.offset > 0 => {
+                return Ok(true);
+            }
+            FileFormat::JsonLines | FileFormat::Parquet => {
+                let mut start = [0u8; 3];
+                let n = File::open(path)
+                    .and_then(|mut f| f.read(&mut start))
+                    .map_err(|e| io_error(path, e))?;
+                (bom_len(&start[..n]) as u64, 1)
+            }
+        };
+        if self.position.offset == 0 {
+            (self.position.offset, self.position.line) = data_start;
+        }
+        Ok(true)
     }
 
     /// Files are read once, in name order: a file that appears before the one being read would
@@ -319,7 +323,9 @@ impl FileReader {
     ) -> Result<Option<Chunk>, SourceError> {
         // A Parquet file is unreadable until its footer is written; give a slow writer time
         // before calling the last file broken.
-        let complete = later || idle(path, self.idle_after.max(PARQUET_GRACE));
+        let complete = later
+            || self.as_they_are
+            || unmodified_for(path, self.table.quiet_period.max(PARQUET_GRACE));
         match parquet::read(
             path,
             &self.table.columns,
@@ -332,16 +338,15 @@ impl FileReader {
         }
     }
 
-    /// Reads the next records of `path` from the current position, through a bounded window (so a
-    /// chunk costs about its own size in I/O, however large the file).
+    /// Reads the next records of `path` (now `len` bytes) from the current position, through a
+    /// bounded window (so a chunk costs about its own size in I/O, however large the file).
     fn read_from(
         &self,
         path: &Path,
+        len: u64,
         max_records: usize,
         complete: bool,
     ) -> Result<Chunk, SourceError> {
-        let mut file = File::open(path).map_err(|e| io_error(path, e))?;
-        let len = file.metadata().map_err(|e| io_error(path, e))?.len();
         let start = self.position.clone();
         if start.offset > len {
             return Err(SourceError {
@@ -353,6 +358,7 @@ impl FileReader {
                 ),
             });
         }
+        let mut file = File::open(path).map_err(|e| io_error(path, e))?;
         let remaining = len - start.offset;
         // About the bytes of `max_records` records (a quarter more, and the whole window until
         // a record size is known); widened below if even one record does not fit.
@@ -364,22 +370,42 @@ impl FileReader {
         loop {
             file.seek(SeekFrom::Start(start.offset))
                 .map_err(|e| io_error(path, e))?;
-            let mut bytes = Vec::with_capacity(window as usize + 1);
+            let mut bytes = Vec::with_capacity(window as usize);
             (&mut file)
                 .take(window)
                 .read_to_end(&mut bytes)
                 .map_err(|e| io_error(path, e))?;
             let at_end = bytes.len() as u64 == remaining;
-            if at_end && complete {
-                if bytes.last().is_some_and(|b| *b != b'\n') {
-                    bytes.push(b'\n'); // a final line without newline is a record
+            // The end of the window is the end of a record only at the end of a complete file.
+            let last = at_end && complete;
+            // A line continued after its first part was read as the file's last record.
+            let (continued, skip) = if start.open_line {
+                match continuation(&bytes, last) {
+                    Some(end) if end > 0 => (
+                        Some((start.line, RawRecord::Malformed(format!(
+                            "this line was continued after its first part had been read as a record (the file had not grown for {:?} with its last line unterminated); the continuation is not read. Writers should end each line before pausing, or raise the table's `quiet_period`",
+                            self.table.quiet_period
+                        )))),
+                        end,
+                    ),
+                    Some(_) => (None, 0),
+                    None => (None, usize::MAX), // the continuation's end is not written yet
                 }
             } else {
-                let whole_lines = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-                bytes.truncate(whole_lines);
+                (None, 0)
+            };
+            if skip == usize::MAX {
+                return Ok(Chunk {
+                    file: Arc::from(start.file.as_str()),
+                    records: vec![],
+                    end: start,
+                    weights: vec![],
+                });
             }
-            let parsed = match &self.table.format {
-                FileFormat::JsonLines => parse_json_lines(path, &bytes, &start, max_records)?,
+            let budget = max_records - usize::from(continued.is_some());
+            let body = &bytes[skip..];
+            let mut parsed = match &self.table.format {
+                FileFormat::JsonLines => parse_json_lines(body, start.line, budget, last),
                 FileFormat::Parquet => {
                     return Err(SourceError {
                         file: Some(path.to_path_buf()),
@@ -387,19 +413,21 @@ impl FileReader {
                         message: "internal: a Parquet file read as text".into(),
                     })
                 }
-                FileFormat::Csv {
-                    delimiter,
-                    has_header,
-                } => self.parse_csv(
-                    path,
-                    &bytes,
-                    &start,
-                    max_records,
-                    *delimiter,
-                    *has_header,
-                    at_end,
-                )?,
+                FileFormat::Csv { delimiter, .. } => {
+                    let Some(layout) = &self.layout else {
+                        return Err(SourceError {
+                            file: Some(path.to_path_buf()),
+                            line: None,
+                            message: "internal: a CSV file read before its header".into(),
+                        });
+                    };
+                    csv::parse(layout, body, start.line, budget, *delimiter, last)
+                }
             };
+            parsed.consumed += skip as u64;
+            if let Some(record) = continued {
+                parsed.records.insert(0, record);
+            }
             // Nothing fit in the window (one record is longer than it): widen it and read again.
             if parsed.consumed == 0 && !at_end && window < remaining {
                 window = (window * 2).min(remaining);
@@ -407,10 +435,14 @@ impl FileReader {
             }
             let end = FilePosition {
                 file: start.file.clone(),
-                // A synthetic final newline is not in the file.
-                offset: start.offset + parsed.consumed.min(remaining),
-                line: start.line + parsed.lines,
+                offset: start.offset + parsed.consumed,
+                line: parsed.line,
                 files_before: start.files_before,
+                open_line: if parsed.consumed == skip as u64 {
+                    start.open_line && skip == 0
+                } else {
+                    parsed.open_line
+                },
             };
             return Ok(Chunk {
                 file: Arc::from(start.file.as_str()),
@@ -421,242 +453,87 @@ impl FileReader {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn parse_csv(
-        &self,
-        path: &Path,
-        bytes: &[u8],
-        start: &FilePosition,
-        max_records: usize,
-        delimiter: u8,
-        has_header: bool,
-        at_end: bool,
-    ) -> Result<Parsed, SourceError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .delimiter(delimiter)
-            .flexible(true)
-            .from_reader(bytes);
-        let mut record = csv::ByteRecord::new();
-        let mut records = vec![];
-        // Position (bytes, lines) after the last record taken, and before it.
-        let (mut after, mut before) = ((0u64, 0u64), (0u64, 0u64));
-        let mut last_pushed = false;
-        while records.len() < max_records {
-            let line = start.line + reader.position().line() - 1;
-            let more = reader
-                .read_byte_record(&mut record)
-                .map_err(|e| SourceError {
-                    file: Some(path.to_path_buf()),
-                    line: Some(line),
-                    message: e.to_string(),
-                })?;
-            if !more {
-                break;
-            }
-            before = after;
-            after = (reader.position().byte(), reader.position().line() - 1);
-            last_pushed = false;
-            if has_header && start.offset == 0 && line == 1 {
-                continue; // the header: read by `CsvLayout::of`
-            }
-            if record.len() == 1 && record[0].is_empty() {
-                continue; // an empty line
-            }
-            let raw = match &self.layout {
-                Some(layout) => layout.project(&record),
-                None => RawRecord::Csv(record.clone()),
-            };
-            records.push((line, raw));
-            last_pushed = true;
+    /// What is left to read of `table` after `position` (for `info`).
+    pub fn pending(table: &FileTable, position: &FilePosition) -> Result<Pending, SourceError> {
+        if table.format == FileFormat::Parquet {
+            return Ok(Pending::default());
         }
-        // Inside the file, a record that ends where the window ends may have been cut there (a quoted
-        // field can hold a newline): leave it for the next read.
-        if !at_end && after.0 > 0 && after.0 == bytes.len() as u64 {
-            if last_pushed {
-                records.pop();
+        let mut pending = Pending::default();
+        for name in Self::files(table)? {
+            if name < position.file {
+                continue;
             }
-            after = before;
+            let path = table.dir.join(&name);
+            let len = std::fs::metadata(&path)
+                .map_err(|e| io_error(&path, e))?
+                .len();
+            if name > position.file {
+                pending.bytes += len;
+                pending.open_last_line = false;
+                continue;
+            }
+            let rest = len.saturating_sub(position.offset);
+            pending.bytes += rest;
+            if rest > 0 && rest <= READ_WINDOW {
+                let mut f = File::open(&path).map_err(|e| io_error(&path, e))?;
+                f.seek(SeekFrom::Start(position.offset))
+                    .map_err(|e| io_error(&path, e))?;
+                let mut bytes = Vec::new();
+                f.take(rest)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| io_error(&path, e))?;
+                pending.open_last_line = !bytes.iter().any(|b| *b == b'\n' || *b == b'\r');
+            }
         }
-        Ok(Parsed {
-            records,
-            consumed: after.0,
-            lines: after.1,
-        })
+        Ok(pending)
     }
 }
 
-/// Where a CSV file's fields go: the file's header names its columns, and the table reads its
-/// own columns (all of them, or those `columns:` selects) by name, in any order.
-#[derive(Clone, Debug)]
-struct CsvLayout {
-    file: String,
-    /// Fields of a record of this file.
-    width: Option<usize>,
-    /// The field of each table column; `None` when the file's columns are the table's.
-    projection: Option<Vec<usize>>,
-}
-
-impl CsvLayout {
-    /// The layout of `path`, from its header line; `None` while that line is incomplete.
-    fn of(
-        path: &Path,
-        file: &str,
-        columns: &[String],
-        delimiter: u8,
-        has_header: bool,
-        complete: bool,
-    ) -> Result<Option<CsvLayout>, SourceError> {
-        let error = |message: String| SourceError {
-            file: Some(path.to_path_buf()),
-            line: Some(1),
-            message,
-        };
-        let names: Vec<String> = if has_header {
-            let Some(line) = first_line(path, complete)? else {
-                return Ok(None);
-            };
-            if line.is_empty() {
-                // An empty file: nothing to read.
-                return Ok(Some(CsvLayout {
-                    file: file.to_string(),
-                    width: None,
-                    projection: None,
-                }));
-            }
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .delimiter(delimiter)
-                .from_reader(line.as_slice());
-            let mut header = csv::ByteRecord::new();
-            reader
-                .read_byte_record(&mut header)
-                .map_err(|e| error(format!("unreadable header: {e}")))?;
-            header
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).trim().to_string())
-                .collect()
-        } else {
-            // Without a header, columns are named by position: `column_1`, `column_2`, ...
-            let last = columns
-                .iter()
-                .filter_map(|c| c.strip_prefix("column_")?.parse::<usize>().ok())
-                .max()
-                .unwrap_or(0);
-            (1..=last).map(|i| format!("column_{i}")).collect()
-        };
-        if names == columns {
-            return Ok(Some(CsvLayout {
-                file: file.to_string(),
-                width: None,
-                projection: None,
-            }));
-        }
-        let mut projection = Vec::with_capacity(columns.len());
-        for c in columns {
-            let i = names.iter().position(|n| n == c).ok_or_else(|| {
-                error(format!(
-                    "the header has no column `{c}` (it has {}); every file of a table needs the table's columns",
-                    names.join(", ")
-                ))
-            })?;
-            projection.push(i);
-        }
-        Ok(Some(CsvLayout {
-            file: file.to_string(),
-            width: has_header.then_some(names.len()),
-            projection: Some(projection),
-        }))
-    }
-
-    fn project(&self, record: &csv::ByteRecord) -> RawRecord {
-        let Some(projection) = &self.projection else {
-            return RawRecord::Csv(record.clone());
-        };
-        match self.width {
-            Some(width) if record.len() != width => {
-                return RawRecord::Malformed(format!(
-                    "{} fields, the header has {width}",
-                    record.len()
-                ))
-            }
-            None if projection.iter().any(|&i| i >= record.len()) => {
-                return RawRecord::Malformed(format!("only {} fields", record.len()))
-            }
-            _ => {}
-        }
-        let mut out = csv::ByteRecord::with_capacity(record.as_slice().len(), projection.len());
-        for &i in projection {
-            out.push_field(&record[i]);
-        }
-        RawRecord::Csv(out)
-    }
-}
-
-/// The first line of a file (without its newline); `None` while it has no newline yet and the
-/// file is not complete.
-fn first_line(path: &Path, complete: bool) -> Result<Option<Vec<u8>>, SourceError> {
-    let mut file = File::open(path).map_err(|e| io_error(path, e))?;
-    let mut line = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| io_error(path, e))?;
-        if n == 0 {
-            return Ok(complete.then_some(line));
-        }
-        if let Some(end) = buf[..n].iter().position(|b| *b == b'\n') {
-            line.extend_from_slice(&buf[..end]);
-            return Ok(Some(line));
-        }
-        line.extend_from_slice(&buf[..n]);
+/// Where the continuation of an open line ends in `bytes` (at its line break, or at the end of
+/// final data); `Some(0)` when the bytes start with the line break that ends the line; `None`
+/// while the continuation's line break is not written yet.
+fn continuation(bytes: &[u8], last: bool) -> Option<usize> {
+    match bytes.iter().position(|b| *b == b'\n' || *b == b'\r') {
+        Some(i) => Some(i),
+        None if last || bytes.is_empty() => Some(bytes.len()),
+        None => None,
     }
 }
 
 /// How much of a file one read looks at; doubled when a single record is longer.
 const READ_WINDOW: u64 = 8 << 20;
 
-/// Records parsed from a window, and how far they reach.
-struct Parsed {
-    records: Vec<(u64, RawRecord)>,
-    /// Bytes of the window consumed.
-    consumed: u64,
-    /// Lines consumed.
-    lines: u64,
-}
-
-fn parse_json_lines(
-    path: &Path,
-    bytes: &[u8],
-    start: &FilePosition,
-    max_records: usize,
-) -> Result<Parsed, SourceError> {
+/// The JSON lines of a window that starts at a line boundary on line `line`, at most
+/// `max_records` of them (blank lines skipped); `last` when no byte can follow the window. A
+/// line that is not UTF-8 is a malformed record, so the bad-record policy applies to it.
+fn parse_json_lines(bytes: &[u8], line: u64, max_records: usize, last: bool) -> Parsed {
+    let mut scanner = LineScanner::new(bytes, last, line);
     let mut records = vec![];
-    let (mut consumed, mut lines) = (0usize, 0u64);
-    for (i, b) in bytes.iter().enumerate() {
-        if *b != b'\n' {
+    let mut open_line = false;
+    while records.len() < max_records {
+        let Scan::Record(l) = scanner.next_line() else {
+            break;
+        };
+        open_line = !l.terminated;
+        if l.text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        if records.len() == max_records {
-            break;
-        }
-        let line = &bytes[consumed..i];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if !line.iter().all(u8::is_ascii_whitespace) {
-            let text = String::from_utf8(line.to_vec()).map_err(|_| SourceError {
-                file: Some(path.to_path_buf()),
-                line: Some(start.line + lines),
-                message: "not valid UTF-8".into(),
-            })?;
-            records.push((start.line + lines, RawRecord::Json(text)));
-        }
-        lines += 1;
-        consumed = i + 1;
+        let record = match std::str::from_utf8(l.text) {
+            Ok(text) => RawRecord::Json(text.to_string()),
+            Err(e) => RawRecord::Malformed(format!(
+                "not valid UTF-8 (byte {} of the line)",
+                e.valid_up_to() + 1
+            )),
+        };
+        records.push((l.line, record));
     }
-    Ok(Parsed {
+    let (consumed, line) = scanner.consumed();
+    Parsed {
         records,
         consumed: consumed as u64,
-        lines,
-    })
+        line,
+        open_line,
+    }
 }
 
 #[cfg(test)]
@@ -664,6 +541,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+    use crate::codec::{Decode, Encode, Reader};
 
     fn table(dir: &Path, format: FileFormat) -> FileTable {
         let extension = if format == FileFormat::JsonLines {
@@ -677,6 +555,7 @@ mod tests {
             extension,
             format,
             columns: vec!["a".into(), "b".into()],
+            quiet_period: DEFAULT_QUIET_PERIOD,
         }
     }
 
@@ -738,6 +617,7 @@ mod tests {
                 offset: 12,
                 line: 4,
                 files_before: Some(1),
+                open_line: false,
             }
         );
     }
@@ -748,7 +628,7 @@ mod tests {
         let path = dir.path().join("1.csv");
         std::fs::write(&path, "a,b\n1,x\n2,y").unwrap(); // the last line is still being written
         let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
-            .with_idle_after(Duration::from_secs(3600));
+            .with_quiet_period(Duration::from_secs(3600));
         assert_eq!(drain(&mut reader, 10), vec![rec("1.csv", 2, "1")]);
         let mut f = std::fs::OpenOptions::new()
             .append(true)
@@ -805,7 +685,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("1.csv"), "a,b\n1,x\n2,y").unwrap();
         let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
-            .with_idle_after(Duration::ZERO);
+            .with_quiet_period(Duration::ZERO);
         assert_eq!(
             drain(&mut reader, 10),
             vec![rec("1.csv", 2, "1"), rec("1.csv", 3, "2")]
@@ -816,7 +696,7 @@ mod tests {
         std::fs::write(dir.path().join("3.csv"), "a,b\n7,x\n8,y").unwrap();
         std::fs::write(dir.path().join("4.csv"), "a,b\n9,x\n").unwrap();
         let mut reader = FileReader::new(csv_table(dir.path()), reader.position().clone())
-            .with_idle_after(Duration::from_secs(3600));
+            .with_quiet_period(Duration::from_secs(3600));
         assert_eq!(
             drain(&mut reader, 10),
             vec![
@@ -841,7 +721,7 @@ mod tests {
         std::fs::write(dir.path().join("1.csv"), &text).unwrap();
         let read = |window: u64| {
             let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
-                .with_idle_after(Duration::ZERO)
+                .with_quiet_period(Duration::ZERO)
                 .with_read_window(window);
             let records = drain(&mut reader, 7);
             (records, reader.position().clone())
@@ -913,7 +793,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("1.csv"), "a,").unwrap();
         let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
-            .with_idle_after(Duration::from_secs(3600));
+            .with_quiet_period(Duration::from_secs(3600));
         assert!(reader.next_chunk(10).unwrap().is_none());
         std::fs::write(dir.path().join("1.csv"), "a,b\n1,2\n").unwrap();
         assert_eq!(reader.next_chunk(10).unwrap().unwrap().records.len(), 1);
@@ -928,6 +808,7 @@ mod tests {
             offset: 100,
             line: 9,
             files_before: None,
+            open_line: false,
         };
         let err = FileReader::new(csv_table(dir.path()), position)
             .next_chunk(10)
@@ -956,5 +837,232 @@ mod tests {
             ]
         );
         assert_eq!(reader.position().line, 5);
+    }
+
+    /// Every record of a reader that reads the files as they are, as (line, fields joined by `|`).
+    fn records_of(table: FileTable) -> Vec<(u64, String)> {
+        let mut reader =
+            FileReader::new(table, FilePosition::default()).reading_files_as_they_are();
+        let mut out = vec![];
+        while let Some(chunk) = reader.next_chunk(3).unwrap() {
+            for (line, r) in chunk.records {
+                out.push((line, shown(&r)));
+            }
+        }
+        out
+    }
+
+    fn shown(r: &RawRecord) -> String {
+        match r {
+            RawRecord::Csv(f) => f
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect::<Vec<_>>()
+                .join("|"),
+            RawRecord::Json(t) => t.clone(),
+            RawRecord::Malformed(m) => format!("malformed: {m}"),
+            RawRecord::Values(v) => format!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn every_line_ending_and_a_byte_order_mark_read_every_record() {
+        for eol in ["\n", "\r\n", "\r"] {
+            for bom in ["", "\u{feff}"] {
+                for final_break in [true, false] {
+                    let dir = tempfile::tempdir().unwrap();
+                    let mut text = format!("{bom}a,b{eol}1,x{eol}{eol}\"2{eol}two\",y{eol}3,z");
+                    if final_break {
+                        text.push_str(eol);
+                    }
+                    std::fs::write(dir.path().join("1.csv"), &text).unwrap();
+                    let case = format!("{eol:?} bom {bom:?} final break {final_break}");
+                    assert_eq!(
+                        records_of(csv_table(dir.path())),
+                        [
+                            (2, "1|x".to_string()),
+                            (4, format!("2{eol}two|y")),
+                            (6, "3|z".to_string())
+                        ],
+                        "{case}"
+                    );
+                    let mut json = format!("{bom}{{\"a\":1}}{eol}{eol}{{\"a\":2}}");
+                    if final_break {
+                        json.push_str(eol);
+                    }
+                    std::fs::write(dir.path().join("1.jsonl"), &json).unwrap();
+                    assert_eq!(
+                        records_of(table(dir.path(), FileFormat::JsonLines)),
+                        [(1, "{\"a\":1}".to_string()), (3, "{\"a\":2}".to_string())],
+                        "{case}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_crlf_header_is_not_mistaken_for_the_first_data_line() {
+        // Python's csv module writes `\r\n`; the first data row used to be taken for the header.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.csv"), "b,a\r\n1,x\r\n2,y\r\n").unwrap();
+        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default());
+        let chunk = reader.next_chunk(10).unwrap().unwrap();
+        let got: Vec<_> = chunk.records.iter().map(|(l, r)| (*l, shown(r))).collect();
+        assert_eq!(got, [(2, "x|1".to_string()), (3, "y|2".to_string())]);
+        assert_eq!((chunk.end.offset, chunk.end.line), (15, 4));
+    }
+
+    #[test]
+    fn empty_header_only_and_blank_leading_files_are_read_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.csv"), "").unwrap();
+        std::fs::write(dir.path().join("2.csv"), "a,b\r\n").unwrap();
+        std::fs::write(dir.path().join("3.csv"), "\n\r\na,b\n1,x\n").unwrap();
+        std::fs::write(dir.path().join("4.csv"), "\u{feff}a,b").unwrap();
+        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+            .with_quiet_period(Duration::from_secs(3600));
+        assert_eq!(drain(&mut reader, 10), vec![rec("3.csv", 4, "1")]);
+        // The last file has a header still without its line break: nothing to read, no error.
+        assert_eq!(reader.position().file, "4.csv");
+        std::fs::write(dir.path().join("4.csv"), "\u{feff}a,b\n2,y\n").unwrap();
+        assert_eq!(drain(&mut reader, 10), vec![rec("4.csv", 2, "2")]);
+        // A file that is empty when read is read again once it has data.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.csv"), "").unwrap();
+        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+            .with_quiet_period(Duration::ZERO);
+        assert_eq!(drain(&mut reader, 10), vec![]);
+        std::fs::write(dir.path().join("1.csv"), "b,a\n1,x\n").unwrap();
+        assert_eq!(drain(&mut reader, 10), vec![rec("1.csv", 2, "x")]);
+    }
+
+    /// A file written in two parts, cut at every byte of its last record: the record is read
+    /// once, whole, whatever a reader saw in between.
+    #[test]
+    fn a_record_written_in_two_parts_is_read_once_at_every_cut() {
+        for eol in ["\n", "\r\n", "\r"] {
+            let cases = [
+                (
+                    csv_table as fn(&Path) -> FileTable,
+                    "1.csv",
+                    format!("a,b{eol}1,x{eol}"),
+                    format!("\"2,{eol}two\",\"y\"\"\"{eol}"),
+                    format!("2,{eol}two|y\""),
+                ),
+                (
+                    |d: &Path| table(d, FileFormat::JsonLines),
+                    "1.jsonl",
+                    format!("{{\"a\":1}}{eol}"),
+                    format!("{{\"a\": \"two\"}}{eol}"),
+                    "{\"a\": \"two\"}".to_string(),
+                ),
+            ];
+            for (make_table, name, head, last, want) in cases {
+                for cut in 0..=last.len() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let path = dir.path().join(name);
+                    std::fs::write(&path, [head.as_bytes(), &last.as_bytes()[..cut]].concat())
+                        .unwrap();
+                    let mut reader =
+                        FileReader::new(make_table(dir.path()), FilePosition::default())
+                            .with_quiet_period(Duration::from_secs(3600));
+                    let mut got = drain_shown(&mut reader);
+                    let mut f = std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(&path)
+                        .unwrap();
+                    f.write_all(&last.as_bytes()[cut..]).unwrap();
+                    got.extend(drain_shown(&mut reader));
+                    // Resuming from the stored position after a restart reads nothing twice.
+                    let mut resumed =
+                        FileReader::new(make_table(dir.path()), reader.position().clone())
+                            .reading_files_as_they_are();
+                    got.extend(drain_shown(&mut resumed));
+                    assert_eq!(got.len(), 2, "{name} {eol:?} cut at {cut}: {got:?}");
+                    assert_eq!(got[1], want, "{name} {eol:?} cut at {cut}");
+                }
+            }
+        }
+    }
+
+    fn drain_shown(reader: &mut FileReader) -> Vec<String> {
+        let mut out = vec![];
+        while let Some(chunk) = reader.next_chunk(10).unwrap() {
+            out.extend(chunk.records.iter().map(|(_, r)| shown(r)));
+        }
+        out
+    }
+
+    #[test]
+    fn a_last_line_without_line_break_is_read_once_the_file_stops_growing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.csv");
+        std::fs::write(&path, "a,b\n1,x\n2,y").unwrap();
+        let quiet = Duration::from_millis(300);
+        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+            .with_quiet_period(quiet);
+        assert_eq!(drain(&mut reader, 10), vec![rec("1.csv", 2, "1")]);
+        let pending = FileReader::pending(&csv_table(dir.path()), reader.position()).unwrap();
+        assert_eq!(
+            pending,
+            Pending {
+                bytes: 3,
+                open_last_line: true
+            }
+        );
+        // Unchanged for the quiet period (by this reader's own clock): the line is a record.
+        std::thread::sleep(quiet + Duration::from_millis(50));
+        assert_eq!(drain(&mut reader, 10), vec![rec("1.csv", 3, "2")]);
+        assert!(reader.position().open_line);
+        assert_eq!(
+            FileReader::pending(&csv_table(dir.path()), reader.position()).unwrap(),
+            Pending::default()
+        );
+        // The writer ends the line after all: nothing more to read, the next line is read.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"\r\n3,z\n").unwrap();
+        assert_eq!(drain(&mut reader, 10), vec![rec("1.csv", 4, "3")]);
+        assert!(!reader.position().open_line);
+        // `run --once` reads the files as they are: an unterminated last line at once.
+        f.write_all(b"4,w").unwrap();
+        let mut once = FileReader::new(csv_table(dir.path()), reader.position().clone())
+            .with_quiet_period(Duration::from_secs(3600))
+            .reading_files_as_they_are();
+        assert_eq!(drain(&mut once, 10), vec![rec("1.csv", 5, "4")]);
+        // A line continued after its first part was read is reported, never read as a record.
+        f.write_all(b"ww,v\n5,u\n").unwrap();
+        let mut after = FileReader::new(csv_table(dir.path()), once.position().clone())
+            .with_quiet_period(Duration::from_secs(3600));
+        let chunk = after.next_chunk(10).unwrap().unwrap();
+        let got: Vec<_> = chunk.records.iter().map(|(l, r)| (*l, shown(r))).collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].0 == 5 && got[0].1.starts_with("malformed: this line was continued"),
+            "{got:?}"
+        );
+        assert_eq!(got[1], (6, "5|u".to_string()));
+    }
+
+    #[test]
+    fn json_lines_that_are_not_utf8_are_malformed_records() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("1.jsonl"),
+            b"{\"a\":1}\n{\"a\":\"\xE9\"}\n{\"a\":3}\n",
+        )
+        .unwrap();
+        let got = records_of(table(dir.path(), FileFormat::JsonLines));
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            got[1],
+            (
+                2,
+                "malformed: not valid UTF-8 (byte 7 of the line)".to_string()
+            )
+        );
     }
 }

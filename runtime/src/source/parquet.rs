@@ -27,7 +27,7 @@ use dozer_types::{Decimal, Value};
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 
-use super::files::{Chunk, FilePosition, RawRecord, SourceError};
+use super::chunk::{Chunk, FilePosition, RawRecord, SourceError};
 
 /// What one read of a Parquet file found.
 pub(super) enum ParquetRead {
@@ -144,6 +144,7 @@ pub(super) fn read(
             offset: start.offset + read,
             line: start.line + read,
             files_before: start.files_before,
+            open_line: false,
         },
         weights: vec![],
     }))
@@ -368,6 +369,7 @@ mod tests {
             extension: ".parquet".into(),
             format: FileFormat::Parquet,
             columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
+            quiet_period: crate::source::files::DEFAULT_QUIET_PERIOD,
         }
     }
 
@@ -454,7 +456,7 @@ mod tests {
         // A writer has started the next file: no footer yet.
         std::fs::write(dir.path().join("2.parquet"), b"PAR1 partial").unwrap();
         let mut reader = FileReader::new(table(dir.path()), FilePosition::default())
-            .with_idle_after(Duration::from_secs(3600));
+            .with_quiet_period(Duration::from_secs(3600));
         assert_eq!(drain(&mut reader, 10).len(), 2);
         assert!(reader.next_chunk(10).unwrap().is_none());
         // Once a later file exists, the broken one cannot be finished any more.
