@@ -287,6 +287,36 @@ pub fn venv(name: &str, packages: &[&str], import: &str) -> std::path::PathBuf {
     python
 }
 
+/// schemathesis, to hold an app's API to its OpenAPI document.
+pub fn schemathesis() -> std::path::PathBuf {
+    venv(
+        "schemathesis-venv",
+        &["schemathesis==4.32.5"],
+        "import schemathesis",
+    )
+}
+
+/// pandas, pyarrow and DuckDB: the writers of the file conformance cases.
+pub fn file_writers() -> std::path::PathBuf {
+    venv(
+        "writers-venv",
+        &["pandas==2.2.3", "pyarrow==18.1.0", "duckdb==1.1.3"],
+        "import pandas, pyarrow, duckdb",
+    )
+}
+
+/// What the test run shares, made ahead (`cargo xtask test` does it while fmt and clippy run):
+/// the apps' release build of the runtime and its dependencies — the longest build of the run —
+/// by building a small app into the shared target directory, and every Python virtualenv.
+/// Panics like the tests do when something cannot be made.
+pub fn prepare() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    build(&ecommerce_in(dir.path(), 0, 0));
+    pydozer();
+    schemathesis();
+    file_writers();
+}
+
 /// Dozer's Python client, pydozer 0.2.1 (its pyarrow 11 predates numpy 2), and grpcio-tools of
 /// the same protobuf generation to make stubs from the app's own `.proto` files.
 pub fn pydozer() -> std::path::PathBuf {

@@ -30,14 +30,6 @@ use dozer_test_support::postgres::TestPostgres;
 use dozer_tests::app::{self, App};
 use dozer_tests::rng::Rng;
 
-fn writers_python() -> std::path::PathBuf {
-    app::venv(
-        "writers-venv",
-        &["pandas==2.2.3", "pyarrow==18.1.0", "duckdb==1.1.3"],
-        "import pandas, pyarrow, duckdb",
-    )
-}
-
 fn script() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python/file_writers.py")
 }
@@ -150,7 +142,7 @@ fn config(cases: &[serde_json::Value]) -> String {
     table("sales", "!CSV { path: sales }".into());
     table(
         "follow",
-        "!CSV { path: follow, quiet_period: 5 SECONDS, columns: { id: { type: string, nullable: true }, name: { type: string, nullable: true }, amount: { type: string, nullable: true } } }".into(),
+        "!CSV { path: follow, quiet_period: 3 SECONDS, columns: { id: { type: string, nullable: true }, name: { type: string, nullable: true }, amount: { type: string, nullable: true } } }".into(),
     );
     for e in ["tumble", "hop", "tumble_ttl", "hop_ttl", "clv"] {
         writeln!(
@@ -205,7 +197,7 @@ fn caught_up(log: &str) -> u64 {
 
 #[test]
 fn files_read_as_their_writers_mean_them() {
-    let py = writers_python();
+    let py = app::file_writers();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path();
     python(&py, "write", out);
@@ -325,7 +317,7 @@ fn follow(app: &App, out: &Path) {
         file.flush().unwrap();
         want.push(format!("{i}|name {i}{eol}second line|{i}.5"));
     }
-    // The last line has no line break: pending until the file has been quiet for 5 s.
+    // The last line has no line break: pending until the file has been quiet for 3 s.
     file.write_all(b"99,last,1").unwrap();
     file.flush().unwrap();
     want.push("99|last|1".into());

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dozer_tests::app::{self, pydozer, venv, App};
+use dozer_tests::app::{self, pydozer, App};
 use dozer_tests::gen_data;
 use serde_json::{json, Value as Json};
 
@@ -412,11 +412,7 @@ fn the_openapi_document_holds_under_schemathesis() {
     let dir = tempfile::tempdir().unwrap();
     let app = app::build(&app::ecommerce_in(dir.path(), 5_000, 5));
     let api = Running::start(&app);
-    let python = venv(
-        "schemathesis-venv",
-        &["schemathesis==4.32.5"],
-        "import schemathesis",
-    );
+    let python = app::schemathesis();
     let out = Command::new(python.with_file_name("schemathesis"))
         .current_dir(dir.path())
         .arg("run")

@@ -208,6 +208,11 @@ fn ensure_jq() -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgres()?;
     ensure_jq()?;
+    // What the tests share is made while fmt and clippy run: the apps' release build of the
+    // runtime (the longest build of the run, into its own target directory) and the Python
+    // virtualenvs. Two builds at once keep both cores busy through each one's serial stretches.
+    eprintln!("preparing the tests' shared app build and virtualenvs in the background");
+    let shared = std::thread::spawn(|| std::panic::catch_unwind(dozer_tests::app::prepare));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo).args(["fmt", "--all", "--", "--check"]))?;
     run(Command::new(&cargo).args([
@@ -219,6 +224,10 @@ fn test(extra: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    match shared.join() {
+        Ok(Ok(())) => {}
+        _ => bail!("preparing the tests failed (the build or pip error is above)"),
+    }
     run_tests(
         Command::new(&cargo)
             .args(["test", "--workspace"])

@@ -379,29 +379,28 @@ impl FileReader {
             // The end of the window is the end of a record only at the end of a complete file.
             let last = at_end && complete;
             // A line continued after its first part was read as the file's last record.
-            let (continued, skip) = if start.open_line {
-                match continuation(&bytes, last) {
-                    Some(end) if end > 0 => (
-                        Some((start.line, RawRecord::Malformed(format!(
-                            "this line was continued after its first part had been read as a record (the file had not grown for {:?} with its last line unterminated); the continuation is not read. Writers should end each line before pausing, or raise the table's `quiet_period`",
-                            self.table.quiet_period
-                        )))),
-                        end,
-                    ),
-                    Some(_) => (None, 0),
-                    None => (None, usize::MAX), // the continuation's end is not written yet
+            let (continued, skip) = match after_open_line(start.open_line, &bytes, last) {
+                AfterOpenLine::Ends => (None, 0),
+                AfterOpenLine::Continued(n) => (
+                    Some((start.line, RawRecord::Malformed(format!(
+                        "this line was continued after its first part had been read as a record (the file had not grown for {:?} with its last line unterminated); the continuation is not read. Writers should end each line before pausing, or raise the table's `quiet_period`",
+                        self.table.quiet_period
+                    )))),
+                    n,
+                ),
+                AfterOpenLine::Unfinished if !at_end && window < remaining => {
+                    window = (window * 2).min(remaining);
+                    continue;
                 }
-            } else {
-                (None, 0)
+                AfterOpenLine::Unfinished => {
+                    return Ok(Chunk {
+                        file: Arc::from(start.file.as_str()),
+                        records: vec![],
+                        end: start,
+                        weights: vec![],
+                    })
+                }
             };
-            if skip == usize::MAX {
-                return Ok(Chunk {
-                    file: Arc::from(start.file.as_str()),
-                    records: vec![],
-                    end: start,
-                    weights: vec![],
-                });
-            }
             let budget = max_records - usize::from(continued.is_some());
             let body = &bytes[skip..];
             let mut parsed = match &self.table.format {
@@ -489,14 +488,28 @@ impl FileReader {
     }
 }
 
-/// Where the continuation of an open line ends in `bytes` (at its line break, or at the end of
-/// final data); `Some(0)` when the bytes start with the line break that ends the line; `None`
-/// while the continuation's line break is not written yet.
-fn continuation(bytes: &[u8], last: bool) -> Option<usize> {
+/// How the bytes after a position begin.
+enum AfterOpenLine {
+    /// As usual: the position is not after an open line, or the bytes start with the line break
+    /// that ends it (or there are none yet).
+    Ends,
+    /// With this many bytes that continue the open line, up to its line break (or the end of
+    /// final data).
+    Continued(usize),
+    /// With bytes that continue the open line, whose line break is not written yet.
+    Unfinished,
+}
+
+fn after_open_line(open_line: bool, bytes: &[u8], last: bool) -> AfterOpenLine {
+    if !open_line {
+        return AfterOpenLine::Ends;
+    }
     match bytes.iter().position(|b| *b == b'\n' || *b == b'\r') {
-        Some(i) => Some(i),
-        None if last || bytes.is_empty() => Some(bytes.len()),
-        None => None,
+        Some(0) => AfterOpenLine::Ends,
+        Some(n) => AfterOpenLine::Continued(n),
+        None if bytes.is_empty() => AfterOpenLine::Ends,
+        None if last => AfterOpenLine::Continued(bytes.len()),
+        None => AfterOpenLine::Unfinished,
     }
 }
 
