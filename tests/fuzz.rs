@@ -10,35 +10,19 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::rng::Rng;
-use dozerc::catalog::{Catalog, Column, SourceEntry, TableSchema};
-use dozerc::config;
-use dozerc::diagnostic::{render, to_json, Diagnostics, RenderOptions, SourceMap};
+use dozerc::catalog::{Column, TableSchema};
+use dozerc::diagnostic::{render, to_json, RenderOptions};
 use dozerc::types::SqlType;
 
 /// Runs the whole pure front end on one config text and returns how many queries it bound (a
 /// measure of how deep the input got). Panics are the caller's to catch.
 pub fn run_front_end(yaml: &str) -> usize {
-    let mut map = SourceMap::default();
-    let file = map.add("fuzz.yaml", yaml);
-    let mut diags = Diagnostics::default();
-    let env = |k: &str| (k == "SET").then(|| "value".to_string());
-    let cfg = config::from_files(&[file], &[], PathBuf::from("."), &map, &env, &mut diags);
-    let mut catalog = Catalog::default();
-    for s in &cfg.sources {
-        catalog.sources.insert(
-            s.name.value.clone(),
-            SourceEntry {
-                definition: String::new(),
-                schema: sales_schema(),
-            },
-        );
+    let f = crate::front_end::front_end_text("fuzz.yaml", yaml.to_string(), |_| sales_schema());
+    for d in f.diags.iter() {
+        let _ = render(d, &f.map, RenderOptions::default());
+        let _ = to_json(d, &f.map);
     }
-    let queries = dozerc::check::check_config(&cfg, &catalog, &mut diags);
-    for d in diags.iter() {
-        let _ = render(d, &map, RenderOptions::default());
-        let _ = to_json(d, &map);
-    }
-    queries.len()
+    f.queries.len()
 }
 
 pub fn sales_schema() -> TableSchema {

@@ -122,6 +122,14 @@ impl<'s> CsvRecord<'s> {
         (0..self.len()).filter_map(|i| self.get(i))
     }
 
+    /// The record as a header: each field's text, trimmed (bytes that are not UTF-8 shown as
+    /// U+FFFD, so they name no column).
+    pub fn header_names(&self) -> Vec<String> {
+        self.iter()
+            .map(|f| String::from_utf8_lossy(f).trim().to_string())
+            .collect()
+    }
+
     /// The bytes of all fields, back to back (`ends` splits them).
     pub fn field_bytes(&self) -> usize {
         self.fields.len()

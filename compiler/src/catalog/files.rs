@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use dozer_types::parse::{classify, parse_date, parse_timestamp};
-use dozer_types::text::{bom_len, CsvScanner, LineScanner, Scan};
+use dozer_types::text::{bom_len, CsvRecord, CsvScanner, LineScanner, Scan};
 
 use super::{Column, TableSchema};
 use crate::config::{Config, FileFormat, FileTable, LocalStorage, OnBadRecord, Source};
@@ -216,85 +216,44 @@ fn infer_csv(
     let mut cols: Vec<Inferred> = vec![];
     let mut sampled = 0;
     for file in files {
-        // The file's own header (or, without one, its width), once its first record is read.
-        let mut names: Option<Vec<String>> = None;
+        // Every file's first record is its header (or, without one, gives its width); records are
+        // sampled from the first files on.
+        let mut header_seen = false;
         scan_file(file, |bytes, last, line| {
             let mut scanner = CsvScanner::new(bytes, last, line, table.delimiter);
             while let Scan::Record(record) = scanner.next_record() {
-                let first = names.is_none();
-                if first {
-                    let file_names: Vec<String> = if table.has_header {
-                        record
-                            .iter()
-                            .map(|h| String::from_utf8_lossy(h).trim().to_string())
-                            .collect()
-                    } else {
-                        (1..=record.len()).map(|i| format!("column_{i}")).collect()
-                    };
+                if !header_seen {
+                    header_seen = true;
+                    let names = file_columns(&record, table.has_header);
                     match &header {
                         None => {
-                            check_header(&file_names, file)?;
-                            cols = vec![Inferred::default(); file_names.len()];
-                            header = Some((file_names.clone(), file));
+                            check_header(&names, file)?;
+                            cols = vec![Inferred::default(); names.len()];
+                            header = Some((names, file));
                         }
-                        Some((first_names, first_file)) if *first_names != file_names => {
+                        Some((first, first_file)) if *first != names => {
                             return Err(Failure::new(format!(
                                 "`{}` has columns ({}) but `{}` has ({})",
                                 file.display(),
-                                file_names.join(", "),
+                                names.join(", "),
                                 first_file.display(),
-                                first_names.join(", ")
+                                first.join(", ")
                             ))
                             .help("all files of one table must have the same header"))
                         }
                         Some(_) => {}
                     }
-                    names = Some(file_names);
                     if table.has_header {
-                        // Every file's header is checked; values are sampled from the first ones.
-                        if sampled >= SAMPLE_ROWS {
-                            return Ok((0, line, true));
-                        }
                         continue;
                     }
                 }
                 if sampled >= SAMPLE_ROWS {
                     return Ok((0, line, true));
                 }
-                if record.len() != cols.len() {
-                    if skip_bad {
-                        continue;
-                    }
-                    return Err(Failure::new(format!(
-                        "`{}` line {}: {} fields, the header has {}",
-                        file.display(),
-                        record.line,
-                        record.len(),
-                        cols.len()
-                    ))
-                    .help("fix the file (every row needs as many fields as the header), or set `app.on_bad_record: skip`"));
-                }
-                let mut fields = Vec::with_capacity(record.len());
-                for (i, field) in record.iter().enumerate() {
-                    match std::str::from_utf8(field) {
-                        Ok(text) => fields.push(text),
-                        Err(_) if skip_bad => break,
-                        Err(e) => {
-                            return Err(Failure::new(format!(
-                                "`{}` line {}, column {} (`{}`): not valid UTF-8 (byte {} of the field)",
-                                file.display(),
-                                record.line,
-                                i + 1,
-                                header.as_ref().map_or("", |(n, _)| n[i].as_str()),
-                                e.valid_up_to() + 1
-                            ))
-                            .help("save the file as UTF-8, or set `app.on_bad_record: skip` to skip such records"))
-                        }
-                    }
-                }
-                if fields.len() < record.len() {
-                    continue; // skipped: not UTF-8
-                }
+                let names = header.as_ref().map_or(&[][..], |(n, _)| n.as_slice());
+                let Some(fields) = record_text(&record, file, names, skip_bad)? else {
+                    continue;
+                };
                 for (col, field) in cols.iter_mut().zip(fields) {
                     if field.is_empty() {
                         col.nullable = true;
@@ -305,10 +264,65 @@ fn infer_csv(
                 sampled += 1;
             }
             let (consumed, after) = scanner.consumed();
-            Ok((consumed, after, false))
+            Ok((consumed, after, header_seen && sampled >= SAMPLE_ROWS))
         })?;
     }
     Ok(header.map(|(names, _)| inferred_schema(names, cols)))
+}
+
+/// The columns a CSV file's first record names: its header's names, or `column_<n>` for each
+/// field of a file without a header.
+fn file_columns(first: &CsvRecord<'_>, has_header: bool) -> Vec<String> {
+    if has_header {
+        first.header_names()
+    } else {
+        (1..=first.len()).map(|i| format!("column_{i}")).collect()
+    }
+}
+
+/// A data record's fields as text, one per column of `names`; `None` when the record is
+/// unreadable and `skip_bad` (the app would skip it too), an error naming where otherwise.
+fn record_text<'r>(
+    record: &CsvRecord<'r>,
+    file: &Path,
+    names: &[String],
+    skip_bad: bool,
+) -> Result<Option<Vec<&'r str>>, Failure> {
+    if record.len() != names.len() {
+        if skip_bad {
+            return Ok(None);
+        }
+        return Err(Failure::new(format!(
+            "`{}` line {}: {} fields, the header has {}",
+            file.display(),
+            record.line,
+            record.len(),
+            names.len()
+        ))
+        .help("fix the file (every row needs as many fields as the header), or set `app.on_bad_record: skip`"));
+    }
+    let mut fields = Vec::with_capacity(record.len());
+    for (field, name) in record.iter().zip(names) {
+        match std::str::from_utf8(field) {
+            Ok(text) => fields.push(text),
+            Err(_) if skip_bad => return Ok(None),
+            Err(e) => {
+                let column = format!("{} (`{name}`)", fields.len() + 1);
+                let detail = format!(" (byte {} of the field)", e.valid_up_to() + 1);
+                return Err(not_utf8(file, record.line, &column, &detail));
+            }
+        }
+    }
+    Ok(Some(fields))
+}
+
+/// Text that is not UTF-8 at `file` line `line`, column `column` (`detail`: where in it).
+fn not_utf8(file: &Path, line: u64, column: &str, detail: &str) -> Failure {
+    Failure::new(format!(
+        "`{}` line {line}, column {column}: not valid UTF-8{detail}",
+        file.display()
+    ))
+    .help("save the file as UTF-8, or set `app.on_bad_record: skip` to skip such records")
 }
 
 fn check_header(names: &[String], file: &Path) -> Result<(), Failure> {
@@ -352,13 +366,8 @@ fn infer_jsonl(files: &[PathBuf], skip_bad: bool) -> Result<Option<TableSchema>,
                     Ok(t) => t,
                     Err(_) if skip_bad => continue,
                     Err(e) => {
-                        return Err(Failure::new(format!(
-                            "`{}` line {}, column {}: not valid UTF-8",
-                            file.display(),
-                            l.line,
-                            e.valid_up_to() + 1
-                        ))
-                        .help("save the file as UTF-8, or set `app.on_bad_record: skip` to skip such records"))
+                        let column = (e.valid_up_to() + 1).to_string();
+                        return Err(not_utf8(file, l.line, &column, ""));
                     }
                 };
                 let value: serde_json::Value = match serde_json::from_str(text) {

@@ -373,17 +373,19 @@ impl Aggregate {
             key.extend_from_slice(&short);
             // The entry keeps the spelling of the value that created it (`2.5` stays `2.5` when
             // `2.50` is added): MIN and MAX show one spelling until the value leaves the group.
-            let (before, stored) = match self.multisets.get(txn, &key)? {
+            // The new entry is built while the stored one is borrowed: one copy, as before.
+            let stored = self.multisets.get(txn, &key)?;
+            let (before, stored_value) = match stored {
                 Some(bytes) => {
                     let mut r = Reader::new(bytes);
                     let count = i64::decode(&mut r)?;
-                    let stored = bytes[bytes.len() - r.remaining()..].to_vec();
+                    let value_bytes = &bytes[bytes.len() - r.remaining()..];
                     if lmdb_key::is_shortened(&short, room) && value_key_of(&mut r)? != *value_key {
                         return Err(OpError::Inconsistent(
                             "128-bit hash collision between two long values".into(),
                         ));
                     }
-                    (count, Some(stored))
+                    (count, Some(value_bytes))
                 }
                 None => (0, None),
             };
@@ -395,18 +397,24 @@ impl Aggregate {
                     "a value was deleted more often than inserted".into(),
                 ));
             }
-            if after == 0 {
-                self.multisets.delete(txn, &key)?;
-                distinct -= 1;
-            } else {
-                let mut bytes = vec![];
+            let entry = (after > 0).then(|| {
+                let mut bytes = Vec::with_capacity(stored_value.map_or(16, <[u8]>::len) + 9);
                 after.encode(&mut bytes);
-                match &stored {
-                    Some(value) => bytes.extend_from_slice(value),
+                match stored_value {
+                    Some(v) => bytes.extend_from_slice(v),
                     None => value.encode(&mut bytes),
                 }
-                self.multisets.put(txn, &key, &bytes)?;
-                distinct += i64::from(before == 0);
+                bytes
+            });
+            match entry {
+                None => {
+                    self.multisets.delete(txn, &key)?;
+                    distinct -= 1;
+                }
+                Some(bytes) => {
+                    self.multisets.put(txn, &key, &bytes)?;
+                    distinct += i64::from(before == 0);
+                }
             }
         }
         Ok(distinct)

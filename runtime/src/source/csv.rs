@@ -44,48 +44,37 @@ impl CsvLayout {
         has_header: bool,
         complete: bool,
     ) -> Result<Option<CsvLayout>, SourceError> {
-        let mut f = File::open(path).map_err(|e| io_error(path, e))?;
-        let len = f.metadata().map_err(|e| io_error(path, e))?.len();
-        let mut bytes = Vec::new();
-        let mut want = HEADER_WINDOW;
-        let (names, header_line, data_start) = loop {
-            bytes.clear();
+        let found = if has_header {
+            header(path, delimiter, complete)?
+        } else {
+            let mut f = File::open(path).map_err(|e| io_error(path, e))?;
+            let mut start = Vec::with_capacity(3);
             (&mut f)
-                .take(want as u64)
-                .read_to_end(&mut bytes)
+                .take(3)
+                .read_to_end(&mut start)
                 .map_err(|e| io_error(path, e))?;
-            let whole = bytes.len() as u64 >= len;
-            let bom = bom_len(&bytes);
-            if !has_header {
-                if bom == 0 && bytes.len() < 3 && !(whole && complete) {
-                    return Ok(None); // a byte order mark may still be on its way
-                }
-                // Without a header, columns are named by position: `column_1`, `column_2`, ...
-                let last = columns
-                    .iter()
-                    .filter_map(|c| c.strip_prefix("column_")?.parse::<usize>().ok())
-                    .max()
-                    .unwrap_or(0);
-                let names: Vec<String> = (1..=last).map(|i| format!("column_{i}")).collect();
-                break (names, 1, (bom as u64, 1));
+            if start.len() < 3 && !complete {
+                return Ok(None); // a byte order mark may still be on its way
             }
-            let mut scanner = CsvScanner::new(&bytes[bom..], whole && complete, 1, delimiter);
-            match scanner.next_record() {
-                Scan::Record(header) => {
-                    let names = header
-                        .iter()
-                        .map(|f| String::from_utf8_lossy(f).trim().to_string())
-                        .collect::<Vec<_>>();
-                    let line = header.line;
-                    let (consumed, data_line) = scanner.consumed();
-                    break (names, line, ((bom + consumed) as u64, data_line));
-                }
-                Scan::Incomplete if !whole => {
-                    want *= 2;
-                    f.seek(SeekFrom::Start(0)).map_err(|e| io_error(path, e))?;
-                }
-                Scan::Incomplete | Scan::End => return Ok(None),
-            }
+            // Without a header, columns are named by position: `column_1`, `column_2`, ...
+            let last = columns
+                .iter()
+                .filter_map(|c| c.strip_prefix("column_")?.parse::<usize>().ok())
+                .max()
+                .unwrap_or(0);
+            Some(Header {
+                names: (1..=last).map(|i| format!("column_{i}")).collect(),
+                line: 1,
+                data_start: (bom_len(&start) as u64, 1),
+            })
+        };
+        let Some(Header {
+            names,
+            line: header_line,
+            data_start,
+        }) = found
+        else {
+            return Ok(None);
         };
         let error = |message: String| SourceError {
             file: Some(path.to_path_buf()),
@@ -141,6 +130,48 @@ impl CsvLayout {
             out.push_field(record.get(i).unwrap_or_default());
         }
         RawRecord::Csv(out)
+    }
+}
+
+/// What a CSV file's first record says.
+struct Header {
+    names: Vec<String>,
+    /// Its line (blank lines may come before it).
+    line: u64,
+    /// Byte offset and line of the data after it.
+    data_start: (u64, u64),
+}
+
+/// A CSV file's header record (after a byte order mark and blank lines); `None` while the file
+/// has no complete first record (still being written or, when `complete`, empty).
+fn header(path: &Path, delimiter: u8, complete: bool) -> Result<Option<Header>, SourceError> {
+    let mut f = File::open(path).map_err(|e| io_error(path, e))?;
+    let len = f.metadata().map_err(|e| io_error(path, e))?.len();
+    let mut bytes = Vec::new();
+    let mut want = HEADER_WINDOW;
+    loop {
+        bytes.clear();
+        f.seek(SeekFrom::Start(0)).map_err(|e| io_error(path, e))?;
+        (&mut f)
+            .take(want as u64)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_error(path, e))?;
+        let whole = bytes.len() as u64 >= len;
+        let bom = bom_len(&bytes);
+        let mut scanner = CsvScanner::new(&bytes[bom..], whole && complete, 1, delimiter);
+        match scanner.next_record() {
+            Scan::Record(record) => {
+                let (names, line) = (record.header_names(), record.line);
+                let (consumed, data_line) = scanner.consumed();
+                return Ok(Some(Header {
+                    names,
+                    line,
+                    data_start: ((bom + consumed) as u64, data_line),
+                }));
+            }
+            Scan::Incomplete if !whole => want *= 2,
+            Scan::Incomplete | Scan::End => return Ok(None),
+        }
     }
 }
 

@@ -80,15 +80,13 @@ pub const DEFAULT_QUIET_PERIOD: Duration = Duration::from_secs(2);
 /// rename, or use a marker file.)
 const PARQUET_GRACE: Duration = Duration::from_secs(60);
 
-/// Whether `path` was last modified at least `after` ago.
-fn unmodified_for(path: &Path, after: Duration) -> bool {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| {
-            SystemTime::now()
-                .duration_since(t)
-                .is_ok_and(|age| age >= after)
-        })
+/// Whether a file was last modified at least `after` ago.
+fn unmodified_for(meta: &std::fs::Metadata, after: Duration) -> bool {
+    meta.modified().is_ok_and(|t| {
+        SystemTime::now()
+            .duration_since(t)
+            .is_ok_and(|age| age >= after)
+    })
 }
 
 /// What is left to read of a table (`info`).
@@ -149,13 +147,14 @@ impl FileReader {
         Ok(names)
     }
 
-    /// Whether the last file, now `len` bytes long, has stopped growing: unmodified for the quiet
-    /// period, or seen at this size by this reader for that long (a clock-independent check).
-    fn quiet(&mut self, name: &str, path: &Path, len: u64) -> bool {
+    /// Whether the last file has stopped growing: unmodified for the quiet period, or seen at
+    /// its size by this reader for that long (a check that does not trust the file's clock).
+    fn quiet(&mut self, name: &str, meta: &std::fs::Metadata) -> bool {
         let quiet = self.table.quiet_period;
-        if unmodified_for(path, quiet) {
+        if unmodified_for(meta, quiet) {
             return true;
         }
+        let len = meta.len();
         match &self.growth {
             Some((file, seen, since)) if file == name && *seen == len => since.elapsed() >= quiet,
             _ => {
@@ -204,10 +203,9 @@ impl FileReader {
                     None => return Ok(None),
                 }
             } else {
-                let len = std::fs::metadata(&path)
-                    .map_err(|e| io_error(&path, e))?
-                    .len();
-                let complete = later.is_some() || self.as_they_are || self.quiet(name, &path, len);
+                let meta = std::fs::metadata(&path).map_err(|e| io_error(&path, e))?;
+                let len = meta.len();
+                let complete = later.is_some() || self.as_they_are || self.quiet(name, &meta);
                 if !self.at_records(name, &path, complete)? {
                     match later {
                         // A complete file without a header has nothing to read.
@@ -264,10 +262,10 @@ impl FileReader {
                     None => return Ok(false),
                 }
             }
-            FileFormat::JsonLines | FileFormat::Parquet if self.position.offset > 0 => {
-                return Ok(true);
-            }
-            FileFormat::JsonLines | FileFormat::Parquet => {
+            // Parquet positions count rows, not bytes: nothing to skip.
+            FileFormat::Parquet => return Ok(true),
+            FileFormat::JsonLines if self.position.offset > 0 => return Ok(true),
+            FileFormat::JsonLines => {
                 let mut start = [0u8; 3];
                 let n = File::open(path)
                     .and_then(|mut f| f.read(&mut start))
@@ -325,7 +323,8 @@ impl FileReader {
         // before calling the last file broken.
         let complete = later
             || self.as_they_are
-            || unmodified_for(path, self.table.quiet_period.max(PARQUET_GRACE));
+            || std::fs::metadata(path)
+                .is_ok_and(|m| unmodified_for(&m, self.table.quiet_period.max(PARQUET_GRACE)));
         match parquet::read(
             path,
             &self.table.columns,
@@ -401,7 +400,7 @@ impl FileReader {
                     })
                 }
             };
-            let budget = max_records - usize::from(continued.is_some());
+            let budget = max_records.saturating_sub(usize::from(continued.is_some()));
             let body = &bytes[skip..];
             let mut parsed = match &self.table.format {
                 FileFormat::JsonLines => parse_json_lines(body, start.line, budget, last),
@@ -437,10 +436,12 @@ impl FileReader {
                 offset: start.offset + parsed.consumed,
                 line: parsed.line,
                 files_before: start.files_before,
-                open_line: if parsed.consumed == skip as u64 {
-                    start.open_line && skip == 0
-                } else {
-                    parsed.open_line
+                // Nothing read: still as it was; only a continuation read: the line is closed
+                // (its line break comes next); else as the last record read left it.
+                open_line: match (skip, parsed.consumed == skip as u64) {
+                    (0, true) => start.open_line,
+                    (_, true) => false,
+                    _ => parsed.open_line,
                 },
             };
             return Ok(Chunk {
