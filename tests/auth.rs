@@ -520,8 +520,8 @@ fn authed<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
 }
 
 /// The records of a typed `query` answer, undecoded.
-#[derive(Clone, PartialEq, dozer_runtime::deps::prost::Message)]
-#[prost(prost_path = "::dozer_runtime::deps::prost")]
+#[derive(Clone, PartialEq, dozer_runtime::contract::prost::Message)]
+#[prost(prost_path = "::dozer_runtime::contract::prost")]
 struct TypedRecords {
     #[prost(bytes = "vec", repeated, tag = "1")]
     records: Vec<Vec<u8>>,
@@ -535,8 +535,8 @@ async fn typed_call<Req, Resp>(
     token: Option<&str>,
 ) -> Result<Resp, tonic::Status>
 where
-    Req: dozer_runtime::deps::prost::Message + Send + Sync + 'static,
-    Resp: dozer_runtime::deps::prost::Message + Default + Send + Sync + 'static,
+    Req: dozer_runtime::contract::prost::Message + Send + Sync + 'static,
+    Resp: dozer_runtime::contract::prost::Message + Default + Send + Sync + 'static,
 {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.unwrap();

@@ -240,7 +240,7 @@ fn every_crate_that_checks_builds() {
     }
     writeln!(
         main,
-        "\nuse dozer_runtime::api::grpc::typed::TypedMessages;\n\nfn main() {{\n{uses}}}"
+        "\nuse dozer_runtime::contract::TypedMessages;\n\nfn main() {{\n{uses}}}"
     )
     .unwrap();
     std::fs::write(root.join("src/main.rs"), main).unwrap();

@@ -122,6 +122,8 @@ pub fn front_end_text(name: &str, text: String, schema: impl Fn(&str) -> TableSc
         );
     }
     let queries = dozerc::check::check_config(&config, &catalog, &mut diags);
+    // As `dozerc check` does: what code generation would refuse is refused now, located.
+    dozerc::check::check_generated(&config, &catalog, &queries, &mut diags);
     FrontEnd {
         map,
         diags,

@@ -224,6 +224,11 @@ pub fn build(
         .arg("--target-dir")
         .arg(&target)
         .arg("--message-format=json-render-diagnostics")
+        // A lint wrapper of the calling environment (`cargo clippy`, or CI linting while it builds)
+        // is not meant for generated code, and would give the shared target directory a second
+        // build of every app crate.
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     if !opts.debug {

@@ -3,11 +3,13 @@
 //!
 //! [`check_config`] is pure (no I/O): given decoded config and a catalog it binds the SQL and checks
 //! the endpoints. Tests and the fuzzer use it with in-memory files; [`check_paths`] adds file reading,
-//! source introspection and the lock file.
+//! source introspection and the lock file, and runs code generation in memory
+//! ([`check_generated`]), so that everything `build` would refuse is refused here, located.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::catalog::{self, lock::LOCK_FILE_NAME, Catalog, LockMode};
+use crate::codegen;
 use crate::config::{self, Config, Endpoint, SecondaryIndex};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceMap};
 use crate::sql::plan::{Field, Key, PlanSchema};
@@ -55,10 +57,32 @@ pub fn check_paths(
     let lock_path = config.base_dir.join(LOCK_FILE_NAME);
     let catalog = catalog::resolve(&config, opts.lock_mode, Some(&lock_path), diags);
     let queries = check_config(&config, &catalog, diags);
+    check_generated(&config, &catalog, &queries, diags);
     Checked {
         config: Some(config),
         catalog,
         queries,
+    }
+}
+
+/// Generates the app's code in memory from a config that checked without errors, and reports
+/// what code generation refuses (features not compiled yet) at the place that asks for them.
+pub fn check_generated(
+    config: &Config,
+    catalog: &Catalog,
+    queries: &[BoundQuery],
+    diags: &mut Diagnostics,
+) {
+    if diags.has_errors() {
+        return;
+    }
+    let options = codegen::EmitOptions {
+        runtime_dir: Path::new("."),
+        config_name: "dozer-config.yaml",
+        base_dir: &config.base_dir,
+    };
+    if let Err(e) = codegen::emit(config, catalog, queries, &options) {
+        diags.push(e.diagnostic());
     }
 }
 
@@ -68,11 +92,36 @@ pub fn check_config(
     catalog: &Catalog,
     diags: &mut Diagnostics,
 ) -> Vec<BoundQuery> {
+    for source in &config.sources {
+        check_source_types(catalog, source, diags);
+    }
     let bound = sql::bind(config, catalog, diags);
     for ep in &config.endpoints {
         check_endpoint(config, catalog, &bound, ep, diags);
     }
     bound.queries
+}
+
+/// Column types a source may have that apps cannot hold yet.
+fn check_source_types(catalog: &Catalog, source: &config::Source, diags: &mut Diagnostics) {
+    let Some(entry) = catalog.sources.get(&source.name.value) else {
+        return;
+    };
+    for c in &entry.schema.columns {
+        if c.ty == SqlType::Duration {
+            diags.push(
+                Diagnostic::error(
+                    "catalog::unsupported-type",
+                    format!(
+                        "not supported yet: duration-typed columns (column `{}` of source `{}`)",
+                        c.name, source.name.value
+                    ),
+                )
+                .label(source.name.span, format!("`{}` is a duration", c.name))
+                .help("durations are window sizes and TTLs today; leave the column out with `columns:`"),
+            );
+        }
+    }
 }
 
 fn check_endpoint(

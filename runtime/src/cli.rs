@@ -23,11 +23,14 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 
 use crate::api::auth::{parse_ttl, Access, Authorizer};
-use crate::api::events::EventFeed;
+use crate::api::feed::EventFeed;
 use crate::api::grpc;
-use crate::api::grpc::typed::TypedMessages;
-use crate::api::rest::{self, ApiSettings, ApiState, MASTER_SECRET_ENV};
-use crate::app::{OpenPipeline, PipelineError, Runner, SourceKind};
+use crate::api::grpc::messages::TypedMessages;
+use crate::api::rest;
+use crate::api::settings::{ApiSettings, MASTER_SECRET_ENV};
+use crate::api::state::ApiState;
+use crate::app::Runner;
+use crate::pipeline::{OpenPipeline, PipelineError, SourceKind};
 use crate::source::postgres::PgConnection;
 
 /// What the generated `main` knows about its app.
@@ -555,8 +558,11 @@ fn start_api(
                 let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
                     let _ = rx.wait_for(|stop| *stop).await;
                 };
-                let grpc =
-                    tokio::spawn(grpc::serve(grpc_listener, state.clone(), until(rx.clone())));
+                let grpc = tokio::spawn(grpc::server::serve(
+                    grpc_listener,
+                    state.clone(),
+                    until(rx.clone()),
+                ));
                 rest::serve(rest_listener, state, until(rx)).await?;
                 grpc.await
                     .map_err(std::io::Error::other)?

@@ -19,10 +19,13 @@ use heed::types::Bytes;
 use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
 
 use crate::codec::{Decode, DecodeError, Encode, Reader};
-use crate::ops::OpError;
+use crate::error::OpError;
 use crate::table::{ChangeKind, RecordChange};
 
 const NEXT_POSITION: &[u8] = b"events.next";
+
+/// How long committed changes stay in the event log unless the config says otherwise.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600);
 
 /// The log in an app's store.
 #[derive(Clone, Copy)]

@@ -1,6 +1,8 @@
 //! Runtime linked into every app binary that `dozerc build` emits.
 //!
-//! Generic code lives here and is compiled once; the code generated per app stays small. So far:
+//! Generic code lives here and is compiled once; the code generated per app stays small, and names
+//! all it uses of the runtime through one module, [`contract`]. The modules, lowest first:
+//! - [`weight`] and [`error`]: the change model (weighted rows) and why a batch fails;
 //! - [`store`]: the LMDB environment that holds operator state, endpoint tables, indexes and source
 //!   positions, committed one source batch per write transaction;
 //! - [`codec`]: the compact binary form of field values that generated records are stored in;
@@ -10,9 +12,12 @@
 //!   functions with PostgreSQL's semantics);
 //! - [`lmdb_key`]: keys longer than LMDB's 511 bytes, shortened with a hash;
 //! - [`table`]: an endpoint's materialized table with record ids, versions and secondary indexes;
-//! - [`source`]: sources with exact, committable positions (CSV, JSON-lines and Parquet files);
-//! - [`app`]: the driver — each source chunk's results and position in one transaction, through the
-//!   [`app::Pipeline`] that generated code implements;
+//! - [`source`]: sources with exact, committable positions behind one interface
+//!   ([`source::interface::Source`]: CSV, JSON-lines and Parquet files, PostgreSQL);
+//! - [`pipeline`]: what generated code implements ([`pipeline::Pipeline`]);
+//! - [`meta`] and [`notify`]: the store's app metadata (fingerprint, phase), and how a commit
+//!   reaches this process's live subscribers;
+//! - [`app`]: the driver — each source batch's results and position in one transaction;
 //! - [`event_log`]: every committed record change with its position, kept for a retention period
 //!   (what `OnEvent` subscribers read and resume from);
 //! - [`api`]: the query language, its execution over endpoint tables, and the REST and gRPC
@@ -31,23 +36,17 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod codec;
+pub mod contract;
+pub mod error;
 pub mod event_log;
 pub mod lmdb_key;
+pub mod meta;
+pub mod notify;
 pub mod ops;
+pub mod pipeline;
 pub mod row;
 pub mod source;
 pub mod sql;
 pub mod store;
 pub mod table;
-
-/// The crates generated code names, re-exported so an emitted crate depends on `dozer-runtime` only
-/// (one pinned version of each, whatever the app).
-pub mod deps {
-    pub use chrono;
-    pub use dozer_types;
-    pub use heed;
-    pub use prost;
-    pub use prost_types;
-    pub use rust_decimal;
-    pub use serde_json;
-}
+pub mod weight;

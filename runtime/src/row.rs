@@ -9,7 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use dozer_types::{keycode, Decimal, Value};
 
 use crate::codec::{Decode, Encode};
-use crate::ops::{OpError, Weight};
+use crate::error::OpError;
+use crate::weight::Weight;
 
 pub trait SqlValue: Encode + Decode + Clone {
     /// Appends the value's `keycode` form.

@@ -13,7 +13,7 @@ use dozer_types::{Decimal, Value};
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::RoundingStrategy;
 
-use crate::ops::OpError;
+use crate::error::OpError;
 use crate::row::SqlValue;
 use crate::source::fields::FromField;
 

@@ -23,8 +23,9 @@ use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::codec::{Decode, Encode, Reader};
+use crate::error::OpError;
 use crate::lmdb_key;
-use crate::ops::{OpError, Weight};
+use crate::weight::Weight;
 
 /// Keys of a row, computed by generated code from the typed row.
 pub trait RowKeys {

@@ -9,16 +9,14 @@ mod typed;
 use std::path::Path;
 use std::process::ExitCode;
 
-use dozer_runtime::api::query::QueryLimits;
-use dozer_runtime::api::rest::{ApiSettings, AuthSettings};
-use dozer_runtime::cli::AppSpec;
+use dozer_runtime::contract::{cli, ApiSettings, AppSpec, AuthSettings, QueryLimits};
 
 /// The directory of the config the app was built from; source paths are relative to it.
 const BASE_DIR: &str = {{ base_dir }};
 
 fn main() -> ExitCode {
     let base = Path::new(BASE_DIR);
-    dozer_runtime::cli::main(AppSpec {
+    cli::main(AppSpec {
         name: {{ app_name_literal }},
         home: base.join({{ home_dir }}),
         map_size: {{ map_size }},

@@ -7,6 +7,8 @@
 //! - [`Value`]: a dynamically typed value for the edges (API filters, JSON, dumps); the hot path
 //!   works on generated typed structs instead;
 //! - [`keycode`]: an order-preserving byte encoding for LMDB keys and secondary indexes;
+//! - [`endpoint`]: what an endpoint is (columns, key, indexes), built by the compiler and served
+//!   by the runtime;
 //! - [`openapi`] and [`grpc`]: the API's OpenAPI document and typed gRPC service names;
 //! - [`text`]: where CSV records and JSON lines begin and end (line breaks, byte order marks,
 //!   records still being written), for sampling and ingestion alike.
@@ -15,6 +17,7 @@
 //! it too.
 
 mod date_part;
+pub mod endpoint;
 pub mod grpc;
 pub mod keycode;
 pub mod openapi;
@@ -24,6 +27,7 @@ pub mod text;
 mod value;
 
 pub use date_part::DatePart;
+pub use endpoint::{EndpointSchema, FieldDef, IndexDef};
 pub use rust_decimal::Decimal;
 pub use sql_type::SqlType;
 pub use value::Value;

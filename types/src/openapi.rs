@@ -8,6 +8,7 @@
 
 use serde_json::{json, Map, Value as Json};
 
+use crate::endpoint::EndpointSchema;
 use crate::SqlType;
 
 /// The largest `$limit` a query may ask for unless the app says otherwise.
@@ -21,21 +22,10 @@ pub const DECIMAL_NUMBER_LIMIT: f64 = 7.9e28;
 /// Decimals as text: an optional `-`, at most 28 digits, an optional fraction of at most 28.
 pub const DECIMAL_PATTERN: &str = "^-?[0-9]{1,28}(\\.[0-9]{1,28})?$";
 
-/// What the document needs to know of an endpoint.
-#[derive(Clone, Debug)]
-pub struct Endpoint<'a> {
-    pub name: &'a str,
-    pub path: &'a str,
-    /// (name, type, nullable)
-    pub fields: Vec<(&'a str, SqlType, bool)>,
-    /// Primary key fields; `None`: records are addressed by record id.
-    pub primary_key: Option<Vec<usize>>,
-}
-
 /// The whole app's document, or (with `only`) one endpoint's.
 pub fn document(
     app: &str,
-    endpoints: &[Endpoint<'_>],
+    endpoints: &[EndpointSchema],
     max_limit: u64,
     only: Option<usize>,
 ) -> Json {
@@ -80,13 +70,13 @@ pub fn document(
         if only.is_some_and(|o| o != i) {
             continue;
         }
-        let record = record_name(e.name);
+        let record = record_name(&e.name);
         schemas.insert(record.clone(), record_schema(e));
-        schemas.insert(filter_name(e.name), filter_schema(e));
+        schemas.insert(filter_name(&e.name), filter_schema(e));
         let reference = json!({"$ref": format!("#/components/schemas/{record}")});
         let records = json!({"type": "array", "items": reference});
-        let path = normalized(e.path);
-        let id = e.name;
+        let path = normalized(&e.path);
+        let id = &e.name;
         paths.insert(
             path.clone(),
             operation(
@@ -221,12 +211,12 @@ pub fn field_schema(ty: SqlType, nullable: bool) -> Json {
     }
 }
 
-fn record_schema(e: &Endpoint<'_>) -> Json {
+fn record_schema(e: &EndpointSchema) -> Json {
     let mut properties = Map::new();
     let mut required: Vec<Json> = vec![];
-    for (name, ty, nullable) in &e.fields {
-        properties.insert(name.to_string(), field_schema(*ty, *nullable));
-        required.push(json!(name));
+    for f in &e.fields {
+        properties.insert(f.name.clone(), field_schema(f.ty, f.nullable));
+        required.push(json!(f.name));
     }
     properties.insert(
         "__dozer_record_id".into(),
@@ -242,14 +232,14 @@ fn record_schema(e: &Endpoint<'_>) -> Json {
 }
 
 /// The `{key}` path parameter's schema and description, when records can be addressed by one.
-fn key_parameter(e: &Endpoint<'_>) -> Option<(Json, String)> {
+fn key_parameter(e: &EndpointSchema) -> Option<(Json, String)> {
     match &e.primary_key {
         None => Some((
             json!({"type": "integer", "minimum": 0}),
             "record id".to_string(),
         )),
         Some(cols) if cols.len() == 1 => {
-            let (name, ty, _) = e.fields[cols[0]];
+            let (name, ty) = (&e.fields[cols[0]].name, e.fields[cols[0]].ty);
             let schema = match ty {
                 SqlType::Int => json!({"type": "integer", "format": "int64"}),
                 SqlType::UInt => json!({"type": "integer", "minimum": 0}),
@@ -285,11 +275,11 @@ fn filter_value_schema(ty: SqlType) -> Option<Json> {
 }
 
 /// The schema of a `$filter` over an endpoint's fields (recursive through `$and`/`$or`/`$not`).
-fn filter_schema(e: &Endpoint<'_>) -> Json {
-    let own = format!("#/components/schemas/{}", filter_name(e.name));
+fn filter_schema(e: &EndpointSchema) -> Json {
+    let own = format!("#/components/schemas/{}", filter_name(&e.name));
     let mut properties = Map::new();
-    for (name, ty, _) in &e.fields {
-        let Some(value) = filter_value_schema(*ty) else {
+    for f in &e.fields {
+        let Some(value) = filter_value_schema(f.ty) else {
             continue;
         };
         let nullable = json!({"anyOf": [value, {"type": "null"}]});
@@ -301,7 +291,7 @@ fn filter_schema(e: &Endpoint<'_>) -> Json {
             ops.insert(op.into(), value.clone());
         }
         ops.insert("$in".into(), json!({"type": "array", "items": nullable}));
-        if matches!(ty, SqlType::String | SqlType::Text) {
+        if matches!(f.ty, SqlType::String | SqlType::Text) {
             ops.insert("$contains".into(), json!({"type": "string"}));
             for op in ["$matches_any", "$matches_all"] {
                 ops.insert(
@@ -312,11 +302,11 @@ fn filter_schema(e: &Endpoint<'_>) -> Json {
         }
         let condition = json!({"type": "object", "properties": ops, "additionalProperties": false, "minProperties": 1});
         let mut either = vec![nullable, condition];
-        if *ty == SqlType::Json {
+        if f.ty == SqlType::Json {
             // Any JSON is a value: an object is an operator object only by its keys.
             either.truncate(1);
         }
-        properties.insert(name.to_string(), json!({"anyOf": either}));
+        properties.insert(f.name.clone(), json!({"anyOf": either}));
     }
     let list = json!({"type": "array", "items": {"$ref": own}});
     properties.insert("$and".into(), list.clone());
@@ -329,17 +319,17 @@ fn filter_name(endpoint: &str) -> String {
     record_name(endpoint).replace("Record", "Filter")
 }
 
-fn query_schema(e: &Endpoint<'_>, max_limit: u64) -> Json {
+fn query_schema(e: &EndpointSchema, max_limit: u64) -> Json {
     let sortable: Vec<&str> = e
         .fields
         .iter()
-        .filter(|f| !matches!(f.1, SqlType::Binary | SqlType::Json))
-        .map(|f| f.0)
+        .filter(|f| !matches!(f.ty, SqlType::Binary | SqlType::Json))
+        .map(|f| f.name.as_str())
         .collect();
     json!({
         "type": "object",
         "properties": {
-            "$filter": {"anyOf": [{"$ref": format!("#/components/schemas/{}", filter_name(e.name))}, {"type": "null"}]},
+            "$filter": {"anyOf": [{"$ref": format!("#/components/schemas/{}", filter_name(&e.name))}, {"type": "null"}]},
             "$order_by": {"type": "object", "propertyNames": {"enum": sortable}, "additionalProperties": {"type": "string", "enum": ["asc", "desc"]}},
             "$limit": {"type": "integer", "minimum": 0, "maximum": max_limit},
             "$skip": {"type": "integer", "minimum": 0, "maximum": u64::MAX},
@@ -390,17 +380,19 @@ fn operation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoint::FieldDef;
 
     #[test]
     fn one_endpoint_document() {
-        let e = Endpoint {
-            name: "sales_by_country",
-            path: "/sales_by_country",
+        let e = EndpointSchema {
+            name: "sales_by_country".into(),
+            path: "/sales_by_country".into(),
             fields: vec![
-                ("Country", SqlType::String, false),
-                ("Total", SqlType::Decimal, true),
+                FieldDef::new("Country", SqlType::String, false),
+                FieldDef::new("Total", SqlType::Decimal, true),
             ],
             primary_key: Some(vec![0]),
+            indexes: vec![],
         };
         let doc = document("shop", &[e], 10_000, Some(0));
         assert_eq!(doc["openapi"], "3.1.0");

@@ -84,7 +84,7 @@ mod tests {
             Value::Decimal(Decimal::new(1050, 2)).to_json(),
             serde_json::json!("10.50")
         );
-        let t = crate::parse::parse_timestamp("2011-12-09 12:50:00").unwrap();
+        let t = DateTime::from_timestamp(1_323_435_000, 0).unwrap();
         assert_eq!(
             Value::Timestamp(t).to_json(),
             serde_json::json!("2011-12-09T12:50:00Z")

@@ -520,7 +520,7 @@ fn apt_install(package: &str, binary: &str) -> Result<()> {
     if Command::new("which").arg(binary).output()?.status.success() {
         return Ok(());
     }
-    super::run(Command::new("apt-get").args(["install", "-y", "-q", package]))
+    crate::command::run(Command::new("apt-get").args(["install", "-y", "-q", package]))
         .with_context(|| format!("{binary} is missing; install {package}"))
 }
 

@@ -10,6 +10,7 @@
 //!   a running app's gRPC `query` (requests/s, latency percentiles).
 
 mod bench;
+mod command;
 mod load;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+
+use crate::command::run;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -130,15 +133,6 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
-    eprintln!("$ {cmd:?}");
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(())
-}
-
 fn has_postgres() -> bool {
     let on_path = std::env::var("PATH")
         .map(|p| {
@@ -208,31 +202,56 @@ fn ensure_jq() -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgres()?;
     ensure_jq()?;
-    // What the tests share is made while fmt and clippy run: the apps' release build of the
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo).args(["fmt", "--all", "--", "--check"]))?;
+    // What the tests share is made while the tests are compiled: the apps' release build of the
     // runtime (the longest build of the run, into its own target directory) and the Python
     // virtualenvs. Two builds at once keep both cores busy through each one's serial stretches.
     eprintln!("preparing the tests' shared app build and virtualenvs in the background");
     let shared = std::thread::spawn(|| std::panic::catch_unwind(dozer_tests::app::prepare));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo).args(["fmt", "--all", "--", "--check"]))?;
-    run(Command::new(&cargo).args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--quiet",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    match shared.join() {
+    // Clippy lints the workspace's crates while they are compiled for the tests (clippy-driver as
+    // the workspace's rustc wrapper, as `cargo clippy` itself runs it), so no separate check build
+    // of the whole tree is needed. The same wrapper stays on for running the tests, so nothing is
+    // compiled again.
+    let lint = |cmd: &mut Command| -> Result<()> {
+        let driver = clippy_driver(&cargo)?;
+        cmd.env("RUSTC_WORKSPACE_WRAPPER", driver).env(
+            "CLIPPY_ARGS",
+            "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+        );
+        Ok(())
+    };
+    let mut build = Command::new(&cargo);
+    build.args(["test", "--workspace", "--all-targets", "--no-run"]);
+    lint(&mut build)?;
+    let built = run(&mut build);
+    let prepared = shared.join();
+    built?;
+    match prepared {
         Ok(Ok(())) => {}
         _ => bail!("preparing the tests failed (the build or pip error is above)"),
     }
-    run_tests(
-        Command::new(&cargo)
-            .args(["test", "--workspace"])
-            .args(extra),
-    )
+    let mut tests = Command::new(&cargo);
+    tests.args(["test", "--workspace"]).args(extra);
+    lint(&mut tests)?;
+    run_tests(&mut tests)
+}
+
+/// Clippy's driver, beside the toolchain's `cargo`.
+fn clippy_driver(cargo: &str) -> Result<PathBuf> {
+    let cargo = Path::new(cargo);
+    let beside = cargo.with_file_name(format!("clippy-driver{}", std::env::consts::EXE_SUFFIX));
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    let out = Command::new("rustup")
+        .args(["which", "clippy-driver"])
+        .output()
+        .context("finding clippy-driver (install clippy: `rustup component add clippy`)")?;
+    if !out.status.success() {
+        bail!("clippy-driver not found; install clippy: `rustup component add clippy`");
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 /// Runs `cargo test`, passing its output through, and closes with one summary line over all test

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use dozer_types::parse::{classify, parse_date, parse_timestamp};
 use dozer_types::text::{bom_len, CsvRecord, CsvScanner, LineScanner, Scan};
 
-use super::{Column, TableSchema};
+use super::schema::{Column, TableSchema};
 use crate::config::{Config, FileFormat, FileTable, LocalStorage, OnBadRecord, Source};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::types::SqlType;
@@ -123,7 +123,7 @@ fn apply_overrides(schema: &mut TableSchema, table: &FileTable, diags: &mut Diag
                     c.nullable = n;
                 }
             }
-            None if inferred_any => diags.push(super::unknown_column(
+            None if inferred_any => diags.push(super::schema::unknown_column(
                 &table.name.value,
                 &o.name.value,
                 o.name.span,

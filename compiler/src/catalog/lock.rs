@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Catalog, SourceEntry, TableSchema};
+use super::schema::{Catalog, SourceEntry, TableSchema};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
 pub const LOCK_FILE_NAME: &str = "dozer.lock";
@@ -148,7 +148,7 @@ pub fn describe_change(old: &TableSchema, new: &TableSchema) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Column;
+    use crate::catalog::schema::Column;
     use crate::types::SqlType;
 
     #[test]

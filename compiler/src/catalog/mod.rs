@@ -7,73 +7,15 @@
 pub mod files;
 pub mod lock;
 pub(crate) mod postgres;
+mod schema;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::{Config, ConnectionKind, Source};
-use crate::diagnostic::{Diagnostic, Diagnostics, Span};
-use crate::types::SqlType;
+use crate::diagnostic::{Diagnostic, Diagnostics};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Column {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub ty: SqlType,
-    pub nullable: bool,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableSchema {
-    pub columns: Vec<Column>,
-    /// Indices into `columns`, in key order; empty when the source has no primary key.
-    #[serde(default)]
-    pub primary_key: Vec<usize>,
-}
-
-impl TableSchema {
-    pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name == name)
-    }
-
-    pub fn primary_key_names(&self) -> Vec<&str> {
-        self.primary_key
-            .iter()
-            .map(|&i| self.columns[i].name.as_str())
-            .collect()
-    }
-}
-
-/// A resolved source: its schema and the definition it was resolved from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceEntry {
-    /// A description of where the schema came from (connection, table, options); the lock file
-    /// entry is reused only while this is unchanged.
-    pub definition: String,
-    pub schema: TableSchema,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Catalog {
-    /// By source name (the name SQL uses).
-    pub sources: BTreeMap<String, SourceEntry>,
-}
-
-/// How the lock file is used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum LockMode {
-    /// Use the lock file's schema for every source whose definition is unchanged; resolve the others
-    /// live and update the lock file.
-    #[default]
-    Normal,
-    /// Resolve every source live; it is an error if any schema differs from the lock file (or the
-    /// lock file lacks it). The lock file is not written.
-    Locked,
-    /// Resolve every source live and rewrite the lock file.
-    Refresh,
-}
+use self::schema::unknown_column;
+pub use self::schema::{Catalog, Column, LockMode, SourceEntry, TableSchema};
 
 /// Resolves the schema of every source of the config.
 pub fn resolve(
@@ -276,22 +218,4 @@ fn select_columns(schema: TableSchema, source: &Source, diags: &mut Diagnostics)
         ),
     }
     out
-}
-
-pub(crate) fn unknown_column(
-    table: &str,
-    column: &str,
-    span: Span,
-    schema: &TableSchema,
-) -> Diagnostic {
-    let mut d = Diagnostic::error(
-        "catalog::unknown-column",
-        format!("table `{table}` has no column `{column}`"),
-    )
-    .label(span, "no such column");
-    let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
-    d = d.suggest(column, &names, |names| {
-        format!("its columns are: {}", names.join(", "))
-    });
-    d
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
 
-use super::{Column, TableSchema};
+use super::schema::{Column, TableSchema};
 use crate::config::{Connection, PostgresConfig, Source};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::types::SqlType;

@@ -4,10 +4,10 @@
 //! `Option` exactly when the plan says it is nullable. NULL propagation is explicit `match`es over
 //! the nullable operands only, so an expression over non-null columns compiles to plain arithmetic
 //! with no `Option` in sight. Errors PostgreSQL raises at run time (division by zero, overflow, bad
-//! casts) come from `dozer_runtime::sql` and propagate with `?` out of the generated function.
+//! casts) come from `dozer_runtime::contract::sql` and propagate with `?` out of the generated function.
 
+use super::error::CodegenError;
 use super::names::rust_type;
-use super::CodegenError;
 use crate::sql::plan::{
     BinaryOp, DatePart, Expr, ExprKind, Literal, ScalarFunction, TrimWhere, UnaryOp,
 };
@@ -51,8 +51,11 @@ impl Code {
     }
 }
 
-fn unsupported(what: impl Into<String>) -> CodegenError {
-    CodegenError::Unsupported(what.into())
+/// What the binder refuses before code generation sees it.
+fn refused_by_binder(what: impl std::fmt::Display) -> CodegenError {
+    CodegenError::Internal(format!(
+        "{what} reached code generation; the binder refuses it"
+    ))
 }
 
 impl<'a> ExprGen<'a> {
@@ -321,7 +324,7 @@ impl<'a> ExprGen<'a> {
             }),
             op if op.is_comparison() => {
                 if l.ty == SqlType::Json && !matches!(op, BinaryOp::Eq | BinaryOp::NotEq) {
-                    return Err(unsupported("ordering JSON values"));
+                    return Err(refused_by_binder("ordering JSON values"));
                 }
                 let sym = match op {
                     BinaryOp::Eq => "==",
@@ -522,11 +525,7 @@ fn cast_fn(from: SqlType, to: SqlType) -> Result<CastFn, CodegenError> {
     use SqlType::*;
     let f: CastFn = match (from, to) {
         (a, b) if a == b || (a.is_string() && b.is_string()) => Box::new(|x| x.to_string()),
-        (Duration, _) | (_, Duration) => {
-            return Err(unsupported(
-                "durations as values (use them as window sizes and TTLs)",
-            ))
-        }
+        (Duration, _) | (_, Duration) => return Err(refused_by_binder("a duration as a value")),
         (_, String | Text) => Box::new(|x| format!("sql::to_text({x})")),
         (String | Text, t) => {
             let t = rust_type(t)?;
@@ -550,7 +549,7 @@ fn cast_fn(from: SqlType, to: SqlType) -> Result<CastFn, CodegenError> {
         (Timestamp, Date) => Box::new(|x| format!("sql::to_date({x})")),
         (Boolean, Int) => Box::new(|x| format!("sql::bool_to_int({x})")),
         (Int, Boolean) => Box::new(|x| format!("sql::int_to_bool({x})")),
-        (a, b) => return Err(unsupported(format!("casting {a} to {b}"))),
+        (a, b) => return Err(refused_by_binder(format!("a cast from {a} to {b}"))),
     };
     Ok(f)
 }

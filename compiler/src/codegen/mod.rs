@@ -7,6 +7,8 @@
 //! Output is deterministic — same input, byte-identical files — so rebuilding an unchanged app
 //! touches nothing and cargo has nothing to do.
 
+mod contract;
+mod error;
 mod expr;
 mod names;
 mod pipeline;
@@ -23,30 +25,9 @@ use crate::config::{Config, OnBadRecord};
 use crate::sql::plan::ScanKind;
 use crate::sql::BoundQuery;
 
+pub use error::CodegenError;
 pub use names::snake;
 pub use pipeline::fingerprint;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CodegenError {
-    /// Accepted by the checker but not compiled yet.
-    Unsupported(String),
-    /// A bug in dozerc: the plan broke an invariant code generation relies on.
-    Internal(String),
-}
-
-impl std::fmt::Display for CodegenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CodegenError::Unsupported(what) => write!(f, "not supported yet: {what}"),
-            CodegenError::Internal(what) => write!(
-                f,
-                "internal error in code generation: {what} (please report this with your config)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for CodegenError {}
 
 /// Where the emitted crate finds things; everything else comes from the config.
 #[derive(Clone, Debug)]
@@ -92,7 +73,7 @@ struct MainRs<'a> {
     default_limit: u64,
     max_limit: u64,
     max_scan: u64,
-    /// `Some(dozer_runtime::api::rest::Secret::...)` or `None`.
+    /// `Some(dozer_runtime::contract::Secret::...)` or `None`.
     jwt_secret: String,
     jwt_leeway: String,
     token_ttl: String,
@@ -267,10 +248,10 @@ pub fn emit(
             max_scan: config.api.max_scan,
             jwt_secret: match (&config.api.jwt_secret_env, &config.api.jwt_secret) {
                 (Some(var), _) => {
-                    format!("Some(dozer_runtime::api::rest::Secret::Env({var:?}.into()))")
+                    format!("Some(dozer_runtime::contract::Secret::Env({var:?}.into()))")
                 }
                 (None, Some(secret)) => format!(
-                    "Some(dozer_runtime::api::rest::Secret::Literal({:?}.into()))",
+                    "Some(dozer_runtime::contract::Secret::Literal({:?}.into()))",
                     secret.value
                 ),
                 (None, None) => "None".into(),
@@ -286,7 +267,7 @@ pub fn emit(
             typed: typed.is_some(),
             event_retention: match &config.api.event_retention_ms {
                 Some(ms) => format!("std::time::Duration::from_millis({})", ms.value),
-                None => "dozer_runtime::app::DEFAULT_EVENT_RETENTION".into(),
+                None => "dozer_runtime::contract::DEFAULT_EVENT_RETENTION".into(),
             },
         }
         .render(),
@@ -321,7 +302,7 @@ pub fn emit(
     files.insert("src/main.rs".to_string(), main_rs);
     files.insert("src/pipeline.rs".to_string(), pipeline_rs);
     // The API's OpenAPI document, exactly as the binary serves it (same generator, same inputs).
-    let endpoints: Vec<_> = api.iter().map(|e| e.openapi()).collect();
+    let endpoints: Vec<_> = api.iter().map(|e| e.schema.clone()).collect();
     let doc = dozer_types::openapi::document(app_name, &endpoints, config.api.max_limit, None);
     let mut openapi = serde_json::to_string_pretty(&doc)
         .map_err(|e| CodegenError::Internal(format!("OpenAPI document: {e}")))?;

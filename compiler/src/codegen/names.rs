@@ -4,7 +4,7 @@
 //! CamelCase types derived from them, made unique within their scope and never a keyword, so the
 //! emitted code reads like hand-written code and always compiles.
 
-use super::CodegenError;
+use super::error::CodegenError;
 use crate::types::SqlType;
 
 const KEYWORDS: &[&str] = &[
@@ -99,8 +99,8 @@ pub fn rust_type(ty: SqlType) -> Result<&'static str, CodegenError> {
         SqlType::Date => "NaiveDate",
         SqlType::Json => "serde_json::Value",
         SqlType::Duration => {
-            return Err(CodegenError::Unsupported(
-                "duration-typed columns (use durations as window sizes and TTLs)".into(),
+            return Err(CodegenError::Internal(
+                "a duration-typed column reached code generation; check refuses it".into(),
             ))
         }
     })

@@ -1,6 +1,6 @@
 //! The app's `pipeline.rs`: a typed row struct per source and per relation, one method per plan
 //! node that turns the batch's input changes into the node's output changes, and the
-//! `dozer_runtime::app::Pipeline` implementation that wires sources to queries to endpoint tables.
+//! `dozer_runtime::contract::Pipeline` implementation that wires sources to queries to endpoint tables.
 //!
 //! Dataflow: a batch carries the changed rows of one source (`Delta`). Each query reachable from
 //! that source runs once, in dependency order; a node's method calls its inputs' methods (or reads
@@ -13,13 +13,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use super::contract;
+use super::error::CodegenError;
 use super::expr::{is_copy, ExprGen, RowField};
 use super::names::{camel, comment, field_type, snake, unique};
-use super::CodegenError;
 use crate::catalog::Catalog;
 use crate::config::{
     Config, ConnectionKind, Endpoint, FileFormat, OnDelete, OnInsert, OnUpdate, SecondaryIndex,
 };
+use crate::diagnostic::Span;
 use crate::sql::plan::{
     AggregateFunction, Field, JoinKind, Key, Plan, PlanNode, PlanSchema, ScanKind, ShowExpr,
     WindowKind,
@@ -27,6 +29,7 @@ use crate::sql::plan::{
 use crate::sql::prune::prune;
 use crate::sql::BoundQuery;
 use crate::types::SqlType;
+use dozer_types::{EndpointSchema, FieldDef, IndexDef};
 
 /// A generated row struct.
 struct RowType {
@@ -83,37 +86,15 @@ fn row_key(fields: &[RowField], var: &str) -> String {
     format!("row::key_of(&[{}])", parts.join(", "))
 }
 
-/// An endpoint as the API documents it: name, path, fields (SQL name, type, nullable) and key.
+/// An endpoint as the API serves it (the same description the runtime is handed, the OpenAPI
+/// document and the `.proto` files are written from), and the table it serves.
 #[derive(Clone, Debug)]
 pub struct ApiEndpoint {
-    pub name: String,
-    pub path: String,
+    pub schema: EndpointSchema,
     /// The source or INTO table it serves.
     pub table: String,
-    pub fields: Vec<(String, SqlType, bool)>,
-    pub primary_key: Option<Vec<usize>>,
-}
-
-impl ApiEndpoint {
-    pub fn openapi(&self) -> dozer_types::openapi::Endpoint<'_> {
-        dozer_types::openapi::Endpoint {
-            name: &self.name,
-            path: &self.path,
-            fields: self
-                .fields
-                .iter()
-                .map(|(n, t, null)| (n.as_str(), *t, *null))
-                .collect(),
-            primary_key: self.primary_key.clone(),
-        }
-    }
-}
-
-/// A secondary index of an endpoint table: sorted over fields, or full-text over one text field.
-#[derive(Clone, Debug, PartialEq)]
-enum IndexSpec {
-    Sorted(Vec<usize>),
-    FullText(usize),
+    /// Where the config names the endpoint.
+    pub at: Span,
 }
 
 struct SourceInfo {
@@ -140,14 +121,12 @@ enum SourceRead {
 }
 
 struct EndpointInfo {
-    name: String,
-    path: String,
+    /// Name, path, fields, primary key (`None` = synthetic) and indexes.
+    schema: EndpointSchema,
+    at: Span,
     table: String,
     ty: usize,
     keys_struct: String,
-    /// Primary key field indices; `None` = synthetic.
-    key: Option<Vec<usize>>,
-    indexes: Vec<IndexSpec>,
     policy: String,
 }
 
@@ -168,8 +147,6 @@ pub struct PipelineGen<'a> {
     node: usize,
 }
 
-const RESERVED_TYPES: &[&str] = &["Generated", "Delta", "Value", "Decimal", "Weight", "Vec"];
-
 /// FNV-1a: a stable fingerprint (std's hashers are not guaranteed stable across releases).
 pub fn fingerprint(text: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -186,7 +163,7 @@ impl<'a> PipelineGen<'a> {
             config,
             catalog,
             types: vec![],
-            type_names: RESERVED_TYPES.iter().map(|s| s.to_string()).collect(),
+            type_names: contract::reserved_type_names().collect(),
             sources: vec![],
             inputs: BTreeMap::new(),
             tables: BTreeMap::new(),
@@ -289,20 +266,10 @@ impl<'a> PipelineGen<'a> {
         let endpoints = self.endpoints()?;
         let api: Vec<ApiEndpoint> = endpoints
             .iter()
-            .map(|e| {
-                let t = &self.types[e.ty];
-                ApiEndpoint {
-                    name: e.name.clone(),
-                    path: e.path.clone(),
-                    table: e.table.clone(),
-                    fields: t
-                        .fields
-                        .iter()
-                        .zip(&t.sql_names)
-                        .map(|(f, n)| (n.clone(), f.ty, f.nullable))
-                        .collect(),
-                    primary_key: e.key.clone(),
-                }
+            .map(|e| ApiEndpoint {
+                schema: e.schema.clone(),
+                table: e.table.clone(),
+                at: e.at,
             })
             .collect();
 
@@ -315,6 +282,7 @@ impl<'a> PipelineGen<'a> {
         )
         .ok();
         code.push_str(PRELUDE);
+        code.push_str(&contract::pipeline_use());
         for t in &self.types {
             code.push_str(&row_struct(t)?);
         }
@@ -373,9 +341,10 @@ impl<'a> PipelineGen<'a> {
                     )));
                 };
                 if table.format == FileFormat::Delta {
-                    return Err(CodegenError::Unsupported(format!(
-                        "reading Delta Lake tables (source `{name}`); CSV, JSON-lines and Parquet sources run today"
-                    )));
+                    return Err(CodegenError::unsupported(
+                        format!("reading Delta Lake tables (source `{name}`); CSV, JSON-lines and Parquet sources run today"),
+                        table.format_span,
+                    ));
                 }
                 let doc = format!(
                     "A row of source `{}` (files `{}/{}/*{}`).",
@@ -415,10 +384,13 @@ impl<'a> PipelineGen<'a> {
                 (doc, SourceRead::Postgres(table))
             }
             other => {
-                return Err(CodegenError::Unsupported(format!(
-                    "{} sources in apps (source `{name}`); PostgreSQL and file sources (`!LocalStorage`) run today",
-                    other.kind_name()
-                )))
+                return Err(CodegenError::unsupported(
+                    format!(
+                        "{} sources in apps (source `{name}`); PostgreSQL and file sources (`!LocalStorage`) run today",
+                        other.kind_name()
+                    ),
+                    s.connection.span,
+                ))
             }
         };
         let ty = self.add_type(&name, doc, &fields)?;
@@ -1023,7 +995,7 @@ impl<'a> PipelineGen<'a> {
         for (i, f) in t.fields.iter().enumerate() {
             let skipped = ep.skip_default.iter().any(|s| s.value == t.sql_names[i]);
             if !skipped && !matches!(f.ty, SqlType::Json | SqlType::Binary) {
-                indexes.push(IndexSpec::Sorted(vec![i]));
+                indexes.push(IndexDef::Sorted(vec![i]));
             }
         }
         for ix in &ep.secondary {
@@ -1033,7 +1005,7 @@ impl<'a> PipelineGen<'a> {
                         .iter()
                         .map(|c| position(&c.value))
                         .collect::<Result<Vec<_>, _>>()?;
-                    let idx = IndexSpec::Sorted(idx);
+                    let idx = IndexDef::Sorted(idx);
                     if !indexes.contains(&idx) {
                         indexes.push(idx);
                     }
@@ -1041,26 +1013,39 @@ impl<'a> PipelineGen<'a> {
                 SecondaryIndex::FullText { field, .. } => {
                     let i = position(&field.value)?;
                     if !matches!(t.fields[i].ty, SqlType::String | SqlType::Text) {
-                        return Err(CodegenError::Unsupported(format!(
-                            "a `!FullText` index on `{}` of endpoint `{}`, which is {}, not text",
-                            field.value, ep.name.value, t.fields[i].ty
-                        )));
+                        return Err(CodegenError::unsupported(
+                            format!(
+                                "a `!FullText` index on `{}` of endpoint `{}`, which is {}, not text",
+                                field.value, ep.name.value, t.fields[i].ty
+                            ),
+                            field.span,
+                        ));
                     }
-                    let idx = IndexSpec::FullText(i);
+                    let idx = IndexDef::FullText(i);
                     if !indexes.contains(&idx) {
                         indexes.push(idx);
                     }
                 }
             }
         }
+        let fields = t
+            .fields
+            .iter()
+            .zip(&t.sql_names)
+            .map(|(f, n)| FieldDef::new(n.clone(), f.ty, f.nullable))
+            .collect();
         Ok(EndpointInfo {
-            name: ep.name.value.clone(),
-            path: ep.path.value.clone(),
+            schema: EndpointSchema {
+                name: ep.name.value.clone(),
+                path: ep.path.value.clone(),
+                fields,
+                primary_key: key,
+                indexes,
+            },
+            at: ep.name.span,
             table: table.clone(),
             ty,
             keys_struct: format!("{}Keys", camel(&ep.name.value)),
-            key,
-            indexes,
             policy,
         })
     }
@@ -1115,7 +1100,7 @@ impl PipelineGen<'_> {
                 .collect();
             format!("row::key_of(&[{}])", parts.join(", "))
         };
-        let pk = match &e.key {
+        let pk = match &e.schema.primary_key {
             Some(cols) => format!(
                 "let r: {} = row::decode(bytes)?; Ok({})",
                 t.name,
@@ -1124,12 +1109,13 @@ impl PipelineGen<'_> {
             None => "Ok(Vec::new())".to_string(),
         };
         let entries: Vec<String> = e
+            .schema
             .indexes
             .iter()
             .enumerate()
             .map(|(k, ix)| match ix {
-                IndexSpec::Sorted(cols) => format!("out.push(({k}, {}));", key_of(cols)),
-                IndexSpec::FullText(i) => {
+                IndexDef::Sorted(cols) => format!("out.push(({k}, {}));", key_of(cols)),
+                IndexDef::FullText(i) => {
                     format!("row::word_keys(&r.{}, {k}, out);", t.fields[*i].ident)
                 }
             })
@@ -1143,7 +1129,7 @@ impl PipelineGen<'_> {
                 entries.concat()
             )
         };
-        let key_doc = match &e.key {
+        let key_doc = match &e.schema.primary_key {
             Some(cols) if cols.is_empty() => "the empty key (one row)".to_string(),
             Some(cols) => cols
                 .iter()
@@ -1153,22 +1139,23 @@ impl PipelineGen<'_> {
             None => "none: records are identified by id".to_string(),
         };
         let ix_doc: Vec<String> = e
+            .schema
             .indexes
             .iter()
             .map(|ix| match ix {
-                IndexSpec::Sorted(cols) => format!(
+                IndexDef::Sorted(cols) => format!(
                     "({})",
                     cols.iter()
                         .map(|&i| t.sql_names[i].clone())
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                IndexSpec::FullText(i) => format!("full text ({})", t.sql_names[*i]),
+                IndexDef::FullText(i) => format!("full text ({})", t.sql_names[*i]),
             })
             .collect();
         format!(
             "/// Keys of endpoint `{}`. Primary key: {}. Secondary indexes: {}.\nstruct {};\nimpl RowKeys for {} {{ fn primary_key(&self, bytes: &[u8]) -> Result<Vec<u8>, OpError> {{ {pk} }} fn index_keys(&self, bytes: &[u8], out: &mut Vec<(usize, Vec<u8>)>) -> Result<(), OpError> {{ {index_body} }} }}\n",
-            comment(&e.name),
+            comment(&e.schema.name),
             comment(&key_doc),
             comment(&if ix_doc.is_empty() { "none".to_string() } else { ix_doc.join(", ") }),
             e.keys_struct,
@@ -1221,59 +1208,17 @@ impl PipelineGen<'_> {
         let mut eps = vec![];
         let mut tables = vec![];
         for e in endpoints {
-            let t = &self.types[e.ty];
-            let fields: Vec<String> = t
-                .fields
-                .iter()
-                .zip(&t.sql_names)
-                .map(|(f, n)| {
-                    format!(
-                        "FieldDef {{ name: {n:?}.into(), ty: SqlType::{:?}, nullable: {} }}",
-                        f.ty, f.nullable
-                    )
-                })
-                .collect();
-            let primary_key = match &e.key {
-                Some(cols) => format!(
-                    "Some(Vec::from([{}]))",
-                    cols.iter()
-                        .map(|c| c.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                None => "None".to_string(),
-            };
-            let indexes: Vec<String> = e
-                .indexes
-                .iter()
-                .map(|ix| match ix {
-                    IndexSpec::Sorted(cols) => format!(
-                        "IndexDef::Sorted(Vec::from([{}]))",
-                        cols.iter()
-                            .map(|c| c.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    IndexSpec::FullText(i) => format!("IndexDef::FullText({i})"),
-                })
-                .collect();
-            eps.push(format!(
-                "EndpointSchema {{ name: {:?}.into(), path: {:?}.into(), fields: Vec::from([{}]), primary_key: {primary_key}, indexes: Vec::from([{}]) }}",
-                e.name,
-                e.path,
-                fields.join(", "),
-                indexes.join(", ")
-            ));
+            eps.push(schema_literal(&e.schema));
             tables.push(format!(
                 "Table::open(env, txn, {:?}, KeyKind::{}, {}, {})?",
-                e.name,
-                if e.key.is_some() {
+                e.schema.name,
+                if e.schema.primary_key.is_some() {
                     "Primary"
                 } else {
                     "Synthetic"
                 },
                 e.policy,
-                e.indexes.len()
+                e.schema.indexes.len()
             ));
         }
         let ops: Vec<String> = self
@@ -1476,29 +1421,48 @@ fn row_struct(t: &RowType) -> Result<String, CodegenError> {
     Ok(s)
 }
 
+/// The Rust expression of an endpoint's schema, as the generated pipeline hands it to the runtime.
+fn schema_literal(e: &EndpointSchema) -> String {
+    let list = |cols: &[usize]| {
+        cols.iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let fields: Vec<String> = e
+        .fields
+        .iter()
+        .map(|f| {
+            format!(
+                "FieldDef {{ name: {:?}.into(), ty: SqlType::{:?}, nullable: {} }}",
+                f.name, f.ty, f.nullable
+            )
+        })
+        .collect();
+    let primary_key = match &e.primary_key {
+        Some(cols) => format!("Some(Vec::from([{}]))", list(cols)),
+        None => "None".to_string(),
+    };
+    let indexes: Vec<String> = e
+        .indexes
+        .iter()
+        .map(|ix| match ix {
+            IndexDef::Sorted(cols) => format!("IndexDef::Sorted(Vec::from([{}]))", list(cols)),
+            IndexDef::FullText(i) => format!("IndexDef::FullText({i})"),
+        })
+        .collect();
+    format!(
+        "EndpointSchema {{ name: {:?}.into(), path: {:?}.into(), fields: Vec::from([{}]), primary_key: {primary_key}, indexes: Vec::from([{}]) }}",
+        e.name,
+        e.path,
+        fields.join(", "),
+        indexes.join(", ")
+    )
+}
+
 const PRELUDE: &str = r#"
 #![allow(clippy::all, unused_mut, unused_variables, unused_imports, unused_parens)]
 
 use std::path::Path;
 
-use dozer_runtime::api::{EndpointSchema, IndexDef};
-use dozer_runtime::app::{FieldDef, Pipeline, PipelineError, SourceDef, SourceKind};
-use dozer_runtime::codec::{Decode, DecodeError, Encode, Reader};
-use dozer_runtime::deps::chrono::{DateTime, NaiveDate, Utc};
-use dozer_runtime::deps::dozer_types::{SqlType, Value};
-use dozer_runtime::deps::heed::{Env, RwTxn, WithoutTls};
-use dozer_runtime::deps::rust_decimal::Decimal;
-use dozer_runtime::deps::serde_json;
-use dozer_runtime::ops::aggregate::{AggKind, Aggregate};
-use dozer_runtime::ops::distinct::Distinct;
-use dozer_runtime::ops::join::{Join, JoinInput, JoinKind};
-use dozer_runtime::ops::ttl::Ttl;
-use dozer_runtime::ops::window;
-use dozer_runtime::ops::{OpError, Weight};
-use dozer_runtime::row::{self, SqlValue};
-use dozer_runtime::source::fields::{parse_chunk, BadRecord, BadRecords, RecordAt};
-use dozer_runtime::source::files::{Chunk, FileFormat, FileTable, RawRecord, DEFAULT_QUIET_PERIOD};
-use dozer_runtime::source::postgres::{Password, PgConnection, PgTable};
-use dozer_runtime::sql;
-use dozer_runtime::table::{ConflictPolicy, KeyKind, OnConflict, RecordChange, RowKeys, Table};
 "#;

@@ -9,99 +9,17 @@
 //! config file, so `dozerc check examples/app/dozer-config.yaml` works from anywhere.
 
 pub mod decode;
+mod model;
 mod sections;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
 
 pub use decode::Spanned;
-pub use sections::*;
+pub use model::*;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
 use crate::yaml::{self, Node, NodeKind, Scalar};
-
-/// Where a piece of SQL text came from, to map positions inside it back to a file.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SqlOrigin {
-    /// A `.sql` file: the text is the file's text.
-    File(FileId),
-    /// A YAML scalar (the `sql:` key); offsets map each char back into the YAML file.
-    Yaml { file: FileId, scalar: Scalar },
-}
-
-/// One block of SQL statements.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SqlText {
-    pub text: String,
-    pub origin: SqlOrigin,
-}
-
-impl SqlText {
-    /// The file span of the byte range `start..end` of this SQL text.
-    pub fn span(&self, start: usize, end: usize) -> Span {
-        match &self.origin {
-            SqlOrigin::File(file) => Span::new(*file, start, end),
-            SqlOrigin::Yaml { file, scalar } => {
-                let s = scalar.offset_of(start);
-                // End after the last character of the range (which may be several bytes long).
-                let last = self
-                    .text
-                    .get(..end)
-                    .and_then(|t| t.char_indices().next_back());
-                let e = match last {
-                    Some((i, c)) if end > start => scalar.offset_of(i) + c.len_utf8(),
-                    _ => s,
-                };
-                Span::new(*file, s, e.max(s))
-            }
-        }
-    }
-
-    /// Span of the whole text (for problems that concern all of it).
-    pub fn whole(&self) -> Span {
-        self.span(0, self.text.len())
-    }
-}
-
-/// The decoded configuration of one app.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Config {
-    pub version: Option<Spanned<u64>>,
-    pub app_name: Option<Spanned<String>>,
-    pub home_dir: Option<Spanned<String>>,
-    pub cache_dir: Option<Spanned<String>>,
-    pub cache_max_map_size: Option<Spanned<u64>>,
-    pub connections: Vec<Connection>,
-    pub sources: Vec<Source>,
-    pub sql: Vec<SqlText>,
-    pub endpoints: Vec<Endpoint>,
-    pub api: Api,
-    pub flags: Flags,
-    pub app: AppOptions,
-    /// Directory that relative paths in the config are resolved against.
-    pub base_dir: PathBuf,
-    /// The YAML files the config was read from (the first one names the app).
-    pub files: Vec<FileId>,
-}
-
-impl Config {
-    pub fn app_name(&self) -> &str {
-        self.app_name.as_ref().map_or("app", |n| n.value.as_str())
-    }
-
-    pub fn connection(&self, name: &str) -> Option<&Connection> {
-        self.connections.iter().find(|c| c.name.value == name)
-    }
-
-    pub fn resolve_path(&self, p: &str) -> PathBuf {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir.join(p)
-        }
-    }
-}
 
 /// Reads the config files (and the `queries/*.sql` files beside the first one) into the source map
 /// and decodes them. I/O errors become diagnostics. Returns `None` when nothing could be decoded.

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use super::{Config, ConnectionKind, Spanned};
+use super::decode::Spanned;
+use super::model::{Config, ConnectionKind};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
 pub fn validate(config: &Config, diags: &mut Diagnostics) {

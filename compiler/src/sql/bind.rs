@@ -12,11 +12,11 @@ use sqlparser::ast;
 use super::expr::{
     ident_matches, AggregateMode, BindResult, ExprBinder, Reported, AGGREGATE_REF_BASE,
 };
+use super::parse::{parse, ParsedStatement, SqlSource};
 use super::plan::{
     AggregateCall, AggregateFunction, BinaryOp, Expr, ExprKind, Field, JoinKind, Key, Millis, Plan,
     PlanNode, PlanSchema, ScanKind, ShowExpr, WindowKind,
 };
-use super::{parse, ParsedStatement, SqlSource};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Span};

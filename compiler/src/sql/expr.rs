@@ -9,11 +9,11 @@
 
 use sqlparser::ast;
 
+use super::parse::SqlSource;
 use super::plan::{
     AggregateCall, AggregateFunction, BinaryOp, DatePart, Expr, ExprKind, Field, Literal,
     ScalarFunction, TrimWhere, UnaryOp,
 };
-use super::SqlSource;
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Span};
 use crate::types::SqlType;
 use dozer_types::parse::{parse_date, parse_timestamp_or_date};

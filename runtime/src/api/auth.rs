@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use dozer_types::{EndpointSchema, IndexDef};
 use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier};
 use jsonwebtoken::errors::ErrorKind;
@@ -31,7 +32,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::query::{parse_filter, Filter, QueryLimits};
-use super::EndpointSchema;
 
 /// What a token may read: everything, or some endpoints' rows and fields (Dozer's shape).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -555,13 +555,48 @@ impl JwtVerifier for Hs256 {
     }
 }
 
+/// An endpoint's schema as a grant sees it: only its visible fields, indexes over them, and the
+/// primary key when every key field is visible.
+pub fn visible_schema(e: &EndpointSchema, grant: &EndpointGrant) -> EndpointSchema {
+    let Some(visible) = grant.visible() else {
+        return e.clone();
+    };
+    let mut renumber = vec![None; e.fields.len()];
+    let mut n = 0;
+    for (i, shown) in visible.iter().enumerate() {
+        if *shown {
+            renumber[i] = Some(n);
+            n += 1;
+        }
+    }
+    let map = |cols: &[usize]| {
+        cols.iter()
+            .map(|&c| renumber[c])
+            .collect::<Option<Vec<_>>>()
+    };
+    EndpointSchema {
+        name: e.name.clone(),
+        path: e.path.clone(),
+        fields: grant.project(&e.fields),
+        primary_key: e.primary_key.as_deref().and_then(map),
+        indexes: e
+            .indexes
+            .iter()
+            .filter_map(|ix| match ix {
+                IndexDef::Sorted(cols) => map(cols).map(IndexDef::Sorted),
+                IndexDef::FullText(c) => renumber[*c].map(IndexDef::FullText),
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
-    use crate::app::FieldDef;
+    use dozer_types::FieldDef;
     use dozer_types::SqlType;
 
     fn endpoints() -> Vec<EndpointSchema> {

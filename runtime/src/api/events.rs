@@ -3,7 +3,7 @@
 //! Every subscriber follows the log on its own: it reads a page of changes after its position in a
 //! short read transaction, sends what its filters select, and when it has caught up waits until a
 //! newer position is committed. The process that runs the pipeline says so right after each commit
-//! ([`EventNotifier`]); `api` processes look at the log's newest position every few milliseconds.
+//! ([`crate::notify`]); `api` processes look at the log's newest position every few milliseconds.
 //! So a subscriber never makes the pipeline wait (the log is written in the batch's own
 //! transaction, whoever listens), a slow one just reads further behind — until it falls behind the
 //! retention, when it is told which positions are gone — and any subscriber can start from a
@@ -15,19 +15,18 @@
 //! its scope.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use dozer_types::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::auth::EndpointGrant;
 use super::exec::matches;
+use super::feed::{read_newest, EventFeed};
 use super::query::Filter;
-use super::rest::ApiState;
-use crate::event_log::{EventLog, Read};
-use crate::store::Store;
+use super::state::ApiState;
+use crate::event_log::Read;
 use crate::table::ChangeKind;
 
 /// One committed record change of an endpoint, decoded.
@@ -40,77 +39,6 @@ pub struct Event {
     pub version: u32,
     pub old: Option<Vec<Value>>,
     pub new: Option<Vec<Value>>,
-}
-
-/// The API's access to the event log: the log and its newest committed position.
-#[derive(Clone)]
-pub struct EventFeed {
-    pub log: EventLog,
-    newest: watch::Receiver<u64>,
-}
-
-/// Tells the subscribers of this process that a position is committed (held by the runner).
-#[derive(Clone)]
-pub struct EventNotifier(Arc<watch::Sender<u64>>);
-
-impl EventNotifier {
-    pub fn committed(&self, newest: u64) {
-        self.0.send_if_modified(|n| {
-            let newer = newest > *n;
-            if newer {
-                *n = newest;
-            }
-            newer
-        });
-    }
-}
-
-/// How often an `api` process (which does not run the pipeline) looks for new changes.
-pub const POLL_EVERY: Duration = Duration::from_millis(10);
-
-impl EventFeed {
-    /// A feed told of commits by the runner of this process, starting at `newest`.
-    pub fn notified(log: EventLog, newest: u64) -> (EventFeed, EventNotifier) {
-        let (tx, rx) = watch::channel(newest);
-        (EventFeed { log, newest: rx }, EventNotifier(Arc::new(tx)))
-    }
-
-    /// A feed that polls the store for commits of another process; the polling task runs on the
-    /// current tokio runtime while any subscriber may listen.
-    pub fn polling(log: EventLog, store: Arc<Store>) -> EventFeed {
-        let newest = read_newest(&log, &store).unwrap_or(0);
-        let (feed, notifier) = EventFeed::notified(log, newest);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(POLL_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if notifier.0.is_closed() {
-                    return;
-                }
-                if notifier.0.receiver_count() > 1 {
-                    let (log, store) = (log, store.clone());
-                    if let Ok(Ok(n)) =
-                        tokio::task::spawn_blocking(move || read_newest(&log, &store)).await
-                    {
-                        notifier.committed(n);
-                    }
-                }
-            }
-        });
-        feed
-    }
-
-    /// The newest committed position as of now.
-    pub fn newest(&self) -> u64 {
-        *self.newest.borrow()
-    }
-}
-
-fn read_newest(log: &EventLog, store: &Store) -> Result<u64, Status> {
-    let view = store.read().map_err(|e| Status::internal(e.to_string()))?;
-    log.newest(&view)
-        .map_err(|e| Status::internal(e.to_string()))
 }
 
 /// Which changes a subscriber wants of one endpoint (Dozer's `EventType`).
@@ -220,7 +148,7 @@ pub fn follow<M: Send + 'static>(
     let (tx, rx) = mpsc::channel(IN_FLIGHT);
     tokio::spawn(async move {
         let subscriptions = Arc::new(subscriptions);
-        let mut newest = feed.newest.clone();
+        let mut newest = feed.watch();
         let mut cursor = after;
         loop {
             let page = {

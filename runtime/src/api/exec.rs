@@ -24,11 +24,11 @@ use dozer_types::{keycode, Value};
 use heed::{RoTxn, WithoutTls};
 
 use super::query::{CompareOp, Filter, Query};
-use super::{EndpointSchema, IndexDef};
 use crate::codec::DecodeError;
-use crate::ops::OpError;
+use crate::error::OpError;
 use crate::row::words;
 use crate::table::{KeyRange, Record, Table};
+use dozer_types::{EndpointSchema, IndexDef};
 
 /// A record as the API returns it.
 #[derive(Clone, Debug, PartialEq)]
@@ -651,10 +651,10 @@ mod tests {
 
     use super::*;
     use crate::api::query::{parse_filter, parse_query, QueryLimits};
-    use crate::app::FieldDef;
     use crate::codec::{Decode, Encode, Reader};
     use crate::store::Store;
     use crate::table::{ConflictPolicy, KeyKind, OnConflict, RowKeys};
+    use dozer_types::FieldDef;
 
     const UPSERT: ConflictPolicy = ConflictPolicy {
         on_insert: OnConflict::Apply,

@@ -19,8 +19,8 @@ use dozer_types::parse::{parse_date, parse_timestamp};
 use dozer_types::{Decimal, SqlType, Value};
 use serde_json::Value as Json;
 
-use crate::app::FieldDef;
 use crate::row::words;
+use dozer_types::FieldDef;
 
 /// A parsed, validated query.
 #[derive(Clone, Debug, Default, PartialEq)]

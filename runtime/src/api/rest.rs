@@ -25,7 +25,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query as UrlQuery, State};
@@ -35,150 +34,19 @@ use axum::routing::{get, post};
 use axum::Router;
 use dozer_types::parse::parse_value;
 use dozer_types::Value;
-use heed::types::Bytes as LmdbBytes;
-use heed::Database;
 use serde_json::{json, Map, Value as Json};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use super::auth::{
-    parse_ttl, Access, AuthError, Authorizer, EndpointGrant, Grant, IssueError, AUTH_OFF,
-};
+use super::auth::visible_schema;
+use super::auth::{parse_ttl, Access, AuthError, EndpointGrant, Grant, IssueError, AUTH_OFF};
 use super::exec::{ExecError, Executor, RecordOut};
-use super::query::{parse_query, QueryError, QueryLimits};
-use super::{authenticate, EndpointSchema};
-use crate::app::{phase, Pipeline};
-use crate::store::Store;
-
-/// How the API serves (from the config's `api` section and the command line).
-#[derive(Clone, Debug)]
-pub struct ApiSettings {
-    /// The REST server's address (`api.rest.host`).
-    pub host: String,
-    pub rest_port: u16,
-    /// The gRPC server's address and port (`api.grpc`).
-    pub grpc_host: String,
-    pub grpc_port: u16,
-    /// `flags.grpc_web`: the gRPC port also speaks gRPC-Web (HTTP/1.1, for browsers).
-    pub grpc_web: bool,
-    /// Records a query returns when it sets no `$limit` (`api.default_max_num_records`).
-    pub default_limit: usize,
-    pub limits: QueryLimits,
-    /// Records one request may read before it is refused with an index hint.
-    pub max_scan: usize,
-    /// Largest request body, in bytes.
-    pub max_body: usize,
-    pub timeout: Duration,
-    /// JWT authentication (`api.api_security`; DOZER_MASTER_SECRET turns it on too).
-    pub auth: AuthSettings,
-    /// `flags.authenticate_server_reflection`: gRPC reflection needs a token too.
-    pub authenticate_reflection: bool,
-    /// `flags.push_events`: committed changes go to the event log and `OnEvent` serves them.
-    pub push_events: bool,
-    /// How long the event log keeps a change (`api.event_retention`).
-    pub event_retention: Duration,
-}
-
-impl Default for ApiSettings {
-    fn default() -> Self {
-        ApiSettings {
-            host: "0.0.0.0".into(),
-            rest_port: 8080,
-            grpc_host: "0.0.0.0".into(),
-            grpc_port: 50051,
-            grpc_web: true,
-            default_limit: 50,
-            limits: QueryLimits::default(),
-            max_scan: 1_000_000,
-            max_body: 1 << 20,
-            timeout: Duration::from_secs(30),
-            auth: AuthSettings::default(),
-            authenticate_reflection: false,
-            push_events: true,
-            event_retention: crate::app::DEFAULT_EVENT_RETENTION,
-        }
-    }
-}
-
-/// How tokens are checked and issued.
-#[derive(Clone, Debug)]
-pub struct AuthSettings {
-    /// The config's secret (`api.api_security: !Jwt <secret>`); `None`: no authentication unless
-    /// DOZER_MASTER_SECRET is set.
-    pub secret: Option<Secret>,
-    /// Slack on `exp` for clocks that differ (`api.jwt_leeway`).
-    pub leeway: Duration,
-    /// Lifetime of tokens issued through the API when the request names none (`api.token_ttl`).
-    pub token_ttl: Duration,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        AuthSettings {
-            secret: None,
-            leeway: Duration::from_secs(5),
-            token_ttl: Duration::from_secs(24 * 3600),
-        }
-    }
-}
-
-/// A JWT secret as the config gives it: written in it, or an environment variable (`{{VAR}}`),
-/// read when the app starts so that the binary does not hold it.
-#[derive(Clone)]
-pub enum Secret {
-    Literal(String),
-    Env(String),
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Secret::Literal(_) => f.write_str("Literal(..)"),
-            Secret::Env(var) => write!(f, "Env({var:?})"),
-        }
-    }
-}
-
-/// The environment variable that sets (and overrides) the JWT secret, as in Dozer.
-pub const MASTER_SECRET_ENV: &str = "DOZER_MASTER_SECRET";
-
-impl AuthSettings {
-    /// The secret to use now: DOZER_MASTER_SECRET, else the config's; `None` when the app has no
-    /// authentication.
-    pub fn secret(&self) -> Result<Option<Vec<u8>>, String> {
-        if let Some(v) = std::env::var_os(MASTER_SECRET_ENV) {
-            return Ok(Some(v.into_encoded_bytes()));
-        }
-        match &self.secret {
-            None => Ok(None),
-            Some(Secret::Literal(s)) => Ok(Some(s.clone().into_bytes())),
-            Some(Secret::Env(var)) => match std::env::var_os(var) {
-                Some(v) => Ok(Some(v.into_encoded_bytes())),
-                None => Err(format!(
-                    "the JWT secret comes from the environment variable {var} (`api.api_security` in the config), which is not set; set it (or {MASTER_SECRET_ENV}) and start again"
-                )),
-            },
-        }
-    }
-}
-
-/// What every handler reads.
-pub struct ApiState {
-    /// The app's name (the OpenAPI document's title).
-    pub app: String,
-    pub store: Arc<Store>,
-    pub pipeline: Arc<dyn Pipeline>,
-    pub meta: Database<LmdbBytes, LmdbBytes>,
-    pub settings: ApiSettings,
-    /// The event log, for `OnEvent` (`None` when `flags.push_events` is off).
-    pub events: Option<super::events::EventFeed>,
-    /// The endpoints' typed gRPC messages (`None` with `flags.dynamic: false`).
-    pub typed: Option<&'static dyn super::grpc::typed::TypedMessages>,
-    /// Token checks; `None`: the app has no authentication.
-    pub auth: Option<Authorizer>,
-}
+use super::query::{parse_query, QueryError};
+use super::state::{authenticate, read_endpoint, ApiState};
+use crate::meta::phase;
+use dozer_types::EndpointSchema;
 
 type Shared = Arc<ApiState>;
 
@@ -366,7 +234,7 @@ async fn read<T: Send + 'static>(
         + Send
         + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(move || super::read_endpoint(&state, &grant, f))
+    tokio::task::spawn_blocking(move || read_endpoint(&state, &grant, f))
         .await
         .map_err(|e| ApiError::Internal(format!("the request's worker failed: {e}")))?
         .map_err(ApiError::from)
@@ -416,57 +284,21 @@ async fn openapi(
         endpoint_grant(&state, &headers, i)?;
     }
     let endpoints = state.pipeline.endpoints();
-    let shown: Vec<(usize, EndpointSchema)> = endpoints
+    let (shown, described): (Vec<usize>, Vec<EndpointSchema>) = endpoints
         .iter()
         .enumerate()
         .filter_map(|(i, e)| {
             let g = grant.to_endpoint(i)?;
             Some((i, visible_schema(e, &g)))
         })
-        .collect();
-    let described: Vec<_> = shown.iter().map(|(_, e)| e.openapi()).collect();
+        .unzip();
     let doc = dozer_types::openapi::document(
         &state.app,
         &described,
         state.settings.limits.max_limit as u64,
-        only.and_then(|i| shown.iter().position(|(j, _)| *j == i)),
+        only.and_then(|i| shown.iter().position(|j| *j == i)),
     );
     Ok(json_response(StatusCode::OK, &doc))
-}
-
-/// An endpoint's schema as a grant sees it: only its visible fields, indexes over them, and the
-/// primary key when every key field is visible.
-pub fn visible_schema(e: &EndpointSchema, grant: &EndpointGrant) -> EndpointSchema {
-    let Some(visible) = grant.visible() else {
-        return e.clone();
-    };
-    let mut renumber = vec![None; e.fields.len()];
-    let mut n = 0;
-    for (i, shown) in visible.iter().enumerate() {
-        if *shown {
-            renumber[i] = Some(n);
-            n += 1;
-        }
-    }
-    let map = |cols: &[usize]| {
-        cols.iter()
-            .map(|&c| renumber[c])
-            .collect::<Option<Vec<_>>>()
-    };
-    EndpointSchema {
-        name: e.name.clone(),
-        path: e.path.clone(),
-        fields: grant.project(&e.fields),
-        primary_key: e.primary_key.as_deref().and_then(map),
-        indexes: e
-            .indexes
-            .iter()
-            .filter_map(|ix| match ix {
-                super::IndexDef::Sorted(cols) => map(cols).map(super::IndexDef::Sorted),
-                super::IndexDef::FullText(c) => renumber[*c].map(super::IndexDef::FullText),
-            })
-            .collect(),
-    }
 }
 
 async fn not_found() -> ApiError {
@@ -536,7 +368,7 @@ async fn by_key(
     // Outside the token's scope a row does not exist: the same 404 as for a missing one. One
     // B-tree lookup: done on this worker, as the hop to a blocking thread would cost more than
     // the read (queries, which may scan, go through `read`).
-    let found = super::read_endpoint(&state, &grant, |ex, txn| match lookup {
+    let found = read_endpoint(&state, &grant, |ex, txn| match lookup {
         Lookup::Id(id) => ex.by_id(txn, id),
         Lookup::Key(k) => ex.by_key(txn, &k),
     })?;

@@ -26,8 +26,9 @@ use dozer_types::{Decimal, Value};
 use heed::types::Bytes;
 use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
 
-use super::{OpError, Weight};
 use crate::codec::{Decode, Encode, Reader};
+use crate::error::OpError;
+use crate::weight::Weight;
 
 /// What one accumulator computes; dozerc picks the variant from the argument's type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,8 +5,9 @@
 use heed::types::Bytes;
 use heed::{Database, RwTxn};
 
-use super::{OpError, Weight};
 use crate::codec::{Decode, DecodeError, Encode, Reader};
+use crate::error::OpError;
+use crate::weight::Weight;
 
 /// Reads an entry: (count, payload).
 pub(crate) fn decode(bytes: &[u8]) -> Result<(Weight, Vec<u8>), DecodeError> {

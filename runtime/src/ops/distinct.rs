@@ -17,8 +17,9 @@ use heed::types::Bytes;
 use heed::{Database, Env, RwTxn, WithoutTls};
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::{OpError, Weight};
 use crate::codec::{Decode, Encode, Reader};
+use crate::error::OpError;
+use crate::weight::Weight;
 
 pub struct Distinct {
     rows: Database<Bytes, Bytes>,

@@ -15,9 +15,9 @@ use proptest::prelude::*;
 use super::aggregate::{AggKind, Aggregate};
 use super::distinct::Distinct;
 use super::join::{Join, JoinInput, JoinKind};
-use super::Weight;
 use crate::codec::{Decode, Encode, Reader};
 use crate::store::Store;
+use crate::weight::Weight;
 
 /// Spellings of a few numbers: index / 4 is the number, index % 4 the spelling.
 fn decimal(i: u8) -> Decimal {

@@ -16,8 +16,10 @@ use heed::types::Bytes;
 use heed::{Database, Env, RwTxn, WithoutTls};
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::{counted, OpError, Weight};
+use super::counted;
 use crate::codec::{Decode, Encode, Reader};
+use crate::error::OpError;
+use crate::weight::Weight;
 
 const WATERMARK: &[u8] = b"watermark";
 

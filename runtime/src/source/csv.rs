@@ -13,7 +13,8 @@ use std::path::Path;
 
 use dozer_types::text::{bom_len, CsvRecord, CsvScanner, Scan};
 
-use super::chunk::{io_error, Parsed, RawRecord, SourceError};
+use super::chunk::{io_error, RawRecord, SourceError};
+use super::file_chunk::Parsed;
 
 /// Where a CSV file's fields go: the file's header names its columns, and the table reads its
 /// own columns (all of them, or those `columns:` selects) by name, in any order.

@@ -10,8 +10,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use dozer_types::parse::{parse_value, ParseError};
 use dozer_types::{Decimal, SqlType, Value};
 
-use super::files::{Chunk, RawRecord};
-use crate::ops::Weight;
+use super::chunk::{Chunk, RawRecord};
+use crate::weight::Weight;
 
 /// A field that could not become its column's value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -385,7 +385,7 @@ pub fn parse_chunk<T>(
     let mut rows = Vec::with_capacity(chunk.records.len());
     for (i, (line, record)) in chunk.records.iter().enumerate() {
         let at = RecordAt {
-            file: &chunk.file,
+            file: &chunk.origin,
             line: *line,
         };
         match parse(at, record) {

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use dozer_types::text::{bom_len, LineScanner, Scan};
 
-use super::chunk::{io_error, Parsed};
-pub use super::chunk::{Chunk, FilePosition, RawRecord, SourceError};
+use super::chunk::{io_error, RawRecord, SourceError};
 use super::csv::{self, CsvLayout};
+use super::file_chunk::{FileChunk, FilePosition, Parsed};
 use super::parquet::{self, ParquetRead};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +134,15 @@ impl FileReader {
         &self.position
     }
 
+    pub fn table(&self) -> &FileTable {
+        &self.table
+    }
+
+    /// [`FileReader::reading_files_as_they_are`], in place.
+    pub fn read_files_as_they_are(&mut self) {
+        self.as_they_are = true;
+    }
+
     /// The table's files, in name order.
     fn files(table: &FileTable) -> Result<Vec<String>, SourceError> {
         let entries = std::fs::read_dir(&table.dir).map_err(|e| io_error(&table.dir, e))?;
@@ -166,7 +175,7 @@ impl FileReader {
 
     /// The next records (at most `max_records`, from one file), or `None` when everything written
     /// so far has been read. Call again later to follow new data.
-    pub fn next_chunk(&mut self, max_records: usize) -> Result<Option<Chunk>, SourceError> {
+    pub fn next_chunk(&mut self, max_records: usize) -> Result<Option<FileChunk>, SourceError> {
         loop {
             let files = Self::files(&self.table)?;
             self.check_no_file_before(&files)?;
@@ -318,7 +327,7 @@ impl FileReader {
         path: &Path,
         later: bool,
         max_records: usize,
-    ) -> Result<Option<Chunk>, SourceError> {
+    ) -> Result<Option<FileChunk>, SourceError> {
         // A Parquet file is unreadable until its footer is written; give a slow writer time
         // before calling the last file broken.
         let complete = later
@@ -345,7 +354,7 @@ impl FileReader {
         len: u64,
         max_records: usize,
         complete: bool,
-    ) -> Result<Chunk, SourceError> {
+    ) -> Result<FileChunk, SourceError> {
         let start = self.position.clone();
         if start.offset > len {
             return Err(SourceError {
@@ -392,11 +401,10 @@ impl FileReader {
                     continue;
                 }
                 AfterOpenLine::Unfinished => {
-                    return Ok(Chunk {
+                    return Ok(FileChunk {
                         file: Arc::from(start.file.as_str()),
                         records: vec![],
                         end: start,
-                        weights: vec![],
                     })
                 }
             };
@@ -444,11 +452,10 @@ impl FileReader {
                     _ => parsed.open_line,
                 },
             };
-            return Ok(Chunk {
+            return Ok(FileChunk {
                 file: Arc::from(start.file.as_str()),
                 records: parsed.records,
                 end,
-                weights: vec![],
             });
         }
     }

@@ -5,7 +5,7 @@ use dozer_types::{SqlType, Value};
 use super::proto::types::{self as pb, value::Value as V};
 use crate::api::auth::EndpointGrant;
 use crate::api::exec::RecordOut;
-use crate::app::FieldDef;
+use dozer_types::FieldDef;
 
 /// Dozer's type enum for a field type.
 pub fn field_type(ty: SqlType) -> pb::Type {

@@ -27,8 +27,8 @@ use crate::api::auth::{Access, EndpointGrant, Grant, IssueError, AUTH_OFF};
 use crate::api::events::{self, EventTypes, Subscription};
 use crate::api::exec::{ExecError, Executor};
 use crate::api::query::{parse_filter, parse_query, Query};
-use crate::api::rest::ApiState;
-use crate::api::{authenticate, read_endpoint};
+use crate::api::state::ApiState;
+use crate::api::state::{authenticate, read_endpoint};
 use crate::table::ChangeKind;
 
 pub struct Common {
@@ -284,7 +284,7 @@ impl CommonGrpcService for Common {
         let endpoint = grant.endpoint();
         // The fields the token may read, numbered among themselves.
         let e =
-            crate::api::rest::visible_schema(&self.state.pipeline.endpoints()[endpoint], &grant);
+            crate::api::auth::visible_schema(&self.state.pipeline.endpoints()[endpoint], &grant);
         Ok(Response::new(GetFieldsResponse {
             primary_index: e
                 .primary_key

@@ -15,8 +15,10 @@ use xxhash_rust::xxh3::xxh3_128;
 use super::pgoutput::{Datum, OldRow, Tuple};
 use super::text;
 use crate::codec::{Decode, Encode, Reader};
+use crate::error::OpError;
 use crate::lmdb_key::{bounded, MAX_KEY};
-use crate::ops::{counted, OpError, Weight};
+use crate::ops::counted;
+use crate::weight::Weight;
 use dozer_types::{keycode, SqlType, Value};
 
 /// A table's rows.

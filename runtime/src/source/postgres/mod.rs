@@ -24,6 +24,8 @@
 //! The connection's I/O runs on a thread with its own tokio runtime ([`worker`]); it hands whole
 //! transactions to the runner through a bounded channel and wakes it.
 
+mod connection;
+mod delivery;
 pub mod mirror;
 pub mod pgoutput;
 pub mod text;
@@ -33,39 +35,18 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use dozer_types::{SqlType, Value};
+use dozer_types::Value;
 use heed::{Env, RwTxn, WithoutTls};
 
+pub use self::connection::{lsn_text, quote, Password, PgConnection, PgPosition, PgTable};
+use self::delivery::{Delivery, Transaction};
 use self::mirror::{Mirror, RowChange, Shape};
-use super::files::{Chunk, RawRecord, SourceError};
-use crate::codec::{Decode, DecodeError, Encode, Reader};
-use crate::ops::Weight;
-
-/// How to find the password of a connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Password {
-    None,
-    /// Written in the config.
-    Literal(String),
-    /// From this environment variable when the app starts (the config said `{{NAME}}`), so the
-    /// secret is not compiled into the binary.
-    Env(String),
-}
-
-/// A `!Postgres` connection as an app uses it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PgConnection {
-    /// The connection's name in the config.
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub password: Password,
-    pub database: String,
-    /// The app's replication slot and publication on this server.
-    pub slot: String,
-    pub publication: String,
-}
+use super::chunk::{Chunk, RawRecord, SourceError};
+use super::interface::{Sink, Source};
+use super::wake::Wake;
+use crate::codec::{Decode, Encode, Reader};
+use crate::error::OpError;
+use crate::weight::Weight;
 
 impl PgConnection {
     /// Drops this app's replication slot and publication on the server (the app is retired).
@@ -73,104 +54,6 @@ impl PgConnection {
     pub fn retire(&self) -> Result<Vec<String>, SourceError> {
         worker::retire(self, &self.password()?)
     }
-
-    pub fn password(&self) -> Result<String, SourceError> {
-        match &self.password {
-            Password::None => Ok(String::new()),
-            Password::Literal(p) => Ok(p.clone()),
-            Password::Env(var) => std::env::var(var).map_err(|_| SourceError {
-                file: None,
-                line: None,
-                message: format!(
-                    "connection `{}`: the password comes from the environment variable {var} (as the config says), which is not set",
-                    self.name
-                ),
-            }),
-        }
-    }
-}
-
-/// A PostgreSQL table a source reads.
-#[derive(Clone, Debug)]
-pub struct PgTable {
-    pub connection: PgConnection,
-    pub schema: String,
-    pub table: String,
-    /// The source's columns, in order, and their types.
-    pub columns: Vec<String>,
-    pub types: Vec<SqlType>,
-    /// Column indices of the primary key (empty: the table has none).
-    pub primary_key: Vec<usize>,
-}
-
-impl PgTable {
-    /// `schema.table`, quoted for SQL.
-    pub fn qualified(&self) -> String {
-        format!("{}.{}", quote(&self.schema), quote(&self.table))
-    }
-
-    /// `schema.table` for messages.
-    pub fn display(&self) -> String {
-        format!("{}.{}", self.schema, self.table)
-    }
-}
-
-/// An SQL identifier, quoted.
-pub fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
-
-/// Where a connection's replication stands in the store: the end LSN of the last applied
-/// transaction (or the snapshot's consistent point). No position: no snapshot applied yet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PgPosition {
-    pub lsn: u64,
-}
-
-impl Encode for PgPosition {
-    fn encode(&self, out: &mut Vec<u8>) {
-        1u64.encode(out); // layout version
-        self.lsn.encode(out);
-    }
-}
-
-impl Decode for PgPosition {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        match u8::try_from(u64::decode(r)?) {
-            Ok(1) => Ok(PgPosition {
-                lsn: u64::decode(r)?,
-            }),
-            _ => Err(DecodeError("PostgreSQL position layout")),
-        }
-    }
-}
-
-/// `0/16B3748`, as PostgreSQL writes LSNs.
-pub fn lsn_text(lsn: u64) -> String {
-    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
-}
-
-/// One upstream transaction: its changes in order, by table (an index into the connection's
-/// tables).
-#[derive(Debug)]
-pub struct Transaction {
-    pub end_lsn: u64,
-    /// Commit time, microseconds since the Unix epoch.
-    pub commit_time_us: i64,
-    pub changes: Vec<(usize, RowChange)>,
-}
-
-/// What the worker hands the runner.
-#[derive(Debug)]
-pub enum Delivery {
-    /// Every table's rows (spool files of COPY's text format, by table) consistent with `lsn`.
-    Snapshot {
-        files: Vec<(usize, PathBuf)>,
-        lsn: u64,
-    },
-    Transaction(Transaction),
-    /// Everything the server had when streaming started has been delivered (`run --once`).
-    CaughtUp,
 }
 
 /// What one store transaction applies of a connection.
@@ -203,32 +86,13 @@ impl PgBatch {
 /// Rows per chunk handed to the pipeline while a snapshot is applied.
 const SNAPSHOT_CHUNK: usize = 10_000;
 
-/// Wakes the runner when a source has something (so changes are applied as they arrive, not at
-/// the next poll).
-#[derive(Clone, Default)]
-pub struct Wake(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
-
-impl Wake {
-    pub fn notify(&self) {
-        let (flag, cv) = &*self.0;
-        *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        cv.notify_all();
-    }
-
-    /// Waits until notified or `timeout` passes.
-    pub fn wait(&self, timeout: std::time::Duration) {
-        let (flag, cv) = &*self.0;
-        let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
-        let (mut guard, _) = cv
-            .wait_timeout_while(guard, timeout, |woken| !*woken)
-            .unwrap_or_else(|p| p.into_inner());
-        *guard = false;
-    }
-}
-
 /// The tables of one connection, as the runner drives them.
 pub struct PgSource {
     connection: PgConnection,
+    /// Where the store keeps the connection's position.
+    key: String,
+    /// The batch next to apply (see [`Source`]).
+    ready: Option<PgBatch>,
     /// (source index in the app, table).
     tables: Vec<(usize, PgTable)>,
     mirrors: Vec<Mirror>,
@@ -249,25 +113,34 @@ pub struct PgSource {
 
 impl PgSource {
     /// The position key of a connection in the store.
-    pub fn position_key(connection: &PgConnection) -> String {
+    pub fn key_of(connection: &PgConnection) -> String {
         format!("postgres:{}", connection.name)
     }
 
+    /// Opens the tables of one connection (source index in the app, table) from the connection's
+    /// committed position (`None`: no snapshot applied yet). Replication starts at the first
+    /// [`Source::next_batch`].
     pub fn open(
         env: &Env<WithoutTls>,
         txn: &mut RwTxn,
         tables: Vec<(usize, PgTable)>,
-        position: Option<PgPosition>,
+        committed: Option<&[u8]>,
         spool: PathBuf,
         wake: Wake,
-    ) -> Result<PgSource, heed::Error> {
+    ) -> Result<PgSource, OpError> {
         let connection = tables[0].1.connection.clone();
+        let position = match committed {
+            Some(bytes) => Some(PgPosition::decode(&mut Reader::new(bytes))?),
+            None => None,
+        };
         let count = tables.len();
         let mirrors = tables
             .iter()
             .map(|(_, t)| Mirror::open(env, txn, &format!("{}.{}", connection.name, t.display())))
             .collect::<Result<_, _>>()?;
         Ok(PgSource {
+            key: Self::key_of(&connection),
+            ready: None,
             connection,
             tables,
             mirrors,
@@ -290,19 +163,6 @@ impl PgSource {
 
     pub fn position(&self) -> Option<PgPosition> {
         self.position
-    }
-
-    /// The source indices this connection feeds.
-    pub fn sources(&self) -> impl Iterator<Item = usize> + '_ {
-        self.tables.iter().map(|(s, _)| *s)
-    }
-
-    /// (source index, rows copied) of a snapshot being taken and not applied yet.
-    pub fn copying(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
-        self.tables
-            .iter()
-            .zip(self.copied.iter())
-            .map(|((s, _), n)| (*s, n.load(Ordering::Relaxed)))
     }
 
     /// Whether everything the server had when streaming started has been applied.
@@ -339,7 +199,7 @@ impl PgSource {
 
     /// The next batch: the snapshot, or the transactions received so far (at most about
     /// `max_records` changes, but never part of one). `None` while nothing new is there.
-    pub fn next_batch(&mut self, max_records: usize) -> Result<Option<PgBatch>, SourceError> {
+    fn receive(&mut self, max_records: usize) -> Result<Option<PgBatch>, SourceError> {
         if self.rx.is_none() {
             self.start()?;
         }
@@ -381,12 +241,12 @@ impl PgSource {
     /// Applies a batch inside the store transaction: the mirrors follow it and the pipeline gets
     /// each table's weighted rows (`apply(source, chunk)`). Re-runnable (the store may run a batch
     /// again after growing its map).
-    pub fn apply(
+    fn apply_batch<E: From<SourceError> + From<OpError>>(
         &self,
         txn: &mut RwTxn,
         batch: &PgBatch,
-        apply: &mut dyn FnMut(&mut RwTxn, usize, &Chunk) -> Result<(), crate::app::PipelineError>,
-    ) -> Result<u64, crate::app::PipelineError> {
+        apply: &mut Sink<'_, E>,
+    ) -> Result<u64, E> {
         let mut applied = 0u64;
         match batch {
             PgBatch::Snapshot { files, .. } => {
@@ -481,7 +341,7 @@ impl PgSource {
     }
 
     /// After the store committed `batch`: the new position, reported to the server as flushed.
-    pub fn committed(&mut self, batch: &PgBatch) {
+    fn committed(&mut self, batch: &PgBatch) {
         let end = batch.end();
         self.position = Some(PgPosition { lsn: end });
         self.committed.fetch_max(end, Ordering::SeqCst);
@@ -493,6 +353,86 @@ impl PgSource {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+impl<E: From<SourceError> + From<OpError>> Source<E> for PgSource {
+    fn position_key(&self) -> &str {
+        &self.key
+    }
+
+    fn next_batch(&mut self, max_records: usize) -> Result<bool, SourceError> {
+        if self.ready.is_none() {
+            self.ready = self.receive(max_records)?;
+        }
+        Ok(self.ready.is_some())
+    }
+
+    fn batch_position(&self) -> Vec<u8> {
+        let mut out = vec![];
+        if let Some(batch) = &self.ready {
+            PgPosition { lsn: batch.end() }.encode(&mut out);
+        }
+        out
+    }
+
+    fn apply(&self, txn: &mut RwTxn, sink: &mut Sink<'_, E>) -> Result<u64, E> {
+        match &self.ready {
+            Some(batch) => self.apply_batch(txn, batch, sink),
+            None => Ok(0),
+        }
+    }
+
+    fn acknowledge(&mut self) {
+        if let Some(batch) = self.ready.take() {
+            self.committed(&batch);
+        }
+    }
+
+    fn busy(&self) -> bool {
+        !self.caught_up()
+    }
+
+    fn reading_ahead(&self) -> Vec<(usize, u64)> {
+        self.tables
+            .iter()
+            .zip(self.copied.iter())
+            .map(|((s, _), n)| (*s, n.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    fn describe(&self, committed: Option<&[u8]>) -> Result<Vec<(usize, String)>, SourceError> {
+        let position = match committed {
+            Some(bytes) => {
+                Some(
+                    PgPosition::decode(&mut Reader::new(bytes)).map_err(|e| SourceError {
+                        file: None,
+                        line: None,
+                        message: format!(
+                            "the stored position of connection `{}` is unreadable: {e}",
+                            self.connection.name
+                        ),
+                    })?,
+                )
+            }
+            None => None,
+        };
+        Ok(self
+            .tables
+            .iter()
+            .map(|(source, t)| {
+                let text = match position {
+                    Some(p) => format!(
+                        "{} replicated up to LSN {} (slot `{}`)",
+                        t.display(),
+                        lsn_text(p.lsn),
+                        t.connection.slot
+                    ),
+                    None => format!("{}: no snapshot yet", t.display()),
+                };
+                (*source, text)
+            })
+            .collect())
     }
 }
 
@@ -537,9 +477,8 @@ fn chunk(t: &PgTable, lsn: u64, rows: Vec<(Vec<Value>, Weight)>) -> Chunk {
         .map(|(values, w)| ((lsn, RawRecord::Values(values)), w))
         .unzip();
     Chunk {
-        file: Arc::from(format!("postgres {} at LSN {}", t.display(), lsn_text(lsn)).as_str()),
+        origin: Arc::from(format!("postgres {} at LSN {}", t.display(), lsn_text(lsn)).as_str()),
         records,
-        end: Default::default(),
         weights,
     }
 }

@@ -13,10 +13,12 @@ use dozer_types::SqlType;
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
 use tokio_postgres::NoTls;
 
+use super::connection::{lsn_text, quote, PgConnection, PgTable};
+use super::delivery::{Delivery, Transaction};
 use super::mirror::{self, RowChange};
 use super::pgoutput::{self, Message, Relation, ReplicaIdentity};
-use super::{lsn_text, quote, Delivery, PgConnection, PgTable, Transaction, Wake};
-use crate::source::files::SourceError;
+use crate::source::chunk::SourceError;
+use crate::source::wake::Wake;
 
 pub(super) struct Job {
     pub connection: PgConnection,

@@ -1,0 +1,110 @@
+//! What a `!Postgres` connection and its tables are as an app uses them, and where a
+//! connection's replication stands.
+
+use dozer_types::SqlType;
+
+use crate::codec::{Decode, DecodeError, Encode, Reader};
+use crate::source::chunk::SourceError;
+
+/// How to find the password of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Password {
+    None,
+    /// Written in the config.
+    Literal(String),
+    /// From this environment variable when the app starts (the config said `{{NAME}}`), so the
+    /// secret is not compiled into the binary.
+    Env(String),
+}
+
+/// A `!Postgres` connection as an app uses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgConnection {
+    /// The connection's name in the config.
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Password,
+    pub database: String,
+    /// The app's replication slot and publication on this server.
+    pub slot: String,
+    pub publication: String,
+}
+
+impl PgConnection {
+    pub fn password(&self) -> Result<String, SourceError> {
+        match &self.password {
+            Password::None => Ok(String::new()),
+            Password::Literal(p) => Ok(p.clone()),
+            Password::Env(var) => std::env::var(var).map_err(|_| SourceError {
+                file: None,
+                line: None,
+                message: format!(
+                    "connection `{}`: the password comes from the environment variable {var} (as the config says), which is not set",
+                    self.name
+                ),
+            }),
+        }
+    }
+}
+
+/// A PostgreSQL table a source reads.
+#[derive(Clone, Debug)]
+pub struct PgTable {
+    pub connection: PgConnection,
+    pub schema: String,
+    pub table: String,
+    /// The source's columns, in order, and their types.
+    pub columns: Vec<String>,
+    pub types: Vec<SqlType>,
+    /// Column indices of the primary key (empty: the table has none).
+    pub primary_key: Vec<usize>,
+}
+
+impl PgTable {
+    /// `schema.table`, quoted for SQL.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", quote(&self.schema), quote(&self.table))
+    }
+
+    /// `schema.table` for messages.
+    pub fn display(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+}
+
+/// An SQL identifier, quoted.
+pub fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// Where a connection's replication stands in the store: the end LSN of the last applied
+/// transaction (or the snapshot's consistent point). No position: no snapshot applied yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PgPosition {
+    pub lsn: u64,
+}
+
+impl Encode for PgPosition {
+    fn encode(&self, out: &mut Vec<u8>) {
+        1u64.encode(out); // layout version
+        self.lsn.encode(out);
+    }
+}
+
+impl Decode for PgPosition {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match u8::try_from(u64::decode(r)?) {
+            Ok(1) => Ok(PgPosition {
+                lsn: u64::decode(r)?,
+            }),
+            _ => Err(DecodeError("PostgreSQL position layout")),
+        }
+    }
+}
+
+/// `0/16B3748`, as PostgreSQL writes LSNs.
+pub fn lsn_text(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
+}

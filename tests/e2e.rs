@@ -1,0 +1,14 @@
+//! dozerc's end-to-end tests, as one test binary: every module below drives the real compiler and
+//! the apps it builds against real servers (PostgreSQL, and the Python readers and clients). One
+//! binary links the tree once instead of once per file, and its tests share the harness's threads
+//! (and the apps' build) instead of running file after file.
+
+mod apps;
+mod auth;
+mod corpus;
+mod file_sources;
+mod fuzz_smoke;
+mod module_graph;
+mod oracle_example;
+mod postgres_cdc;
+mod rest_api;
