@@ -12,3 +12,4 @@ mod module_graph;
 mod oracle_example;
 mod postgres_cdc;
 mod rest_api;
+mod sql_cases;

@@ -62,6 +62,9 @@ impl CrateFiles {
     }
 }
 
+/// A module and a name in it.
+type ModuleName = (Vec<String>, String);
+
 /// Collects the absolute module paths a file refers to, and what it re-exports.
 struct Refs<'a> {
     files: &'a CrateFiles,
@@ -69,7 +72,7 @@ struct Refs<'a> {
     module: Vec<String>,
     found: Vec<(Vec<String>, String)>,
     /// `pub use` items: (module, name) → the absolute path they hand on.
-    reexports: Vec<((Vec<String>, String), Vec<String>)>,
+    reexports: Vec<(ModuleName, Vec<String>)>,
     /// Inside a `pub use`.
     public: bool,
 }
@@ -188,7 +191,7 @@ impl<'ast> Visit<'ast> for Refs<'_> {
 fn edges(src: &Path) -> BTreeMap<(PathBuf, PathBuf), BTreeSet<String>> {
     let files = CrateFiles::read(src);
     let mut found = vec![];
-    let mut reexports: BTreeMap<(Vec<String>, String), Vec<String>> = BTreeMap::new();
+    let mut reexports: BTreeMap<ModuleName, Vec<String>> = BTreeMap::new();
     for (module, path) in &files.modules {
         let text = std::fs::read_to_string(path).unwrap();
         let ast = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -2,7 +2,8 @@
 //!
 //! The front end is a pipeline of small layers, each reporting located [`diagnostic`]s:
 //! [`yaml`] → [`config`] → [`catalog`] → [`sql`] → [`check`], then [`codegen`] emits the app crate
-//! and [`builder`] compiles it with cargo. See `docs/architecture.md`.
+//! and [`builder`] compiles it with cargo. [`registry`] holds what SQL may call and convert, for
+//! the binder and the code generator alike. See `docs/architecture.md`.
 
 pub mod builder;
 pub mod catalog;
@@ -10,6 +11,7 @@ pub mod check;
 pub mod codegen;
 pub mod config;
 pub mod diagnostic;
+pub mod registry;
 pub mod sql;
 pub mod types;
 pub mod yaml;

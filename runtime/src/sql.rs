@@ -232,9 +232,16 @@ macro_rules! to_text_display {
 
 to_text_display!(i64, u64, f64, Decimal, String, bool);
 
+/// PostgreSQL's text form of a `timestamptz` in UTC: microseconds, without trailing zeros.
 impl ToText for DateTime<Utc> {
     fn to_text(self) -> String {
-        format!("{}+00", self.format("%Y-%m-%d %H:%M:%S%.f"))
+        let micros = self.timestamp_subsec_micros();
+        let fraction = if micros == 0 {
+            String::new()
+        } else {
+            format!(".{micros:06}").trim_end_matches('0').to_string()
+        };
+        format!("{}{fraction}+00", self.format("%Y-%m-%d %H:%M:%S"))
     }
 }
 
@@ -608,6 +615,17 @@ pub fn sqrt(v: f64) -> Result<f64, OpError> {
         return Err(eval("cannot take square root of a negative number"));
     }
     Ok(v.sqrt())
+}
+
+/// The natural logarithm, with PostgreSQL's errors for zero and negative numbers.
+pub fn ln(v: f64) -> Result<f64, OpError> {
+    if v == 0.0 {
+        return Err(eval("cannot take logarithm of zero"));
+    }
+    if v < 0.0 {
+        return Err(eval("cannot take logarithm of a negative number"));
+    }
+    Ok(v.ln())
 }
 
 // ---- date/time functions -----------------------------------------------------------------------

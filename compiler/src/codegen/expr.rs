@@ -8,9 +8,9 @@
 
 use super::error::CodegenError;
 use super::names::rust_type;
-use crate::sql::plan::{
-    BinaryOp, DatePart, Expr, ExprKind, Literal, ScalarFunction, TrimWhere, UnaryOp,
-};
+use crate::registry::casts::{self, Cast};
+use crate::registry::functions::{self, Emit, Missing};
+use crate::sql::plan::{BinaryOp, Expr, ExprKind, Literal, ScalarFunction, UnaryOp};
 use crate::types::SqlType;
 
 /// A field of the row an expression reads: its Rust name, type and nullability.
@@ -204,7 +204,7 @@ impl<'a> ExprGen<'a> {
                     nullable: e.nullable,
                 })
             }
-            ExprKind::Function { func, args } => self.function(*func, args, e),
+            ExprKind::Function { func, args } => self.function(*func, args),
             ExprKind::Like {
                 expr,
                 pattern,
@@ -349,19 +349,44 @@ impl<'a> ExprGen<'a> {
         }
     }
 
-    fn function(
-        &mut self,
-        func: ScalarFunction,
-        args: &[Expr],
-        e: &Expr,
-    ) -> Result<Code, CodegenError> {
+    /// A call as the function registry describes it; the functions with NULL rules of their
+    /// own are special forms here.
+    fn function(&mut self, func: ScalarFunction, args: &[Expr]) -> Result<Code, CodegenError> {
         use ScalarFunction as F;
         let refs: Vec<&Expr> = args.iter().collect();
+        let sig = functions::signature(func);
+        if let Emit::Call {
+            function,
+            before,
+            after,
+            fails,
+        } = &sig.emit
+        {
+            let required = sig.params.len();
+            let optional = sig.optional.len();
+            let missing = sig.missing;
+            return self.strict(&refs, |v| {
+                let mut parts: Vec<String> = before.iter().cloned().collect();
+                for (i, x) in v.iter().enumerate() {
+                    parts.push(if i >= required && missing == Missing::None {
+                        format!("Some({x})")
+                    } else {
+                        x.clone()
+                    });
+                }
+                for _ in v.len().max(required)..required + optional {
+                    parts.push(match missing {
+                        Missing::None => "None".to_string(),
+                        Missing::Default(d) => d.to_string(),
+                    });
+                }
+                parts.extend(after.iter().cloned());
+                let question = if *fails { "?" } else { "" };
+                format!("sql::{function}({}){question}", parts.join(", "))
+            });
+        }
+        // The special forms: functions with NULL rules of their own.
         match func {
-            F::Lower | F::Upper | F::Length => {
-                let name = func.name();
-                self.strict(&refs, |v| format!("sql::{name}({})", v[0]))
-            }
             F::Concat => {
                 let mut parts = vec![];
                 for a in args {
@@ -378,67 +403,6 @@ impl<'a> ExprGen<'a> {
                     "sql::concat(Vec::from([{}]))",
                     parts.join(", ")
                 )))
-            }
-            F::Substring => {
-                let three = args.len() == 3;
-                self.strict(&refs, |v| {
-                    let count = if three {
-                        format!("Some({})", v[2])
-                    } else {
-                        "None".into()
-                    };
-                    format!("sql::substring({}, {}, {count})?", v[0], v[1])
-                })
-            }
-            F::Trim(w) => {
-                let place = match w {
-                    TrimWhere::Both => "Both",
-                    TrimWhere::Leading => "Leading",
-                    TrimWhere::Trailing => "Trailing",
-                };
-                let two = args.len() == 2;
-                self.strict(&refs, |v| {
-                    let chars = if two {
-                        format!("Some({})", v[1])
-                    } else {
-                        "None".into()
-                    };
-                    format!("sql::trim({}, {chars}, sql::TrimWhere::{place})", v[0])
-                })
-            }
-            F::Replace => self.strict(&refs, |v| {
-                format!("sql::replace({}, {}, {})", v[0], v[1], v[2])
-            }),
-            F::Abs => self.strict(&refs, |v| format!("sql::abs({})?", v[0])),
-            F::Floor | F::Ceil => {
-                let name = func.name();
-                self.strict(&refs, |v| format!("sql::{name}({})", v[0]))
-            }
-            F::Round => {
-                let two = args.len() == 2;
-                self.strict(&refs, |v| {
-                    let digits = if two { v[1].clone() } else { "0".into() };
-                    format!("sql::round({}, {digits})?", v[0])
-                })
-            }
-            F::Power => self.strict(&refs, |v| format!("sql::power({}, {})?", v[0], v[1])),
-            F::Sqrt => self.strict(&refs, |v| format!("sql::sqrt({})?", v[0])),
-            F::Now => Ok(Code::plain("sql::now()".into())),
-            F::Extract(p) => {
-                let part = date_part(p);
-                if e.ty == SqlType::Decimal {
-                    self.strict(&refs, |v| format!("sql::extract_decimal({part}, {})", v[0]))
-                } else {
-                    self.strict(&refs, |v| format!("sql::extract_int({part}, {})", v[0]))
-                }
-            }
-            F::DatePart(p) => {
-                let part = date_part(p);
-                self.strict(&refs, |v| format!("sql::date_part({part}, {})", v[0]))
-            }
-            F::DateTrunc(p) => {
-                let part = date_part(p);
-                self.strict(&refs, |v| format!("sql::date_trunc({part}, {})?", v[0]))
             }
             F::Coalesce => {
                 // The first non-NULL argument; arguments after a NOT NULL one are never reached.
@@ -481,12 +445,12 @@ impl<'a> ExprGen<'a> {
                     nullable: true,
                 })
             }
+            other => Err(CodegenError::Internal(format!(
+                "{} has no special form",
+                other.name()
+            ))),
         }
     }
-}
-
-fn date_part(p: DatePart) -> String {
-    format!("sql::DatePart::{p:?}")
 }
 
 /// The Rust form of a decimal literal: a `const`-evaluable `Decimal::from_parts`.
@@ -520,36 +484,24 @@ fn float_literal(f: f64) -> String {
 
 type CastFn = Box<dyn Fn(&str) -> String>;
 
-/// The conversion from `from` to `to` as a function of the (non-null) operand's code.
+/// The conversion from `from` to `to` as a function of the (non-null) operand's code, as the
+/// cast registry names it.
 fn cast_fn(from: SqlType, to: SqlType) -> Result<CastFn, CodegenError> {
-    use SqlType::*;
-    let f: CastFn = match (from, to) {
-        (a, b) if a == b || (a.is_string() && b.is_string()) => Box::new(|x| x.to_string()),
-        (Duration, _) | (_, Duration) => return Err(refused_by_binder("a duration as a value")),
-        (_, String | Text) => Box::new(|x| format!("sql::to_text({x})")),
-        (String | Text, t) => {
-            let t = rust_type(t)?;
-            Box::new(move |x| format!("sql::parse_text::<{t}>({x})?"))
-        }
-        (_, Json) => Box::new(|x| format!("sql::to_json({x})")),
-        (Json, t) => {
-            let t = rust_type(t)?;
-            Box::new(move |x| format!("sql::from_json::<{t}>({x})?"))
-        }
-        (a, b) if a.is_numeric() && b.is_numeric() => {
-            let f = match b {
-                Int => "to_i64",
-                UInt => "to_u64",
-                Float => "to_f64",
-                _ => "to_decimal",
+    Ok(match casts::cast(from, to) {
+        None => return Err(refused_by_binder(format!("a cast from {from} to {to}"))),
+        Some(Cast::Same) => Box::new(|x| x.to_string()),
+        Some(Cast::Call {
+            function,
+            generic,
+            fails,
+        }) => {
+            let turbofish = if generic {
+                format!("::<{}>", rust_type(to)?)
+            } else {
+                String::new()
             };
-            Box::new(move |x| format!("sql::{f}({x})?"))
+            let question = if fails { "?" } else { "" };
+            Box::new(move |x| format!("sql::{function}{turbofish}({x}){question}"))
         }
-        (Date, Timestamp) => Box::new(|x| format!("sql::to_timestamp({x})")),
-        (Timestamp, Date) => Box::new(|x| format!("sql::to_date({x})")),
-        (Boolean, Int) => Box::new(|x| format!("sql::bool_to_int({x})")),
-        (Int, Boolean) => Box::new(|x| format!("sql::int_to_bool({x})")),
-        (a, b) => return Err(refused_by_binder(format!("a cast from {a} to {b}"))),
-    };
-    Ok(f)
+    })
 }

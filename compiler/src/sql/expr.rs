@@ -15,6 +15,8 @@ use super::plan::{
     ScalarFunction, TrimWhere, UnaryOp,
 };
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Span};
+use crate::registry::casts;
+use crate::registry::functions::{self, Named, Nulls, Param, Returns};
 use crate::types::SqlType;
 use dozer_types::parse::{parse_date, parse_timestamp_or_date};
 
@@ -704,10 +706,7 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
                 ));
             }
         }
-        let widens = SqlType::numeric_supertype(e.ty, to) == Some(to)
-            || (e.ty == SqlType::Date && to == SqlType::Timestamp)
-            || (e.ty.is_string() && to.is_string());
-        if widens {
+        if casts::widens(e.ty, to) {
             return Ok(Expr {
                 ty: to,
                 nullable: e.nullable,
@@ -725,18 +724,8 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
     }
 
     fn explicit_cast(&mut self, x: Expr, to: SqlType, at: Span) -> BindResult<Expr> {
-        use SqlType::*;
         let from = x.ty;
-        let ok = x.is_null_literal()
-            || from == to
-            || (from.is_numeric() && to.is_numeric())
-            || to.is_string()
-            || from.is_string()
-            || (from.is_temporal() && to.is_temporal())
-            || matches!(
-                (from, to),
-                (Boolean, Int) | (Int, Boolean) | (Json, _) | (_, Json)
-            );
+        let ok = x.is_null_literal() || casts::cast(from, to).is_some();
         if !ok {
             return Err(self.error(
                 Diagnostic::error("sql::invalid-cast", format!("cannot cast {from} to {to}"))
@@ -1074,26 +1063,9 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
         if failed {
             return Err(Reported);
         }
-        let func = match name.as_str() {
-            "lower" => ScalarFunction::Lower,
-            "upper" => ScalarFunction::Upper,
-            "length" | "char_length" | "character_length" => ScalarFunction::Length,
-            "concat" => ScalarFunction::Concat,
-            "substring" | "substr" => ScalarFunction::Substring,
-            "trim" | "btrim" => ScalarFunction::Trim(TrimWhere::Both),
-            "ltrim" => ScalarFunction::Trim(TrimWhere::Leading),
-            "rtrim" => ScalarFunction::Trim(TrimWhere::Trailing),
-            "replace" => ScalarFunction::Replace,
-            "abs" => ScalarFunction::Abs,
-            "round" => ScalarFunction::Round,
-            "floor" => ScalarFunction::Floor,
-            "ceil" | "ceiling" => ScalarFunction::Ceil,
-            "power" | "pow" => ScalarFunction::Power,
-            "sqrt" => ScalarFunction::Sqrt,
-            "now" | "current_timestamp" => ScalarFunction::Now,
-            "coalesce" => ScalarFunction::Coalesce,
-            "nullif" => ScalarFunction::NullIf,
-            "date_part" | "date_trunc" => {
+        let func = match functions::lookup(&name) {
+            Some(Named::Function(func)) => func,
+            Some(Named::WithDatePart(with)) => {
                 let Some(ExprKind::Literal(Literal::String(field))) =
                     bound.first().map(|b| &b.kind)
                 else {
@@ -1114,39 +1086,14 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
                     ));
                 };
                 bound.remove(0);
-                if name == "date_part" {
-                    ScalarFunction::DatePart(part)
-                } else {
-                    ScalarFunction::DateTrunc(part)
-                }
+                with(part)
             }
-            _ => {
-                let known = [
-                    "lower",
-                    "upper",
-                    "length",
-                    "concat",
-                    "substring",
-                    "trim",
-                    "replace",
-                    "abs",
-                    "round",
-                    "floor",
-                    "ceil",
-                    "power",
-                    "sqrt",
-                    "now",
-                    "extract",
-                    "date_part",
-                    "date_trunc",
-                    "coalesce",
-                    "nullif",
-                    "count",
-                    "sum",
-                    "avg",
-                    "min",
-                    "max",
-                ];
+            None => {
+                let known: Vec<&str> = functions::NAMES
+                    .iter()
+                    .copied()
+                    .chain(["count", "sum", "avg", "min", "max"])
+                    .collect();
                 let mut d = Diagnostic::error(
                     "sql::unknown-function",
                     format!("unknown function `{name}`"),
@@ -1193,167 +1140,68 @@ impl<'a, 'd> ExprBinder<'a, 'd> {
         Ok(())
     }
 
-    /// Type rules of the scalar functions.
+    /// Checks a call against its signature in the function registry: the number of arguments,
+    /// what each must be (converting it where the signature says), the result type and when the
+    /// result is NULL.
     fn typed_function(
         &mut self,
         func: ScalarFunction,
         args: Vec<Expr>,
         at: Span,
     ) -> BindResult<Expr> {
-        use ScalarFunction as F;
-        let strict_nullable = |args: &[Expr]| args.iter().any(|a| a.nullable);
-        let (ty, nullable, args) = match func {
-            F::Lower | F::Upper | F::Length => {
-                self.arity(func, &args, 1, 1, at)?;
-                let a = self.expect_string(
-                    args.into_iter()
-                        .next()
-                        .unwrap_or_else(|| lit(Literal::Null, SqlType::String)),
-                    at,
-                    &func.name(),
-                )?;
-                (
-                    if func == F::Length {
-                        SqlType::Int
-                    } else {
-                        SqlType::String
-                    },
-                    a.nullable,
-                    vec![a],
-                )
-            }
-            F::Concat => {
-                self.arity(func, &args, 1, usize::MAX, at)?;
-                (SqlType::String, false, args)
-            }
-            F::Substring => {
-                self.arity(func, &args, 2, 3, at)?;
-                let mut it = args.into_iter();
-                let s = self.expect_string(
-                    it.next()
-                        .unwrap_or_else(|| lit(Literal::Null, SqlType::String)),
-                    at,
-                    "substring",
-                )?;
-                let mut out = vec![s];
-                for a in it {
-                    out.push(self.coerce(a, SqlType::Int, at)?);
+        let sig = functions::signature(func);
+        let (min, max) = sig.arity();
+        self.arity(func, &args, min, max, at)?;
+        let context = match func {
+            ScalarFunction::Trim(_) => "trim".to_string(),
+            other => other.name(),
+        };
+        // Arguments of the `Common` kind take the type they share.
+        let common = if (0..args.len()).any(|i| sig.param(i) == Param::Common) {
+            let what = format!("{} arguments", func.name());
+            let ty = self.unify(
+                args.iter().map(|a| (a, at)),
+                &what,
+                "CAST the arguments to one type",
+            )?;
+            Some(ty.unwrap_or(SqlType::String))
+        } else {
+            None
+        };
+        let mut out = Vec::with_capacity(args.len());
+        for (i, a) in args.into_iter().enumerate() {
+            out.push(match sig.param(i) {
+                Param::Text => self.expect_string(a, at, &context)?,
+                Param::Int => self.coerce(a, SqlType::Int, at)?,
+                Param::Number => self.expect_numeric(a, at, &context)?,
+                Param::Float => {
+                    let a = self.expect_numeric(a, at, &context)?;
+                    self.coerce(a, SqlType::Float, at)?
                 }
-                let n = strict_nullable(&out);
-                (SqlType::String, n, out)
-            }
-            F::Trim(_) => {
-                self.arity(func, &args, 1, 2, at)?;
-                let mut out = vec![];
-                for a in args {
-                    out.push(self.expect_string(a, at, "trim")?);
+                Param::Temporal => self.expect_temporal(a, at, &context)?,
+                Param::Timestamp => {
+                    let a = self.expect_temporal(a, at, &context)?;
+                    self.coerce(a, SqlType::Timestamp, at)?
                 }
-                let n = strict_nullable(&out);
-                (SqlType::String, n, out)
-            }
-            F::Replace => {
-                self.arity(func, &args, 3, 3, at)?;
-                let mut out = vec![];
-                for a in args {
-                    out.push(self.expect_string(a, at, "replace")?);
-                }
-                let n = strict_nullable(&out);
-                (SqlType::String, n, out)
-            }
-            F::Abs | F::Floor | F::Ceil | F::Round => {
-                self.arity(func, &args, 1, if func == F::Round { 2 } else { 1 }, at)?;
-                let mut it = args.into_iter();
-                let x = self.expect_numeric(
-                    it.next()
-                        .unwrap_or_else(|| lit(Literal::Null, SqlType::Int)),
-                    at,
-                    &func.name(),
-                )?;
-                let mut out = vec![x];
-                for a in it {
-                    out.push(self.coerce(a, SqlType::Int, at)?);
-                }
-                let ty = if out[0].ty == SqlType::UInt && func == F::Abs {
-                    SqlType::UInt
-                } else {
-                    out[0].ty
-                };
-                let n = strict_nullable(&out);
-                (ty, n, out)
-            }
-            F::Power | F::Sqrt => {
-                self.arity(
-                    func,
-                    &args,
-                    if func == F::Power { 2 } else { 1 },
-                    if func == F::Power { 2 } else { 1 },
-                    at,
-                )?;
-                let mut out = vec![];
-                for a in args {
-                    let a = self.expect_numeric(a, at, &func.name())?;
-                    out.push(self.coerce(a, SqlType::Float, at)?);
-                }
-                let n = strict_nullable(&out);
-                (SqlType::Float, n, out)
-            }
-            F::Now => {
-                self.arity(func, &args, 0, 0, at)?;
-                (SqlType::Timestamp, false, args)
-            }
-            F::Extract(_) | F::DatePart(_) | F::DateTrunc(_) => {
-                self.arity(func, &args, 1, 1, at)?;
-                let x = self.expect_temporal(
-                    args.into_iter()
-                        .next()
-                        .unwrap_or_else(|| lit(Literal::Null, SqlType::Timestamp)),
-                    at,
-                    &func.name(),
-                )?;
-                let ty = match func {
-                    F::Extract(DatePart::Second | DatePart::Epoch) => SqlType::Decimal,
-                    F::Extract(_) => SqlType::Int,
-                    F::DatePart(_) => SqlType::Float,
-                    _ => SqlType::Timestamp,
-                };
-                let x = if ty == SqlType::Timestamp {
-                    self.coerce(x, SqlType::Timestamp, at)?
-                } else {
-                    x
-                };
-                (ty, x.nullable, vec![x])
-            }
-            F::Coalesce | F::NullIf => {
-                self.arity(
-                    func,
-                    &args,
-                    if func == F::NullIf { 2 } else { 1 },
-                    if func == F::NullIf { 2 } else { usize::MAX },
-                    at,
-                )?;
-                let what = format!("{} arguments", func.name());
-                let ty = self.unify(
-                    args.iter().map(|a| (a, at)),
-                    &what,
-                    "CAST the arguments to one type",
-                )?;
-                let ty = ty.unwrap_or(SqlType::String);
-                let nullable = if func == F::NullIf {
-                    true
-                } else {
-                    args.iter().all(|a| a.nullable)
-                };
-                let args = args
-                    .into_iter()
-                    .map(|a| self.coerce(a, ty, at))
-                    .collect::<Result<_, _>>()?;
-                (ty, nullable, args)
-            }
+                Param::Common => self.coerce(a, common.unwrap_or(SqlType::String), at)?,
+                Param::Any => a,
+            });
+        }
+        let ty = match sig.returns {
+            Returns::Type(t) => t,
+            Returns::FirstArgument => out.first().map_or(SqlType::String, |a| a.ty),
+            Returns::Common => common.unwrap_or(SqlType::String),
+        };
+        let nullable = match sig.nulls {
+            Nulls::Strict => out.iter().any(|a| a.nullable),
+            Nulls::Never => false,
+            Nulls::AllArguments => out.iter().all(|a| a.nullable),
+            Nulls::Always => true,
         };
         Ok(Expr {
             ty,
             nullable,
-            kind: ExprKind::Function { func, args },
+            kind: ExprKind::Function { func, args: out },
         })
     }
 

@@ -269,6 +269,8 @@ pub enum ScalarFunction {
     Ceil,
     Power,
     Sqrt,
+    /// The natural logarithm.
+    Ln,
     /// Wall-clock time at evaluation: a non-deterministic function, re-evaluated per change.
     Now,
     Extract(DatePart),
