@@ -118,6 +118,7 @@ pub fn front_end_text(name: &str, text: String, schema: impl Fn(&str) -> TableSc
             SourceEntry {
                 definition: String::new(),
                 schema: schema(&s.name.value),
+                read: dozerc::catalog::read::reading(&config, s),
             },
         );
     }

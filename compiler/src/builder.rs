@@ -112,9 +112,16 @@ pub fn openapi_path(checked: &Checked) -> Option<PathBuf> {
     )
 }
 
-/// Writes the app crate for a checked config (no errors in it) and returns its directory and the
-/// number of files written.
-pub fn generate(checked: &Checked, config_name: &str) -> Result<(PathBuf, usize), BuildError> {
+/// The app crate as written: its directory, the number of files written, and which query each
+/// function of `src/pipeline.rs` was generated for (to place compiler errors).
+pub struct Generated {
+    pub dir: PathBuf,
+    pub written: usize,
+    app: codegen::AppCrate,
+}
+
+/// Writes the app crate for a checked config (no errors in it).
+pub fn generate(checked: &Checked, config_name: &str) -> Result<Generated, BuildError> {
     let Some(config) = &checked.config else {
         return Err(BuildError::Codegen(CodegenError::Internal(
             "no config to build".into(),
@@ -163,7 +170,7 @@ pub fn generate(checked: &Checked, config_name: &str) -> Result<(PathBuf, usize)
             .map_err(|e| BuildError::Io(format!("cannot write {}", target.display()), e))?;
     }
     copy_lock(&runtime.join("../Cargo.lock"), &dir)?;
-    Ok((dir, written))
+    Ok(Generated { dir, written, app })
 }
 
 /// The runtime's lock file pins every dependency, so an app builds with exactly the versions
@@ -203,7 +210,8 @@ pub fn build(
     opts: &BuildOptions,
     log: &mut dyn Write,
 ) -> Result<Built, BuildError> {
-    let (dir, files_written) = generate(checked, config_name)?;
+    let generated = generate(checked, config_name)?;
+    let (dir, files_written) = (&generated.dir, generated.written);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target = target_dir(opts);
     // Apps share the target directory, and cargo puts every app's binary at
@@ -253,7 +261,7 @@ pub fn build(
                 }
             }
             Some("compiler-message") if msg["message"]["level"] == "error" => {
-                errors.push(locate_error(&msg["message"], &dir, checked));
+                errors.push(locate_error(&msg["message"], &generated, checked));
             }
             _ => {}
         }
@@ -289,7 +297,7 @@ pub fn build(
     let binary = install(&built, &bin_dir.join(&app))?;
     drop(lock);
     Ok(Built {
-        crate_dir: dir,
+        crate_dir: dir.clone(),
         binary,
         files_written,
     })
@@ -325,7 +333,7 @@ fn install(built: &Path, to: &Path) -> Result<PathBuf, BuildError> {
 }
 
 /// Says which generated file, line and query a compiler error comes from.
-fn locate_error(message: &serde_json::Value, dir: &Path, checked: &Checked) -> String {
+fn locate_error(message: &serde_json::Value, generated: &Generated, checked: &Checked) -> String {
     let text = message["message"].as_str().unwrap_or("error");
     let Some(span) = message["spans"]
         .as_array()
@@ -337,34 +345,18 @@ fn locate_error(message: &serde_json::Value, dir: &Path, checked: &Checked) -> S
     let line = span["line_start"].as_u64().unwrap_or(0);
     let mut out = format!(
         "error in generated code {}/{file}:{line}: {text}",
-        dir.display()
+        generated.dir.display()
     );
-    // Methods are named `q<query>_n<node>`: find the one enclosing the line.
-    if let Ok(code) = std::fs::read_to_string(dir.join(file)) {
-        let query = code
-            .lines()
-            .take(line as usize)
-            .filter_map(|l| {
-                let rest = l.trim_start().strip_prefix("fn q")?;
-                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                digits.parse::<usize>().ok()
-            })
-            .last();
-        if let Some(q) = query.and_then(|i| codegen_order(checked).get(i).cloned()) {
-            out.push_str(&format!(
-                "\n  generated for `SELECT ... INTO {}`:\n    {}",
-                q.0,
-                q.1.trim().replace('\n', "\n    ")
-            ));
-        }
+    let query = (file == "src/pipeline.rs")
+        .then(|| generated.app.query_at(line as usize))
+        .flatten()
+        .and_then(|i| checked.queries.get(i));
+    if let Some(q) = query {
+        out.push_str(&format!(
+            "\n  generated for `SELECT ... INTO {}`:\n    {}",
+            q.into,
+            q.sql.trim().replace('\n', "\n    ")
+        ));
     }
     out
-}
-
-/// (INTO name, SQL) of each query in the order code generation numbers them.
-fn codegen_order(checked: &Checked) -> Vec<(String, String)> {
-    codegen::query_order(&checked.queries)
-        .into_iter()
-        .map(|q| (q.into.clone(), q.sql.clone()))
-        .collect()
 }

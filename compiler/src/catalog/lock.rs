@@ -41,6 +41,7 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Option<Catalog> {
                         SourceEntry {
                             definition: v.definition,
                             schema: v.schema,
+                            read: None,
                         },
                     )
                 })
@@ -173,6 +174,7 @@ mod tests {
                     ],
                     primary_key: vec![0],
                 },
+                read: None,
             },
         );
         let dir = tempfile::tempdir().unwrap();

@@ -2,11 +2,14 @@
 //!
 //! Schemas come from the real sources — PostgreSQL's system catalog, Parquet footers, a sample of CSV
 //! and JSON-lines files — and are pinned in `dozer.lock` beside the config, so a later build needs no
-//! live source and a changed source is noticed (`--locked`). See [`LockMode`].
+//! live source and a changed source is noticed (`--locked`). See [`LockMode`]. With each schema the
+//! catalog resolves how the app reads the source ([`read`]), so later stages never look at
+//! connections again.
 
 pub mod files;
 pub mod lock;
 pub(crate) mod postgres;
+pub mod read;
 mod schema;
 
 use std::path::PathBuf;
@@ -43,9 +46,11 @@ pub fn resolve(
             .filter(|e| e.definition == definition);
         if mode == LockMode::Normal {
             if let Some(entry) = from_lock {
-                catalog
-                    .sources
-                    .insert(source.name.value.clone(), entry.clone());
+                let entry = SourceEntry {
+                    read: read::reading(config, source),
+                    ..entry.clone()
+                };
+                catalog.sources.insert(source.name.value.clone(), entry);
                 continue;
             }
         }
@@ -81,7 +86,11 @@ pub fn resolve(
         changed |= from_lock.map(|e| &e.schema) != Some(&schema);
         catalog.sources.insert(
             source.name.value.clone(),
-            SourceEntry { definition, schema },
+            SourceEntry {
+                definition,
+                schema,
+                read: read::reading(config, source),
+            },
         );
     }
     let stale = locked

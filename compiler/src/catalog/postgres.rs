@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
 
+use super::read::{client_config, host_port};
 use super::schema::{Column, TableSchema};
 use crate::config::{Connection, PostgresConfig, Source};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::types::SqlType;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Upper bound for reading one table's schema, connection included.
 const INTROSPECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -28,49 +28,6 @@ pub fn redact_url(url: &str) -> String {
     };
     let user = creds.split(':').next().unwrap_or("");
     format!("{scheme}://{user}@{host}")
-}
-
-/// Builds the client configuration from the YAML keys (or `connection_url`).
-pub fn client_config(pg: &PostgresConfig) -> Result<tokio_postgres::Config, String> {
-    let mut cfg = match &pg.connection_url {
-        Some(url) => url
-            .value
-            .parse::<tokio_postgres::Config>()
-            .map_err(|e| format!("invalid connection_url: {e}"))?,
-        None => tokio_postgres::Config::new(),
-    };
-    if let Some(v) = &pg.user {
-        cfg.user(&v.value);
-    }
-    if let Some(v) = &pg.password {
-        cfg.password(&v.value);
-    }
-    if let Some(v) = &pg.database {
-        cfg.dbname(&v.value);
-    }
-    if let Some(v) = &pg.host {
-        cfg.host(&v.value);
-    }
-    if cfg.get_hosts().is_empty() {
-        cfg.host("localhost");
-    }
-    if let Some(v) = &pg.port {
-        cfg.port(v.value as u16);
-    }
-    cfg.connect_timeout(CONNECT_TIMEOUT);
-    cfg.application_name("dozerc");
-    Ok(cfg)
-}
-
-/// The server a configuration connects to: its (first) host or socket directory, and port.
-pub fn host_port(cfg: &tokio_postgres::Config) -> (String, u16) {
-    let host = match cfg.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        #[cfg(unix)]
-        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => "localhost".into(),
-    };
-    (host, cfg.get_ports().first().copied().unwrap_or(5432))
 }
 
 fn target(cfg: &tokio_postgres::Config) -> String {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::read::SourceRead;
 use crate::diagnostic::{Diagnostic, Span};
 use crate::types::SqlType;
 
@@ -37,13 +38,16 @@ impl TableSchema {
     }
 }
 
-/// A resolved source: its schema and the definition it was resolved from.
+/// A resolved source: its schema, the definition it was resolved from, and how the app reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceEntry {
     /// A description of where the schema came from (connection, table, options); the lock file
     /// entry is reused only while this is unchanged.
     pub definition: String,
     pub schema: TableSchema,
+    /// Resolved from the config with the schema (`None`: a kind of source apps do not read yet,
+    /// reported where the config names it; and in entries read back from the lock file).
+    pub read: Option<SourceRead>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

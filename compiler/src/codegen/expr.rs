@@ -149,6 +149,9 @@ impl<'a> ExprGen<'a> {
 
     fn gen(&mut self, e: &Expr) -> Result<Code, CodegenError> {
         match &e.kind {
+            ExprKind::Aggregate(n) => Err(CodegenError::Internal(format!(
+                "aggregate #{n} was not rewritten into a column by the binder"
+            ))),
             ExprKind::Column(i) => {
                 let f = self.fields.get(*i).ok_or_else(|| {
                     CodegenError::Internal(format!("column {i} is not in the input row"))

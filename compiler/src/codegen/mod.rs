@@ -22,7 +22,6 @@ use askama::Template;
 
 use crate::catalog::Catalog;
 use crate::config::{Config, OnBadRecord};
-use crate::sql::plan::ScanKind;
 use crate::sql::BoundQuery;
 
 pub use error::CodegenError;
@@ -44,6 +43,44 @@ pub struct EmitOptions<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppCrate {
     pub files: BTreeMap<String, String>,
+    /// The functions of `src/pipeline.rs` by the line they begin on (1-based, in line order),
+    /// each with the query it was generated for (an index into the queries as given; `None`
+    /// for the wiring every query shares).
+    pub query_lines: Vec<(usize, Option<usize>)>,
+}
+
+impl AppCrate {
+    /// The query whose generated code holds line `line` (1-based) of `src/pipeline.rs`.
+    pub fn query_at(&self, line: usize) -> Option<usize> {
+        let after = self
+            .query_lines
+            .partition_point(|(first, _)| *first <= line);
+        after.checked_sub(1).and_then(|i| self.query_lines[i].1)
+    }
+}
+
+/// Every function of the formatted `src/pipeline.rs` with the query it belongs to: the generator
+/// names each plan node's method `q<query>_n<node>`.
+fn query_lines(code: &str) -> Vec<(usize, Option<usize>)> {
+    let mut out = vec![];
+    for (i, line) in code.lines().enumerate() {
+        let line = line.trim_start();
+        let Some(rest) = line
+            .strip_prefix("fn ")
+            .or_else(|| line.strip_prefix("pub fn "))
+        else {
+            continue;
+        };
+        let query = rest.strip_prefix('q').and_then(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            rest[digits.len()..]
+                .starts_with("_n")
+                .then(|| digits.parse::<usize>().ok())
+                .flatten()
+        });
+        out.push((i + 1, query));
+    }
+    out
 }
 
 #[derive(Template)]
@@ -122,36 +159,6 @@ pub fn binary_name(config: &Config) -> String {
     }
 }
 
-/// Orders queries so that each comes after the queries whose INTO tables it reads (the binder
-/// has rejected cycles).
-pub fn query_order(queries: &[BoundQuery]) -> Vec<&BoundQuery> {
-    let mut done: Vec<&BoundQuery> = vec![];
-    let mut pending: Vec<&BoundQuery> = queries.iter().collect();
-    while !pending.is_empty() {
-        let before = pending.len();
-        pending.retain(|q| {
-            let mut deps = vec![];
-            q.plan.visit_scans(&mut |t, kind| {
-                if kind == ScanKind::Table {
-                    deps.push(t.to_string());
-                }
-            });
-            let ready = deps.iter().all(|d| {
-                done.iter().any(|x| &x.into == d) || !queries.iter().any(|x| &x.into == d)
-            });
-            if ready {
-                done.push(q);
-            }
-            !ready
-        });
-        if pending.len() == before {
-            // A cycle would have been reported by the binder; keep the rest in written order.
-            done.append(&mut pending);
-        }
-    }
-    done
-}
-
 /// Source records per transaction when the config sets no `app.commit_size`.
 pub const DEFAULT_BATCH_RECORDS: u64 = 10_000;
 
@@ -168,7 +175,7 @@ pub fn emit(
     queries: &[BoundQuery],
     opts: &EmitOptions<'_>,
 ) -> Result<AppCrate, CodegenError> {
-    let ordered = query_order(queries);
+    let ordered: Vec<&BoundQuery> = queries.iter().collect();
     let (code, api) =
         pipeline::PipelineGen::new(config, catalog).generate(&ordered, opts.config_name)?;
     let print = fingerprint(&code);
@@ -181,6 +188,7 @@ pub fn emit(
         ))
     })?;
     let pipeline_rs = prettyplease::unparse(&file);
+    let query_lines = query_lines(&pipeline_rs);
 
     let app_name = config.app_name();
     let bin_name = binary_name(config);
@@ -308,7 +316,7 @@ pub fn emit(
         .map_err(|e| CodegenError::Internal(format!("OpenAPI document: {e}")))?;
     openapi.push('\n');
     files.insert(OPENAPI_FILE.to_string(), openapi);
-    Ok(AppCrate { files })
+    Ok(AppCrate { files, query_lines })
 }
 
 impl AppCrate {

@@ -296,6 +296,10 @@ impl ScalarFunction {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     Column(usize),
+    /// The n-th aggregate call collected from a query's SELECT list and HAVING. It exists only
+    /// while the query is bound: the binder rewrites it into a column of the aggregate's output,
+    /// so no plan holds one.
+    Aggregate(usize),
     Literal(Literal),
     Unary {
         op: UnaryOp,
@@ -352,7 +356,7 @@ impl Expr {
     pub fn walk(&self, f: &mut impl FnMut(&Expr)) {
         f(self);
         match &self.kind {
-            ExprKind::Column(_) | ExprKind::Literal(_) => {}
+            ExprKind::Column(_) | ExprKind::Aggregate(_) | ExprKind::Literal(_) => {}
             ExprKind::Unary { expr, .. }
             | ExprKind::Cast { expr }
             | ExprKind::IsNull { expr, .. } => expr.walk(f),
@@ -401,7 +405,7 @@ impl Expr {
     pub fn map_columns(&mut self, f: &impl Fn(usize) -> usize) {
         match &mut self.kind {
             ExprKind::Column(i) => *i = f(*i),
-            ExprKind::Literal(_) => {}
+            ExprKind::Aggregate(_) | ExprKind::Literal(_) => {}
             ExprKind::Unary { expr, .. }
             | ExprKind::Cast { expr }
             | ExprKind::IsNull { expr, .. } => expr.map_columns(f),
@@ -484,6 +488,7 @@ impl fmt::Display for ShowExpr<'_> {
                 },
                 None => write!(f, "#{i}"),
             },
+            ExprKind::Aggregate(n) => write!(f, "aggregate #{n}"),
             ExprKind::Literal(l) => match l {
                 Literal::Null => f.write_str("NULL"),
                 Literal::Boolean(b) => write!(f, "{}", if *b { "TRUE" } else { "FALSE" }),

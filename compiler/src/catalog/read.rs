@@ -1,0 +1,183 @@
+//! How the app reads each source, resolved once from the config: a file table's folder, format
+//! and options, or a PostgreSQL table with its connection, replication slot and publication.
+//!
+//! The catalog resolves it beside the source's schema, so code generation takes both from one
+//! place and never looks at connections again.
+
+use std::time::Duration;
+
+use crate::config::{Config, ConnectionKind, FileFormat, PostgresConfig, Source};
+
+/// How long dozerc waits for a PostgreSQL server to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where and how the app reads one source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceRead {
+    Files(FileRead),
+    Postgres(PgRead),
+}
+
+/// The files of a `!LocalStorage` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRead {
+    /// The connection's path and the table's, joined as the config writes them (relative to the
+    /// config's directory unless absolute).
+    pub dir: String,
+    /// Files whose name ends with this belong to the table (e.g. `.csv`).
+    pub extension: String,
+    pub format: FileFormat,
+    pub has_header: bool,
+    pub delimiter: u8,
+    /// The table's `quiet_period` in milliseconds; `None`: the runtime's default.
+    pub quiet_period_ms: Option<i64>,
+}
+
+/// A table of a `!Postgres` connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgRead {
+    /// The connection's name in the config.
+    pub connection: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: PgPassword,
+    pub database: String,
+    /// The app's replication slot and publication on the server.
+    pub slot: String,
+    pub publication: String,
+    pub schema: String,
+    pub table: String,
+}
+
+/// Where the app finds a connection's password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PgPassword {
+    None,
+    /// Written in the config (and so compiled in).
+    Literal(String),
+    /// Read from this environment variable when the app starts (the config said `{{VAR}}`).
+    Env(String),
+}
+
+/// How the app reads `source`; `None` when its connection or table is missing or of a kind apps
+/// do not read yet (config validation and the catalog report those, located).
+pub fn reading(config: &Config, source: &Source) -> Option<SourceRead> {
+    let conn = config.connection(&source.connection.value)?;
+    match &conn.kind {
+        ConnectionKind::LocalStorage(ls) => {
+            let table = ls
+                .tables
+                .iter()
+                .find(|t| t.name.value == source.table_name.value)?;
+            if table.format == FileFormat::Delta {
+                return None;
+            }
+            let dir = std::path::Path::new(&ls.path.value)
+                .join(&table.path.value)
+                .display()
+                .to_string();
+            Some(SourceRead::Files(FileRead {
+                dir,
+                extension: table.extension.clone(),
+                format: table.format,
+                has_header: table.has_header,
+                delimiter: table.delimiter,
+                quiet_period_ms: table.quiet_period_ms.as_ref().map(|q| q.value),
+            }))
+        }
+        ConnectionKind::Postgres(pg) => {
+            let schema = source
+                .schema
+                .as_ref()
+                .or(pg.schema.as_ref())
+                .map_or("public", |s| s.value.as_str());
+            pg_read(
+                config,
+                &conn.name.value,
+                pg,
+                schema,
+                &source.table_name.value,
+            )
+            .map(SourceRead::Postgres)
+        }
+        ConnectionKind::Unsupported { .. } => None,
+    }
+}
+
+fn pg_read(
+    config: &Config,
+    connection: &str,
+    pg: &PostgresConfig,
+    schema: &str,
+    table: &str,
+) -> Option<PgRead> {
+    let cfg = client_config(pg).ok()?;
+    let (host, port) = host_port(&cfg);
+    let user = cfg.get_user().unwrap_or("postgres").to_string();
+    let database = cfg.get_dbname().unwrap_or(&user).to_string();
+    let password = match (&pg.password_env, cfg.get_password()) {
+        (Some(var), _) => PgPassword::Env(var.clone()),
+        (None, Some(p)) => PgPassword::Literal(String::from_utf8_lossy(p).into_owned()),
+        (None, None) => PgPassword::None,
+    };
+    let default_name = PostgresConfig::default_replication_name(config.app_name(), connection);
+    let name_or_default = |s: &Option<crate::config::Spanned<String>>| {
+        s.as_ref().map_or(default_name.clone(), |s| s.value.clone())
+    };
+    Some(PgRead {
+        connection: connection.to_string(),
+        host,
+        port,
+        user,
+        password,
+        database,
+        slot: name_or_default(&pg.replication_slot),
+        publication: name_or_default(&pg.publication),
+        schema: schema.to_string(),
+        table: table.to_string(),
+    })
+}
+
+/// Builds the client configuration from the YAML keys (or `connection_url`).
+pub fn client_config(pg: &PostgresConfig) -> Result<tokio_postgres::Config, String> {
+    let mut cfg = match &pg.connection_url {
+        Some(url) => url
+            .value
+            .parse::<tokio_postgres::Config>()
+            .map_err(|e| format!("invalid connection_url: {e}"))?,
+        None => tokio_postgres::Config::new(),
+    };
+    if let Some(v) = &pg.user {
+        cfg.user(&v.value);
+    }
+    if let Some(v) = &pg.password {
+        cfg.password(&v.value);
+    }
+    if let Some(v) = &pg.database {
+        cfg.dbname(&v.value);
+    }
+    if let Some(v) = &pg.host {
+        cfg.host(&v.value);
+    }
+    if cfg.get_hosts().is_empty() {
+        cfg.host("localhost");
+    }
+    if let Some(v) = &pg.port {
+        cfg.port(v.value as u16);
+    }
+    cfg.connect_timeout(CONNECT_TIMEOUT);
+    cfg.application_name("dozerc");
+    Ok(cfg)
+}
+
+/// The server a configuration connects to: its (first) host or socket directory, and port.
+pub fn host_port(cfg: &tokio_postgres::Config) -> (String, u16) {
+    let host = match cfg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    (host, cfg.get_ports().first().copied().unwrap_or(5432))
+}
