@@ -258,6 +258,10 @@ pub fn copy(from: &Path, to: &Path) {
 /// A virtualenv under `target/` with `packages` from PyPI, made once per checkout (`import` is a
 /// Python statement that succeeds once they are installed).
 pub fn venv(name: &str, packages: &[&str], import: &str) -> std::path::PathBuf {
+    // The tests run as threads of one binary: one of them makes a virtualenv while the others
+    // that need one wait.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MAKING.lock().unwrap_or_else(|p| p.into_inner());
     let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target")
         .join(name);
