@@ -77,10 +77,9 @@ impl FrontEnd {
         runtime_dir: &Path,
         base_dir: &Path,
     ) -> Result<dozerc::codegen::AppCrate, dozerc::codegen::CodegenError> {
+        let program = dozerc::program::Program::new(&self.config, &self.catalog, &self.queries);
         dozerc::codegen::emit(
-            &self.config,
-            &self.catalog,
-            &self.queries,
+            &program,
             &dozerc::codegen::EmitOptions {
                 runtime_dir,
                 config_name: "dozer-config.yaml",

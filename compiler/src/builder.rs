@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::check::Checked;
-use crate::codegen::{self, binary_name, CodegenError, EmitOptions};
+use crate::codegen::{self, CodegenError, EmitOptions};
+use crate::program::{binary_name as name_of, Program};
 
 #[derive(Debug)]
 pub enum BuildError {
@@ -98,7 +99,7 @@ pub fn crate_dir(checked: &Checked) -> Option<PathBuf> {
         config
             .resolve_path(home.trim_start_matches("./"))
             .join("generated")
-            .join(binary_name(config)),
+            .join(name_of(config.app_name())),
     )
 }
 
@@ -108,7 +109,7 @@ pub fn openapi_path(checked: &Checked) -> Option<PathBuf> {
     Some(
         config
             .base_dir
-            .join(format!("{}.openapi.json", binary_name(config))),
+            .join(format!("{}.openapi.json", name_of(config.app_name()))),
     )
 }
 
@@ -129,10 +130,9 @@ pub fn generate(checked: &Checked, config_name: &str) -> Result<Generated, Build
     };
     let runtime = runtime_dir()?;
     let base_dir = absolute(&config.base_dir)?;
+    let program = Program::new(config, &checked.catalog, &checked.queries);
     let app = codegen::emit(
-        config,
-        &checked.catalog,
-        &checked.queries,
+        &program,
         &EmitOptions {
             runtime_dir: &runtime,
             config_name,
@@ -246,7 +246,7 @@ pub fn build(
         .spawn()
         .map_err(|e| BuildError::Io("cannot run cargo (is it on PATH?)".into(), e))?;
     let stdout = child.stdout.take().expect("piped");
-    let app = binary_name(checked.config.as_ref().expect("checked above"));
+    let app = name_of(checked.config.as_ref().expect("checked above").app_name());
     let mut binary = None;
     let mut errors = vec![];
     for line in BufReader::new(stdout).lines() {

@@ -12,6 +12,7 @@ use crate::catalog::{self, lock::LOCK_FILE_NAME, Catalog, LockMode};
 use crate::codegen;
 use crate::config::{self, Config, Endpoint, SecondaryIndex};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceMap};
+use crate::program::Program;
 use crate::sql::plan::{Field, Key, PlanSchema};
 use crate::sql::{self, BoundQuery, BoundSql};
 use crate::types::SqlType;
@@ -81,7 +82,8 @@ pub fn check_generated(
         config_name: "dozer-config.yaml",
         base_dir: &config.base_dir,
     };
-    if let Err(e) = codegen::emit(config, catalog, queries, &options) {
+    let program = Program::new(config, catalog, queries);
+    if let Err(e) = codegen::emit(&program, &options) {
         diags.push(e.diagnostic());
     }
 }

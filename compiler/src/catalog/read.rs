@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::config::{Config, ConnectionKind, FileFormat, PostgresConfig, Source};
+use crate::config::{self, Config, ConnectionKind, PostgresConfig, Source};
 
 /// How long dozerc waits for a PostgreSQL server to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -16,6 +16,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum SourceRead {
     Files(FileRead),
     Postgres(PgRead),
+}
+
+/// How a table's files are written (Delta tables are not read yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv,
+    JsonLines,
+    Parquet,
 }
 
 /// The files of a `!LocalStorage` table.
@@ -70,9 +78,12 @@ pub fn reading(config: &Config, source: &Source) -> Option<SourceRead> {
                 .tables
                 .iter()
                 .find(|t| t.name.value == source.table_name.value)?;
-            if table.format == FileFormat::Delta {
-                return None;
-            }
+            let format = match table.format {
+                config::FileFormat::Csv => FileFormat::Csv,
+                config::FileFormat::JsonLines => FileFormat::JsonLines,
+                config::FileFormat::Parquet => FileFormat::Parquet,
+                config::FileFormat::Delta => return None,
+            };
             let dir = std::path::Path::new(&ls.path.value)
                 .join(&table.path.value)
                 .display()
@@ -80,7 +91,7 @@ pub fn reading(config: &Config, source: &Source) -> Option<SourceRead> {
             Some(SourceRead::Files(FileRead {
                 dir,
                 extension: table.extension.clone(),
-                format: table.format,
+                format,
                 has_header: table.has_header,
                 delimiter: table.delimiter,
                 quiet_period_ms: table.quiet_period_ms.as_ref().map(|q| q.value),

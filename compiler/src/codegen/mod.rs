@@ -20,8 +20,7 @@ use std::path::Path;
 
 use askama::Template;
 
-use crate::catalog::Catalog;
-use crate::config::{Config, OnBadRecord};
+use crate::program::{JwtSecret, Program};
 use crate::sql::BoundQuery;
 
 pub use error::CodegenError;
@@ -132,30 +131,10 @@ struct Readme<'a> {
 }
 
 /// A configured duration as Rust, or `default`.
-fn duration_or(ms: &Option<crate::config::Spanned<i64>>, default: &str) -> String {
+fn duration_or(ms: Option<i64>, default: &str) -> String {
     match ms {
-        Some(ms) => format!("std::time::Duration::from_millis({})", ms.value.max(0)),
+        Some(ms) => format!("std::time::Duration::from_millis({})", ms.max(0)),
         None => default.into(),
-    }
-}
-
-/// The app's name as a binary and crate name: `[a-z0-9_-]` only.
-pub fn binary_name(config: &Config) -> String {
-    let name: String = config
-        .app_name()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
-        format!("app-{name}")
-    } else {
-        name
     }
 }
 
@@ -169,15 +148,10 @@ pub const OPENAPI_FILE: &str = "openapi.json";
 pub const PROTO_DIR: &str = "proto";
 
 /// Generates the app crate for a checked config.
-pub fn emit(
-    config: &Config,
-    catalog: &Catalog,
-    queries: &[BoundQuery],
-    opts: &EmitOptions<'_>,
-) -> Result<AppCrate, CodegenError> {
+pub fn emit(program: &Program, opts: &EmitOptions<'_>) -> Result<AppCrate, CodegenError> {
+    let queries = &program.queries;
     let ordered: Vec<&BoundQuery> = queries.iter().collect();
-    let (code, api) =
-        pipeline::PipelineGen::new(config, catalog).generate(&ordered, opts.config_name)?;
+    let (code, api) = pipeline::PipelineGen::new(program).generate(&ordered, opts.config_name)?;
     let print = fingerprint(&code);
     let code = format!("{code}\n/// Identifies this pipeline's state layout in the store.\nconst FINGERPRINT: &str = \"{print}\";\n");
     let file = syn::parse_file(&code).map_err(|e| {
@@ -190,8 +164,9 @@ pub fn emit(
     let pipeline_rs = prettyplease::unparse(&file);
     let query_lines = query_lines(&pipeline_rs);
 
-    let app_name = config.app_name();
-    let bin_name = binary_name(config);
+    let app_name = program.app_name.as_str();
+    let bin_name = program.binary_name();
+    let settings = &program.settings;
     // Cargo identifies a path crate by its name and its path relative to its workspace, which is
     // the same for every app crate; apps sharing the target directory under one name would share
     // fingerprints and artifacts (one app's build taken for another's). The app's folder in the
@@ -219,17 +194,14 @@ pub fn emit(
         }
         .render(),
     )?;
-    let home = config
-        .home_dir
-        .as_ref()
-        .map_or("./.dozer", |h| h.value.as_str());
+    let home = program.home_dir.as_str();
     // Typed gRPC services (`flags.dynamic`, on by default as in Dozer).
-    let typed = if config.flags.dynamic {
+    let typed = if settings.typed_grpc {
         Some(typed::generate(
             &api,
             queries,
             opts.config_name,
-            config.api.jwt_secret.is_some(),
+            settings.jwt_secret != JwtSecret::None,
         )?)
     } else {
         None
@@ -241,40 +213,36 @@ pub fn emit(
             config_path: opts.config_name,
             base_dir: format!("{:?}", opts.base_dir.display().to_string()),
             home_dir: format!("{:?}", home.trim_start_matches("./")),
-            map_size: match &config.cache_max_map_size {
-                Some(m) => format!("Some({})", m.value),
+            map_size: match settings.map_size {
+                Some(m) => format!("Some({m})"),
                 None => "None".into(),
             },
-            skip_bad_records: config.app.on_bad_record == OnBadRecord::Skip,
-            batch_records: config.app.commit_size.unwrap_or(DEFAULT_BATCH_RECORDS),
-            rest_host: format!("{:?}", config.api.rest.host),
-            rest_port: config.api.rest.port,
-            grpc_host: format!("{:?}", config.api.grpc.host),
-            grpc_port: config.api.grpc.port,
-            default_limit: config.api.default_max_num_records,
-            max_limit: config.api.max_limit,
-            max_scan: config.api.max_scan,
-            jwt_secret: match (&config.api.jwt_secret_env, &config.api.jwt_secret) {
-                (Some(var), _) => {
+            skip_bad_records: settings.skip_bad_records,
+            batch_records: settings.commit_size.unwrap_or(DEFAULT_BATCH_RECORDS),
+            rest_host: format!("{:?}", settings.rest_host),
+            rest_port: settings.rest_port,
+            grpc_host: format!("{:?}", settings.grpc_host),
+            grpc_port: settings.grpc_port,
+            default_limit: settings.default_limit,
+            max_limit: settings.max_limit,
+            max_scan: settings.max_scan,
+            jwt_secret: match &settings.jwt_secret {
+                JwtSecret::Env(var) => {
                     format!("Some(dozer_runtime::contract::Secret::Env({var:?}.into()))")
                 }
-                (None, Some(secret)) => format!(
-                    "Some(dozer_runtime::contract::Secret::Literal({:?}.into()))",
-                    secret.value
-                ),
-                (None, None) => "None".into(),
+                JwtSecret::Literal(secret) => {
+                    format!("Some(dozer_runtime::contract::Secret::Literal({secret:?}.into()))")
+                }
+                JwtSecret::None => "None".into(),
             },
-            jwt_leeway: duration_or(&config.api.jwt_leeway_ms, "AuthSettings::default().leeway"),
-            token_ttl: duration_or(
-                &config.api.token_ttl_ms,
-                "AuthSettings::default().token_ttl",
-            ),
-            authenticate_reflection: config.flags.authenticate_server_reflection,
-            grpc_web: config.flags.grpc_web,
-            push_events: config.flags.push_events,
+            jwt_leeway: duration_or(settings.jwt_leeway_ms, "AuthSettings::default().leeway"),
+            token_ttl: duration_or(settings.token_ttl_ms, "AuthSettings::default().token_ttl"),
+            authenticate_reflection: settings.authenticate_reflection,
+            grpc_web: settings.grpc_web,
+            push_events: settings.push_events,
             typed: typed.is_some(),
-            event_retention: match &config.api.event_retention_ms {
-                Some(ms) => format!("std::time::Duration::from_millis({})", ms.value),
+            event_retention: match settings.event_retention_ms {
+                Some(ms) => format!("std::time::Duration::from_millis({ms})"),
                 None => "dozer_runtime::contract::DEFAULT_EVENT_RETENTION".into(),
             },
         }
@@ -284,16 +252,10 @@ pub fn emit(
         Readme {
             app_name: &bin_name,
             config_path: opts.config_name,
-            endpoints: config
+            endpoints: program
                 .endpoints
                 .iter()
-                .map(|e| {
-                    (
-                        e.name.value.clone(),
-                        e.path.value.clone(),
-                        e.table_name.value.clone(),
-                    )
-                })
+                .map(|e| (e.name.clone(), e.path.clone(), e.table.clone()))
                 .collect(),
         }
         .render(),
@@ -311,7 +273,7 @@ pub fn emit(
     files.insert("src/pipeline.rs".to_string(), pipeline_rs);
     // The API's OpenAPI document, exactly as the binary serves it (same generator, same inputs).
     let endpoints: Vec<_> = api.iter().map(|e| e.schema.clone()).collect();
-    let doc = dozer_types::openapi::document(app_name, &endpoints, config.api.max_limit, None);
+    let doc = dozer_types::openapi::document(app_name, &endpoints, settings.max_limit, None);
     let mut openapi = serde_json::to_string_pretty(&doc)
         .map_err(|e| CodegenError::Internal(format!("OpenAPI document: {e}")))?;
     openapi.push('\n');

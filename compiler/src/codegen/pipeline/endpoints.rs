@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::{EndpointInfo, PipelineGen};
 use crate::codegen::error::CodegenError;
 use crate::codegen::names::{camel, comment};
-use crate::config::{Endpoint, OnDelete, OnInsert, OnUpdate, SecondaryIndex};
+use crate::program::{OnConflict, ProgramEndpoint, Secondary};
 use crate::sql::plan::Key;
 use crate::types::SqlType;
 use dozer_types::{EndpointSchema, FieldDef, IndexDef};
@@ -14,24 +14,28 @@ use dozer_types::{EndpointSchema, FieldDef, IndexDef};
 impl PipelineGen<'_> {
     pub(super) fn endpoints(&self) -> Result<Vec<EndpointInfo>, CodegenError> {
         let mut out = vec![];
-        for ep in &self.config.endpoints {
+        for ep in &self.program.endpoints {
             out.push(self.endpoint(ep)?);
         }
         Ok(out)
     }
 
-    pub(super) fn endpoint(&self, ep: &Endpoint) -> Result<EndpointInfo, CodegenError> {
-        let table = &ep.table_name.value;
+    pub(super) fn endpoint(&self, ep: &ProgramEndpoint) -> Result<EndpointInfo, CodegenError> {
+        let table = &ep.table;
         let (ty, plan_key) = if let Some((ty, key)) = self.tables.get(table) {
             (*ty, key.clone())
         } else if let Some(s) = self.sources.iter().find(|s| &s.name == table) {
-            let pk = &self.catalog.sources[table].schema.primary_key;
+            let pk = self
+                .program
+                .source(table)
+                .map_or(&[][..], |s| &s.schema.primary_key[..])
+                .to_vec();
             (
                 s.ty,
                 if pk.is_empty() {
                     Key::Synthetic
                 } else {
-                    Key::Columns(pk.clone())
+                    Key::Columns(pk)
                 },
             )
         } else {
@@ -48,23 +52,15 @@ impl PipelineGen<'_> {
             Some(cols) => {
                 let idx = cols
                     .iter()
-                    .map(|c| position(&c.value))
+                    .map(|c| position(c))
                     .collect::<Result<Vec<_>, _>>()?;
-                let cr = ep.conflict_resolution;
-                let on_insert = match cr.on_insert {
-                    OnInsert::Nothing => "Nothing",
-                    OnInsert::Update => "Apply",
-                    OnInsert::Panic => "Fail",
+                let rule = |c: OnConflict| match c {
+                    OnConflict::Nothing => "Nothing",
+                    OnConflict::Apply => "Apply",
+                    OnConflict::Fail => "Fail",
                 };
-                let on_update = match cr.on_update {
-                    OnUpdate::Nothing => "Nothing",
-                    OnUpdate::Upsert => "Apply",
-                    OnUpdate::Panic => "Fail",
-                };
-                let on_delete = match cr.on_delete {
-                    OnDelete::Nothing => "Nothing",
-                    OnDelete::Panic => "Fail",
-                };
+                let (on_insert, on_update, on_delete) =
+                    (rule(ep.on_insert), rule(ep.on_update), rule(ep.on_delete));
                 (
                     Some(idx),
                     format!("ConflictPolicy {{ on_insert: OnConflict::{on_insert}, on_update: OnConflict::{on_update}, on_delete: OnConflict::{on_delete} }}"),
@@ -82,32 +78,32 @@ impl PipelineGen<'_> {
         // Dozer's default: a sorted index per field (not for JSON or binary), unless skipped.
         let mut indexes = vec![];
         for (i, f) in t.fields.iter().enumerate() {
-            let skipped = ep.skip_default.iter().any(|s| s.value == t.sql_names[i]);
+            let skipped = ep.skip_default.iter().any(|s| *s == t.sql_names[i]);
             if !skipped && !matches!(f.ty, SqlType::Json | SqlType::Binary) {
                 indexes.push(IndexDef::Sorted(vec![i]));
             }
         }
         for ix in &ep.secondary {
             match ix {
-                SecondaryIndex::SortedInverted { fields, .. } => {
+                Secondary::Sorted(fields) => {
                     let idx = fields
                         .iter()
-                        .map(|c| position(&c.value))
+                        .map(|c| position(c))
                         .collect::<Result<Vec<_>, _>>()?;
                     let idx = IndexDef::Sorted(idx);
                     if !indexes.contains(&idx) {
                         indexes.push(idx);
                     }
                 }
-                SecondaryIndex::FullText { field, .. } => {
-                    let i = position(&field.value)?;
+                Secondary::FullText { field, at } => {
+                    let i = position(field)?;
                     if !matches!(t.fields[i].ty, SqlType::String | SqlType::Text) {
                         return Err(CodegenError::unsupported(
                             format!(
                                 "a `!FullText` index on `{}` of endpoint `{}`, which is {}, not text",
-                                field.value, ep.name.value, t.fields[i].ty
+                                field, ep.name, t.fields[i].ty
                             ),
-                            field.span,
+                            *at,
                         ));
                     }
                     let idx = IndexDef::FullText(i);
@@ -125,16 +121,16 @@ impl PipelineGen<'_> {
             .collect();
         Ok(EndpointInfo {
             schema: EndpointSchema {
-                name: ep.name.value.clone(),
-                path: ep.path.value.clone(),
+                name: ep.name.clone(),
+                path: ep.path.clone(),
                 fields,
                 primary_key: key,
                 indexes,
             },
-            at: ep.name.span,
+            at: ep.at,
             table: table.clone(),
             ty,
-            keys_struct: format!("{}Keys", camel(&ep.name.value)),
+            keys_struct: format!("{}Keys", camel(&ep.name)),
             policy,
         })
     }
@@ -222,7 +218,7 @@ impl PipelineGen<'_> {
         let serving: Vec<(usize, &EndpointInfo)> = endpoints
             .iter()
             .enumerate()
-            .filter(|(ei, _)| self.config.endpoints[*ei].table_name.value == relation)
+            .filter(|(ei, _)| self.program.endpoints[*ei].table == relation)
             .collect();
         if serving.is_empty() {
             return String::new();

@@ -2,20 +2,17 @@
 //! or a PostgreSQL table), from what the catalog resolved.
 
 use super::{PipelineGen, SourceInfo, SourceRead};
+use crate::catalog::read::FileFormat;
 use crate::catalog::read::{PgPassword, PgRead, SourceRead as CatalogRead};
 use crate::codegen::error::CodegenError;
 use crate::codegen::names::{comment, snake};
-use crate::config::FileFormat;
+use crate::program::ProgramSource;
 use crate::sql::plan::PlanSchema;
 
 impl PipelineGen<'_> {
-    pub(super) fn add_source(&mut self, s: &crate::config::Source) -> Result<(), CodegenError> {
-        let name = s.name.value.clone();
-        let Some(entry) = self.catalog.sources.get(&name) else {
-            return Err(CodegenError::Internal(format!(
-                "source `{name}` has no schema"
-            )));
-        };
+    pub(super) fn add_source(&mut self, s: &ProgramSource) -> Result<(), CodegenError> {
+        let name = s.name.clone();
+        let entry = s;
         let fields = PlanSchema::source_fields(&entry.schema, None);
         let Some(how) = &entry.read else {
             return Err(CodegenError::Internal(format!(

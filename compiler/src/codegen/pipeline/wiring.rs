@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use super::endpoints::schema_literal;
 use super::{table_ident, EndpointInfo, PipelineGen, SourceRead};
+use crate::catalog::read::FileFormat;
 use crate::catalog::read::FileRead;
 use crate::codegen::error::CodegenError;
-use crate::config::FileFormat;
 use crate::sql::BoundQuery;
 use crate::types::SqlType;
 
