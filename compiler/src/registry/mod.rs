@@ -5,5 +5,6 @@
 //! `dozer_runtime::contract::sql`, whether it can fail at run time), so a cast or function the
 //! binder accepts is one code generation can emit, and one the runtime has.
 
+pub mod aggregates;
 pub mod casts;
 pub mod functions;

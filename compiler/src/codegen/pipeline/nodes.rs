@@ -8,10 +8,8 @@ use super::{relation_doc, table_ident, NodeOut, PipelineGen};
 use crate::codegen::error::CodegenError;
 use crate::codegen::expr::{is_copy, ExprGen, RowField};
 use crate::codegen::names::{comment, field_type, snake};
-use crate::sql::plan::{
-    AggregateFunction, JoinKind, Plan, PlanNode, ScanKind, ShowExpr, WindowKind,
-};
-use crate::types::SqlType;
+use crate::registry::aggregates;
+use crate::sql::plan::{JoinKind, Plan, PlanNode, ScanKind, ShowExpr, WindowKind};
 
 impl PipelineGen<'_> {
     /// Generates a node and its inputs; `hint` names the node's row type if it makes one.
@@ -116,7 +114,7 @@ impl PipelineGen<'_> {
                 for a in aggregates {
                     kinds.push(format!(
                         "AggKind::{}",
-                        agg_kind(a.func, a.arg.as_ref().map(|x| x.ty))
+                        aggregates::runtime(a.func, a.arg.as_ref().map(|x| x.ty))
                     ));
                     args.push(match &a.arg {
                         None => "Value::Null".to_string(),
@@ -454,25 +452,6 @@ impl PipelineGen<'_> {
                 Ok(self.method(&name, &doc, child.ty, body))
             }
         }
-    }
-}
-
-pub(super) fn agg_kind(func: AggregateFunction, arg: Option<SqlType>) -> &'static str {
-    match func {
-        AggregateFunction::CountStar => "CountStar",
-        AggregateFunction::Count => "Count",
-        AggregateFunction::CountDistinct => "CountDistinct",
-        AggregateFunction::Sum => match arg {
-            Some(SqlType::Float) => "SumFloat",
-            Some(SqlType::Decimal) => "SumDecimal",
-            _ => "SumInt",
-        },
-        AggregateFunction::Avg => match arg {
-            Some(SqlType::Float) => "AvgFloat",
-            _ => "AvgDecimal",
-        },
-        AggregateFunction::Min => "Min",
-        AggregateFunction::Max => "Max",
     }
 }
 

@@ -5,8 +5,8 @@ use sqlparser::ast;
 
 use super::{AggregateMode, BindResult, ExprBinder, Reported};
 use crate::diagnostic::{Diagnostic, Span};
+use crate::registry::aggregates::{self, Input};
 use crate::sql::plan::{AggregateCall, AggregateFunction, Expr, ExprKind};
-use crate::types::SqlType;
 
 impl ExprBinder<'_, '_> {
     pub(super) fn aggregate(
@@ -73,13 +73,9 @@ impl ExprBinder<'_, '_> {
                     ))
                 }
             };
-            let arg = match func {
-                AggregateFunction::Sum | AggregateFunction::Avg => {
-                    self.expect_numeric(arg, arg_at, "SUM/AVG")?
-                }
-                AggregateFunction::Min | AggregateFunction::Max
-                    if matches!(arg.ty, SqlType::Json | SqlType::Binary) =>
-                {
+            let arg = match aggregates::input(func) {
+                Input::Number => self.expect_numeric(arg, arg_at, "SUM/AVG")?,
+                Input::Ordered if !aggregates::accepts(Input::Ordered, arg.ty) => {
                     return Err(self.error(
                         Diagnostic::error(
                             "sql::type-mismatch",
@@ -93,35 +89,10 @@ impl ExprBinder<'_, '_> {
             };
             (func, Some(arg))
         };
-        let (ty, nullable) = match func {
-            AggregateFunction::CountStar
-            | AggregateFunction::Count
-            | AggregateFunction::CountDistinct => (SqlType::Int, false),
-            // Nullability is finalised by the query binder (an empty input has no groups but a
-            // global aggregate still outputs one row, whose SUM is NULL).
-            AggregateFunction::Sum => {
-                let a = arg.as_ref().map_or(SqlType::Int, |a| a.ty);
-                (
-                    if a == SqlType::UInt { SqlType::Int } else { a },
-                    arg.as_ref().is_some_and(|a| a.nullable),
-                )
-            }
-            AggregateFunction::Avg => {
-                let a = arg.as_ref().map_or(SqlType::Int, |a| a.ty);
-                (
-                    if a == SqlType::Float {
-                        SqlType::Float
-                    } else {
-                        SqlType::Decimal
-                    },
-                    arg.as_ref().is_some_and(|a| a.nullable),
-                )
-            }
-            AggregateFunction::Min | AggregateFunction::Max => {
-                let a = arg.as_ref().map_or(SqlType::Int, |a| a.ty);
-                (a, arg.as_ref().is_some_and(|a| a.nullable))
-            }
-        };
+        // Nullability is finalised by the query binder (an empty input has no groups but a
+        // global aggregate still outputs one row, whose SUM is NULL).
+        let ty = aggregates::result(func, arg.as_ref().map(|a| a.ty));
+        let nullable = aggregates::nullable(func, arg.as_ref().is_some_and(|a| a.nullable));
         let AggregateMode::Collect(list) = &mut self.aggregates else {
             return Err(Reported);
         };

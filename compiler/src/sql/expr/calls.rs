@@ -4,8 +4,9 @@ use sqlparser::ast;
 
 use super::{BindResult, ExprBinder, Reported};
 use crate::diagnostic::{Diagnostic, Span};
+use crate::registry::aggregates;
 use crate::registry::functions::{self, Named, Nulls, Param, Returns};
-use crate::sql::plan::{AggregateFunction, DatePart, Expr, ExprKind, Literal, ScalarFunction};
+use crate::sql::plan::{DatePart, Expr, ExprKind, Literal, ScalarFunction};
 use crate::types::SqlType;
 
 impl ExprBinder<'_, '_> {
@@ -51,15 +52,7 @@ impl ExprBinder<'_, '_> {
                 ))
             }
         };
-        let aggregate = match name.as_str() {
-            "count" => Some(AggregateFunction::Count),
-            "sum" => Some(AggregateFunction::Sum),
-            "avg" => Some(AggregateFunction::Avg),
-            "min" => Some(AggregateFunction::Min),
-            "max" => Some(AggregateFunction::Max),
-            _ => None,
-        };
-        if let Some(func) = aggregate {
+        if let Some(func) = aggregates::lookup(&name) {
             return self.aggregate(func, distinct, &args, at);
         }
         if distinct {
@@ -118,7 +111,7 @@ impl ExprBinder<'_, '_> {
                 let known: Vec<&str> = functions::NAMES
                     .iter()
                     .copied()
-                    .chain(["count", "sum", "avg", "min", "max"])
+                    .chain(aggregates::NAMES.iter().copied())
                     .collect();
                 let mut d = Diagnostic::error(
                     "sql::unknown-function",
