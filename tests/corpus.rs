@@ -13,7 +13,7 @@ mod build_matrix;
 
 use std::path::Path;
 
-use dozer_tests::front_end::{corpus_schema, front_end};
+use dozer_tests::front_end::{corpus_schema, front_end, front_end_text};
 
 /// Runs the pure front end on one corpus file: (rendered diagnostics, has errors, rendered plans).
 fn run(path: &Path) -> (String, bool, String) {
@@ -115,6 +115,38 @@ fn check_refuses_everything_build_refuses() {
             }
         }
     }
+}
+
+/// A source column of a type apps cannot hold (a duration, which only window sizes and TTLs are)
+/// is refused by check at the source, not by code generation without a place.
+#[test]
+fn duration_source_columns_are_refused_at_the_source() {
+    let yaml = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/good/ecommerce.yaml"),
+    )
+    .unwrap();
+    let schema = |name: &str| {
+        let mut s = corpus_schema(name);
+        s.columns.push(dozerc::catalog::Column {
+            name: "Elapsed".into(),
+            ty: dozerc::types::SqlType::Duration,
+            nullable: true,
+        });
+        s
+    };
+    let f = front_end_text("duration.yaml", yaml, schema);
+    let refused: Vec<_> = f
+        .diags
+        .iter()
+        .filter(|d| d.code == "catalog::unsupported-type")
+        .collect();
+    assert!(!refused.is_empty(), "{}", f.rendered());
+    assert!(refused.iter().all(|d| !d.labels.is_empty()));
+    assert!(
+        !f.diags.iter().any(|d| d.code.starts_with("codegen::")),
+        "{}",
+        f.rendered()
+    );
 }
 
 /// The app crate dozerc emits for a good corpus config, with fixed paths so snapshots do not

@@ -166,8 +166,8 @@ fn config(pg: &TestPostgres, tables: &[String], queries: &[(String, String)]) ->
     yaml
 }
 
-/// An `error` record's SQL alone in a config over the app's sources, and the YAML line its SQL
-/// starts on (indented by two spaces).
+/// An `error` record's SQL alone in a config over every table of the folder, and the YAML line
+/// its SQL starts on (indented by two spaces).
 fn error_config(sources: &[String], sql: &str) -> (String, usize) {
     let mut yaml = String::from(
         "version: 1\napp_name: sql_case\nconnections:\n  - name: pg\n    config: !Postgres\n      user: postgres\n      host: 127.0.0.1\n      database: cases\nsources:\n",
@@ -266,12 +266,7 @@ fn sql_cases_match_postgres() {
                 sql,
             } => {
                 let schema = |name: &str| app.checked.catalog.sources[name].schema.clone();
-                let used: Vec<String> = tables
-                    .iter()
-                    .filter(|t| sql.to_ascii_lowercase().contains(t.as_str()))
-                    .cloned()
-                    .collect();
-                let (yaml, first) = error_config(&used, sql);
+                let (yaml, first) = error_config(&tables, sql);
                 let f = front_end_text("case.yaml", yaml, schema);
                 let rendered = f.rendered();
                 let want = format!("case.yaml:{}:{}", first + line - 1, column + 2);

@@ -144,18 +144,18 @@ impl Runner {
                     // One reader for all tables of a connection (a transaction may span them),
                     // where its first table is.
                     SourceKind::Postgres(t) => {
-                        let first = sources.iter().position(|o| {
-                            matches!(&o.kind, SourceKind::Postgres(o) if o.connection.name == t.connection.name)
-                        });
-                        if first != Some(i) {
+                        let same_connection = |o: &SourceKind| {
+                            matches!(o, SourceKind::Postgres(o) if o.connection.name == t.connection.name)
+                        };
+                        if sources[..i].iter().any(|o| same_connection(&o.kind)) {
                             continue;
                         }
                         let tables: Vec<(usize, PgTable)> = sources
                             .iter()
                             .enumerate()
                             .filter_map(|(j, o)| match &o.kind {
-                                SourceKind::Postgres(o) if o.connection.name == t.connection.name => {
-                                    Some((j, o.clone()))
+                                SourceKind::Postgres(p) if same_connection(&o.kind) => {
+                                    Some((j, p.clone()))
                                 }
                                 _ => None,
                             })

@@ -261,7 +261,9 @@ mod tests {
         let store = Store::open(dir.path(), None).unwrap();
         let log = store
             .write_batch(|txn| {
-                let meta = store.env().create_database(txn, Some("app.meta"))?;
+                let meta = store
+                    .env()
+                    .create_database(txn, Some(crate::meta::META_DB))?;
                 EventLog::open(store.env(), txn, meta, Duration::from_secs(60))
             })
             .unwrap();

@@ -213,17 +213,16 @@ fn test(extra: &[String]) -> Result<()> {
     // the workspace's rustc wrapper, as `cargo clippy` itself runs it), so no separate check build
     // of the whole tree is needed. The same wrapper stays on for running the tests, so nothing is
     // compiled again.
-    let lint = |cmd: &mut Command| -> Result<()> {
-        let driver = clippy_driver(&cargo)?;
-        cmd.env("RUSTC_WORKSPACE_WRAPPER", driver).env(
+    let driver = clippy_driver(&cargo)?;
+    let lint = |cmd: &mut Command| {
+        cmd.env("RUSTC_WORKSPACE_WRAPPER", &driver).env(
             "CLIPPY_ARGS",
             "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
         );
-        Ok(())
     };
     let mut build = Command::new(&cargo);
     build.args(["test", "--workspace", "--all-targets", "--no-run"]);
-    lint(&mut build)?;
+    lint(&mut build);
     let built = run(&mut build);
     let prepared = shared.join();
     built?;
@@ -233,7 +232,7 @@ fn test(extra: &[String]) -> Result<()> {
     }
     let mut tests = Command::new(&cargo);
     tests.args(["test", "--workspace"]).args(extra);
-    lint(&mut tests)?;
+    lint(&mut tests);
     run_tests(&mut tests)
 }
 

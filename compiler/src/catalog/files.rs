@@ -25,10 +25,7 @@ pub fn infer(
     source: &Source,
     diags: &mut Diagnostics,
 ) -> Option<TableSchema> {
-    let table = ls
-        .tables
-        .iter()
-        .find(|t| t.name.value == source.table_name.value)?;
+    let table = ls.table(&source.table_name.value)?;
     let dir = config.resolve_path(&ls.path.value).join(&table.path.value);
     // Records the app would skip do not stop the sampling either.
     let skip_bad = config.app.on_bad_record == OnBadRecord::Skip;

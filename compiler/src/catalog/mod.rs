@@ -139,21 +139,14 @@ fn definition(config: &Config, source: &Source) -> Option<String> {
                     v(&pg.database)
                 )
             });
-            let schema = source
-                .schema
-                .as_ref()
-                .or(pg.schema.as_ref())
-                .map_or("public", |s| s.value.as_str());
+            let schema = source.postgres_schema(pg);
             format!(
                 "postgres {target} {schema}.{} columns={columns}",
                 source.table_name.value
             )
         }
         ConnectionKind::LocalStorage(ls) => {
-            let t = ls
-                .tables
-                .iter()
-                .find(|t| t.name.value == source.table_name.value)?;
+            let t = ls.table(&source.table_name.value)?;
             let overrides: Vec<String> = t
                 .column_types
                 .iter()

@@ -81,11 +81,7 @@ pub fn introspect(
             return None;
         }
     };
-    let schema_name = source
-        .schema
-        .as_ref()
-        .or(pg.schema.as_ref())
-        .map_or_else(|| "public".to_string(), |s| s.value.clone());
+    let schema_name = source.postgres_schema(pg).to_string();
     let result = runtime.block_on(async {
         tokio::time::timeout(
             INTROSPECTION_TIMEOUT,

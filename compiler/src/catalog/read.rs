@@ -74,10 +74,7 @@ pub fn reading(config: &Config, source: &Source) -> Option<SourceRead> {
     let conn = config.connection(&source.connection.value)?;
     match &conn.kind {
         ConnectionKind::LocalStorage(ls) => {
-            let table = ls
-                .tables
-                .iter()
-                .find(|t| t.name.value == source.table_name.value)?;
+            let table = ls.table(&source.table_name.value)?;
             let format = match table.format {
                 config::FileFormat::Csv => FileFormat::Csv,
                 config::FileFormat::JsonLines => FileFormat::JsonLines,
@@ -98,11 +95,7 @@ pub fn reading(config: &Config, source: &Source) -> Option<SourceRead> {
             }))
         }
         ConnectionKind::Postgres(pg) => {
-            let schema = source
-                .schema
-                .as_ref()
-                .or(pg.schema.as_ref())
-                .map_or("public", |s| s.value.as_str());
+            let schema = source.postgres_schema(pg);
             pg_read(
                 config,
                 &conn.name.value,

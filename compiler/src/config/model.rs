@@ -168,6 +168,13 @@ pub struct LocalStorage {
     pub tables: Vec<FileTable>,
 }
 
+impl LocalStorage {
+    /// The table of this name.
+    pub fn table(&self, name: &str) -> Option<&FileTable> {
+        self.tables.iter().find(|t| t.name.value == name)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileFormat {
     Csv,
@@ -222,6 +229,17 @@ pub struct Source {
     pub columns: Option<Vec<Spanned<String>>>,
     pub schema: Option<Spanned<String>>,
     pub span: Span,
+}
+
+impl Source {
+    /// The PostgreSQL schema the source's table is in: the source's `schema`, else the
+    /// connection's, else `public`.
+    pub fn postgres_schema<'a>(&'a self, pg: &'a PostgresConfig) -> &'a str {
+        self.schema
+            .as_ref()
+            .or(pg.schema.as_ref())
+            .map_or("public", |s| s.value.as_str())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

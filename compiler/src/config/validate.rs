@@ -45,11 +45,7 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
         };
         match &conn.kind {
             ConnectionKind::LocalStorage(ls) => {
-                if !ls
-                    .tables
-                    .iter()
-                    .any(|t| t.name.value == source.table_name.value)
-                {
+                if ls.table(&source.table_name.value).is_none() {
                     let mut d = Diagnostic::error(
                         "config::unknown-table",
                         format!(

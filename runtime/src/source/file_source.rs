@@ -84,21 +84,13 @@ impl<E: From<SourceError> + From<OpError>> Source<E> for FileSource {
 
     fn describe(&self, committed: Option<&[u8]>) -> Result<Vec<(usize, String)>, SourceError> {
         let table = self.reader.table();
-        let (mut text, position) = match committed {
-            Some(_) => {
-                let p = decode_position(&self.name, committed)?;
-                let text = match table.format {
-                    FileFormat::Parquet => format!("read up to {} row {}", p.file, p.line),
-                    _ => format!("read up to {} line {} (byte {})", p.file, p.line, p.offset),
-                };
-                (text, p)
-            }
-            None => (
-                format!("nothing read yet ({})", table.dir.display()),
-                FilePosition::default(),
-            ),
+        let p = decode_position(&self.name, committed)?;
+        let mut text = match (committed, &table.format) {
+            (None, _) => format!("nothing read yet ({})", table.dir.display()),
+            (Some(_), FileFormat::Parquet) => format!("read up to {} row {}", p.file, p.line),
+            (Some(_), _) => format!("read up to {} line {} (byte {})", p.file, p.line, p.offset),
         };
-        let pending = FileReader::pending(table, &position)?;
+        let pending = FileReader::pending(table, &p)?;
         if pending.open_last_line {
             text.push_str(&format!(
                 "; {} byte(s) pending: a last line without a line break, read once the file has not grown for {:?} (or by `run --once`)",

@@ -126,7 +126,7 @@ impl FileReader {
     /// Reads the files as they are now: nothing more is written to them, so a last line without
     /// a line break is a record right away (`run --once`).
     pub fn reading_files_as_they_are(mut self) -> Self {
-        self.as_they_are = true;
+        self.read_files_as_they_are();
         self
     }
 
