@@ -725,8 +725,8 @@ fn schema_changes_are_ignored_unless_they_break_a_query_and_the_api_keeps_servin
     assert_eq!(running.count("sales"), 101);
 }
 
-/// Figures for the closing note and the benchmark (`cargo test --test postgres_cdc -- --ignored
-/// --nocapture`): row changes applied per second end to end, and commit-to-visible latency under
+/// Figures for the closing note and the benchmark (`cargo test -p dozer-tests --test e2e --
+/// --ignored --nocapture postgres_cdc::measure`): row changes applied per second end to end, and commit-to-visible latency under
 /// a steady load. Prints, asserts nothing about time.
 #[test]
 #[ignore = "a measurement, not a test"]

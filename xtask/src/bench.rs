@@ -820,9 +820,9 @@ struct CdcFigures {
 /// example app, the writers and the `pg_recvlogical` baseline) and reads what it prints.
 fn cdc_run(quick: bool, unindexed: bool) -> Result<CdcFigures> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.args(["test", "-q", "-p", "dozer-tests", "--test", "postgres_cdc"])
+    cmd.args(["test", "-q", "-p", "dozer-tests", "--test", "e2e"])
         .args([
-            "measure_cdc_throughput_and_freshness",
+            "postgres_cdc::measure_cdc_throughput_and_freshness",
             "--",
             "--ignored",
             "--nocapture",
