@@ -68,6 +68,23 @@ impl Running {
         (r.status().as_u16(), r.json().unwrap())
     }
 
+    /// A GET with `If-None-Match: tag` that answers `status`: the answer's ETag and
+    /// Cache-Control.
+    fn conditional(&self, path: &str, tag: Option<&str>, status: u16) -> (String, String) {
+        let mut r = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = tag {
+            r = r.header("if-none-match", t);
+        }
+        let r = r.send().unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path} with {tag:?}");
+        let header = |h: &str| r.headers()[h].to_str().unwrap().to_string();
+        let got = (header("etag"), header("cache-control"));
+        if status == 304 {
+            assert!(r.bytes().unwrap().is_empty(), "a 304 has no body");
+        }
+        got
+    }
+
     /// A successful query's records.
     fn query(&self, endpoint: &str, q: Json) -> Vec<Json> {
         let (status, body) = self.post(&format!("/{endpoint}/query"), &q.to_string());
@@ -307,6 +324,13 @@ fn every_route_answers_from_the_endpoints() {
     );
     assert_eq!(status, 404, "{error}");
 
+    // Cacheable reads: a repeated read with the answer's tag is a 304 without a body.
+    let (tag, _) = api.conditional("/sales_by_country/France", None, 200);
+    let (again, cache) = api.conditional("/sales_by_country/France", Some(&tag), 304);
+    assert_eq!((again, cache.as_str()), (tag.clone(), "no-cache"));
+    let (other, _) = api.conditional("/sales_by_country/Germany", Some(&tag), 200);
+    assert_ne!(other, tag, "another request, another tag");
+
     // (REST answers first: the blocking HTTP client cannot run inside the async gRPC checks.)
     let rest = api.query("sales_by_country", top_countries());
     let rest_count = api.post("/clv/count", "").1;
@@ -327,6 +351,9 @@ fn every_route_answers_from_the_endpoints() {
         positions,
         &dir.path().join("data/sales"),
     ));
+    // After the changes: the old tag no longer holds.
+    let (changed, _) = api.conditional("/sales_by_country/France", Some(&tag), 200);
+    assert_ne!(changed, tag);
     typed_event_check(&api, dir.path());
     pydozer_event_check(&api, &dir.path().join("data/sales"));
 }
@@ -669,6 +696,22 @@ async fn event_checks(api: &Running, data: &Path) -> Vec<u64> {
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
     assert!(bad.message().contains("unknown field `Land`"), "{bad}");
 
+    let mut sse = reqwest::Client::new()
+        .get(format!("{}/sales_by_country/events", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    let bad_sse = reqwest::Client::new()
+        .get(format!(
+            "{}/sales_by_country/events?filter={{\"Land\":1}}",
+            api.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_sse.status(), 400);
+
     append_sales(data, "sales_2.csv", "Atlantis");
     let deadline = std::time::Duration::from_secs(60);
     let (mut inserted, mut updated) = (false, false);
@@ -697,6 +740,47 @@ async fn event_checks(api: &Running, data: &Path) -> Vec<u64> {
                 updated = true;
             }
             other => panic!("unexpected event {other:?}"),
+        }
+    }
+    // The SSE stream carries the same events: positions, operations and records.
+    let mut text = String::new();
+    let mut sse_events: Vec<Json> = vec![];
+    while sse_events.len() < positions.len() {
+        let chunk = tokio::time::timeout(deadline, sse.chunk())
+            .await
+            .expect("SSE events arrive")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = text.find("\n\n") {
+            let message: String = text.drain(..end + 2).collect();
+            let id = message.lines().find_map(|l| l.strip_prefix("id: "));
+            let data = message.lines().find_map(|l| l.strip_prefix("data: "));
+            if let (Some(id), Some(data)) = (id, data) {
+                let event: Json = serde_json::from_str(data).unwrap();
+                assert_eq!(event["position"].to_string(), id);
+                sse_events.push(event);
+            }
+        }
+    }
+    let sse_positions: Vec<u64> = sse_events
+        .iter()
+        .map(|e| e["position"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sse_positions, positions, "SSE and gRPC positions");
+    for e in &sse_events {
+        assert_eq!(e["endpoint"], "sales_by_country");
+        match e["new"]["Country"].as_str().unwrap() {
+            "Atlantis" => assert_eq!(e["type"], "INSERT"),
+            "France" => {
+                assert_eq!(e["type"], "UPDATE");
+                assert_eq!(e["old"]["Country"], "France");
+                assert_eq!(
+                    e["new"]["__dozer_record_version"].as_u64().unwrap(),
+                    e["old"]["__dozer_record_version"].as_u64().unwrap() + 1
+                );
+            }
+            other => panic!("unexpected SSE event for {other}"),
         }
     }
     let op = tokio::time::timeout(deadline, atlantis_inserts.message())

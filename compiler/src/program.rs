@@ -58,6 +58,8 @@ pub struct ProgramEndpoint {
     /// Fields without Dozer's default sorted index (`index.skip_default`).
     pub skip_default: Vec<String>,
     pub secondary: Vec<Secondary>,
+    /// The `Cache-Control` of its read answers (`None`: the runtime's default).
+    pub cache_control: Option<String>,
 }
 
 /// What a change that conflicts with the table does.
@@ -221,6 +223,7 @@ fn endpoint(ep: &config::Endpoint) -> ProgramEndpoint {
             config::OnDelete::Panic => OnConflict::Fail,
         },
         skip_default: names(&ep.skip_default),
+        cache_control: ep.cache_control.as_ref().map(|c| c.value.clone()),
         secondary: ep
             .secondary
             .iter()

@@ -22,7 +22,7 @@ use heed::types::{Bytes, Unit, U64};
 use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::codec::{Decode, Encode, Reader};
+use crate::codec::{Decode, DecodeError, Encode, Reader};
 use crate::error::OpError;
 use crate::lmdb_key;
 use crate::weight::Weight;
@@ -108,6 +108,17 @@ pub struct Table {
 }
 
 const NEXT_ID: &[u8] = b"next_id";
+const VERSION: &[u8] = b"version";
+
+/// Which committed contents of a table a reader sees: the stamp of the table's first change (its
+/// creation time, so that a store made anew never repeats an old store's versions) and the number
+/// of batches that have changed it since. Equal versions of a table are equal contents: HTTP
+/// caches validate answers by it (`ETag`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TableVersion {
+    pub stamp: u64,
+    pub changes: u64,
+}
 
 /// Record ids handed out during one batch; the counter is written back once at its end.
 struct Ids {
@@ -301,6 +312,37 @@ impl Table {
         })
     }
 
+    /// The committed version of the table's contents.
+    pub fn version(&self, txn: &RoTxn<WithoutTls>) -> Result<TableVersion, OpError> {
+        let Some(b) = self.meta.get(txn, VERSION)? else {
+            return Ok(TableVersion::default());
+        };
+        let (stamp, changes) = b
+            .split_at_checked(8)
+            .and_then(|(s, c)| Some((s.try_into().ok()?, c.try_into().ok()?)))
+            .ok_or(DecodeError("table version"))?;
+        Ok(TableVersion {
+            stamp: u64::from_be_bytes(stamp),
+            changes: u64::from_be_bytes(changes),
+        })
+    }
+
+    /// Counts one more batch that changed the table.
+    fn bump_version(&self, txn: &mut RwTxn) -> Result<(), OpError> {
+        let mut v = self.version(txn)?;
+        if v.stamp == 0 {
+            v.stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| {
+                    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
+                });
+        }
+        v.changes += 1;
+        let bytes = [v.stamp.to_be_bytes(), v.changes.to_be_bytes()].concat();
+        self.meta.put(txn, VERSION, &bytes)?;
+        Ok(())
+    }
+
     /// The table's next record id, read once per batch ([`Ids`] hands them out and writes the
     /// counter back once).
     fn ids_for_batch(&self, txn: &RwTxn) -> Result<Ids, OpError> {
@@ -409,10 +451,14 @@ impl Table {
         keys: &dyn RowKeys,
         changes: Vec<(Vec<u8>, Weight)>,
     ) -> Result<Vec<RecordChange>, OpError> {
-        match self.kind {
-            KeyKind::Primary => self.apply_keyed(txn, keys, changes),
-            KeyKind::Synthetic => self.apply_synthetic(txn, keys, changes),
+        let out = match self.kind {
+            KeyKind::Primary => self.apply_keyed(txn, keys, changes)?,
+            KeyKind::Synthetic => self.apply_synthetic(txn, keys, changes)?,
+        };
+        if !out.is_empty() {
+            self.bump_version(txn)?;
         }
+        Ok(out)
     }
 
     fn apply_keyed(

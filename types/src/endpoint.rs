@@ -38,6 +38,22 @@ pub struct EndpointSchema {
     pub primary_key: Option<Vec<usize>>,
     /// Secondary indexes, numbered as in the table.
     pub indexes: Vec<IndexDef>,
+    /// The `Cache-Control` of its read answers (the endpoint's `cache_control` key); `None`:
+    /// [`DEFAULT_CACHE_CONTROL`].
+    pub cache_control: Option<String>,
+}
+
+/// How read answers may be cached unless an endpoint says otherwise: kept, but revalidated
+/// (by `ETag`) before every use, so that no cache ever serves a stale answer.
+pub const DEFAULT_CACHE_CONTROL: &str = "no-cache";
+
+impl EndpointSchema {
+    /// The `Cache-Control` of the endpoint's read answers.
+    pub fn cache_control(&self) -> &str {
+        self.cache_control
+            .as_deref()
+            .unwrap_or(DEFAULT_CACHE_CONTROL)
+    }
 }
 
 /// A secondary index of an endpoint's table.

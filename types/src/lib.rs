@@ -27,7 +27,7 @@ pub mod text;
 mod value;
 
 pub use date_part::DatePart;
-pub use endpoint::{EndpointSchema, FieldDef, IndexDef};
+pub use endpoint::{EndpointSchema, FieldDef, IndexDef, DEFAULT_CACHE_CONTROL};
 pub use rust_decimal::Decimal;
 pub use sql_type::SqlType;
 pub use value::Value;

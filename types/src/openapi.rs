@@ -256,8 +256,15 @@ fn key_parameter(e: &EndpointSchema) -> Option<(Json, String)> {
 fn filter_value_schema(ty: SqlType) -> Option<Json> {
     Some(match ty {
         SqlType::Boolean => json!({"type": "boolean"}),
-        SqlType::Int => json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX}),
-        SqlType::UInt => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+        // As a number, or as a string of digits for clients whose numbers are doubles.
+        SqlType::Int => json!({"anyOf": [
+            {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX},
+            {"type": "string", "pattern": "^-?[0-9]{1,19}$"},
+        ]}),
+        SqlType::UInt => json!({"anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": u64::MAX},
+            {"type": "string", "pattern": "^[0-9]{1,20}$"},
+        ]}),
         SqlType::Float => {
             json!({"anyOf": [{"type": "number"}, {"type": "string", "enum": ["NaN", "inf", "-inf"]}]})
         }
@@ -287,8 +294,10 @@ fn filter_schema(e: &EndpointSchema) -> Json {
         for op in ["$eq", "$ne"] {
             ops.insert(op.into(), nullable.clone());
         }
-        for op in ["$lt", "$lte", "$gt", "$gte"] {
-            ops.insert(op.into(), value.clone());
+        if f.ty.is_orderable() {
+            for op in ["$lt", "$lte", "$gt", "$gte"] {
+                ops.insert(op.into(), value.clone());
+            }
         }
         ops.insert("$in".into(), json!({"type": "array", "items": nullable}));
         if matches!(f.ty, SqlType::String | SqlType::Text) {
@@ -323,7 +332,7 @@ fn query_schema(e: &EndpointSchema, max_limit: u64) -> Json {
     let sortable: Vec<&str> = e
         .fields
         .iter()
-        .filter(|f| !matches!(f.ty, SqlType::Binary | SqlType::Json))
+        .filter(|f| f.ty.is_orderable())
         .map(|f| f.name.as_str())
         .collect();
     json!({
@@ -393,6 +402,7 @@ mod tests {
             ],
             primary_key: Some(vec![0]),
             indexes: vec![],
+            cache_control: None,
         };
         let doc = document("shop", &[e], 10_000, Some(0));
         assert_eq!(doc["openapi"], "3.1.0");

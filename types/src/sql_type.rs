@@ -98,6 +98,17 @@ impl SqlType {
         matches!(self, SqlType::String | SqlType::Text)
     }
 
+    /// Whether the API filters on values of this type (`$eq`, `$in`, …).
+    pub fn is_filterable(self) -> bool {
+        !matches!(self, SqlType::Binary | SqlType::Duration)
+    }
+
+    /// Whether the API orders values of this type: `$lt`, `$lte`, `$gt`, `$gte` and `$order_by`
+    /// take it. The OpenAPI document and the generated SDKs offer those only where this holds.
+    pub fn is_orderable(self) -> bool {
+        self.is_filterable() && self != SqlType::Json
+    }
+
     pub fn is_temporal(self) -> bool {
         matches!(self, SqlType::Timestamp | SqlType::Date)
     }

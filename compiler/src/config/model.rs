@@ -251,6 +251,8 @@ pub struct Endpoint {
     pub skip_default: Vec<Spanned<String>>,
     pub secondary: Vec<SecondaryIndex>,
     pub conflict_resolution: ConflictResolution,
+    /// The `Cache-Control` of its read answers (dozerc's; Dozer had none).
+    pub cache_control: Option<Spanned<String>>,
     pub span: Span,
 }
 

@@ -507,7 +507,14 @@ fn decode_endpoint(d: &mut Decoder, node: &Node, i: usize) -> Option<Endpoint> {
     let f = d.fields(
         node,
         &what,
-        &["name", "path", "table_name", "index", "conflict_resolution"],
+        &[
+            "name",
+            "path",
+            "table_name",
+            "index",
+            "conflict_resolution",
+            "cache_control",
+        ],
     )?;
     let name = d
         .required(&f, "name", "my_endpoint")
@@ -588,10 +595,30 @@ fn decode_endpoint(d: &mut Decoder, node: &Node, i: usize) -> Option<Endpoint> {
             }
         }
     }
+    let cache_control = f
+        .get("cache_control")
+        .and_then(|n| d.string(n, &format!("`cache_control` of {what}")))
+        .and_then(|v| {
+            // A header value: visible ASCII and blanks (RFC 9110).
+            let bad = v.value.bytes().find(|b| !(b" \t".contains(b) || b.is_ascii_graphic()));
+            if bad.is_none() && !v.value.trim().is_empty() {
+                return Some(v);
+            }
+            d.error(
+                Diagnostic::error(
+                    "config::bad-cache-control",
+                    format!("`cache_control` of {what} is not an HTTP header value"),
+                )
+                .label(v.span, "printable ASCII only, and not empty")
+                .help("give directives like `no-cache` or `public, max-age=5, stale-while-revalidate=30`"),
+            );
+            None
+        });
     Some(Endpoint {
         name: name?,
         path: path?,
         table_name: table_name?,
+        cache_control,
         primary_key,
         skip_default,
         secondary,

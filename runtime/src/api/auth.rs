@@ -587,6 +587,7 @@ pub fn visible_schema(e: &EndpointSchema, grant: &EndpointGrant) -> EndpointSche
                 IndexDef::FullText(c) => renumber[*c].map(IndexDef::FullText),
             })
             .collect(),
+        cache_control: e.cache_control.clone(),
     }
 }
 
@@ -616,6 +617,7 @@ mod tests {
                 ],
                 primary_key: Some(vec![0]),
                 indexes: vec![],
+                cache_control: None,
             },
             EndpointSchema {
                 name: "customers".into(),
@@ -623,6 +625,7 @@ mod tests {
                 fields: vec![field("name", SqlType::String)],
                 primary_key: Some(vec![0]),
                 indexes: vec![],
+                cache_control: None,
             },
         ]
     }

@@ -24,7 +24,7 @@ use tonic::Status;
 use super::auth::EndpointGrant;
 use super::exec::matches;
 use super::feed::{read_newest, EventFeed};
-use super::query::Filter;
+use super::query::{parse_filter, Filter};
 use super::state::ApiState;
 use crate::event_log::Read;
 use crate::table::ChangeKind;
@@ -48,6 +48,20 @@ pub enum EventTypes {
     InsertOnly,
     UpdateOnly,
     DeleteOnly,
+}
+
+impl EventTypes {
+    /// The type filter by its gRPC name (`ALL`, `INSERT_ONLY`, `UPDATE_ONLY`, `DELETE_ONLY`),
+    /// in any case.
+    pub fn from_name(name: &str) -> Option<EventTypes> {
+        Some(match name.to_ascii_uppercase().as_str() {
+            "ALL" => EventTypes::All,
+            "INSERT_ONLY" => EventTypes::InsertOnly,
+            "UPDATE_ONLY" => EventTypes::UpdateOnly,
+            "DELETE_ONLY" => EventTypes::DeleteOnly,
+            _ => return None,
+        })
+    }
 }
 
 /// An event as one subscriber sees it: the operation, the old row (updates) and the row.
@@ -92,6 +106,40 @@ pub struct Subscription {
     pub types: EventTypes,
     /// The subscriber's access (the fields its events show).
     pub grant: EndpointGrant,
+}
+
+/// One endpoint followed by a subscriber (gRPC `OnEvent` or SSE): its `$filter` checked against
+/// the endpoint's fields the grant shows, and limited to the grant's rows.
+pub fn subscription(
+    state: &ApiState,
+    grant: EndpointGrant,
+    name: &str,
+    types: EventTypes,
+    filter: Option<&str>,
+) -> Result<Subscription, Status> {
+    let endpoint = grant.endpoint();
+    let filter = match filter.map(str::trim) {
+        None | Some("") => None,
+        Some(text) => {
+            let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                Status::invalid_argument(format!("the filter of `{name}` is not valid JSON: {e}"))
+            })?;
+            parse_filter(
+                &json,
+                &state.pipeline.endpoints()[endpoint].fields,
+                grant.visible(),
+                state.settings.limits,
+            )
+            .map_err(|e| Status::invalid_argument(format!("the filter of `{name}`: {e}")))?
+        }
+    };
+    Ok(Subscription {
+        endpoint,
+        name: name.to_string(),
+        filter: grant.restrict(filter),
+        types,
+        grant,
+    })
 }
 
 /// Changes read per read transaction.

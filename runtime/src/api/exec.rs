@@ -706,6 +706,7 @@ mod tests {
             .collect(),
             primary_key: Some(vec![0]),
             indexes,
+            cache_control: None,
         }
     }
 

@@ -5,11 +5,14 @@
 //! to the executor.
 
 pub mod auth;
+pub mod etag;
 pub mod events;
 pub mod exec;
 pub mod feed;
 pub mod grpc;
+pub mod http;
 pub mod query;
 pub mod rest;
 pub mod settings;
+pub mod sse;
 pub mod state;

@@ -185,6 +185,12 @@ pub fn parse_filter(
     .map(Some)
 }
 
+/// An optional `-` and digits only: `parse` would also take a `+`.
+fn is_digits(t: &str) -> bool {
+    let d = t.strip_prefix('-').unwrap_or(t);
+    !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn kind(v: &Json) -> &'static str {
     match v {
         Json::Null => "null",
@@ -368,6 +374,16 @@ impl Parser<'_> {
                 _ => None,
             };
             if let Some(cmp) = cmp {
+                let f = &self.fields[field];
+                if !matches!(cmp, CompareOp::Eq | CompareOp::Ne) && !f.ty.is_orderable() {
+                    return err(
+                        &path,
+                        format!(
+                            "`{}` is {}, which has no order; use $eq, $ne or $in",
+                            f.name, f.ty
+                        ),
+                    );
+                }
                 let value = self.value(field, v, &path)?;
                 if value.is_null() && !matches!(cmp, CompareOp::Eq | CompareOp::Ne) {
                     return err(&path, "needs a value to compare with, not null");
@@ -468,6 +484,15 @@ impl Parser<'_> {
                 Some(Whole::Unsigned(u)) => Value::UInt(u),
                 _ => return err(path, format!("`{}` is uint; {n} is not an unsigned 64-bit integer", f.name)),
             },
+            // Digits in a string: exact for clients whose numbers are doubles (JavaScript's).
+            (SqlType::Int, Json::String(t)) => match t.parse::<i64>() {
+                Ok(i) if is_digits(t) => Value::Int(i),
+                _ => return err(path, format!("`{}` is int; `{t}` is not a 64-bit integer", f.name)),
+            },
+            (SqlType::UInt, Json::String(t)) => match t.parse::<u64>() {
+                Ok(u) if is_digits(t) => Value::UInt(u),
+                _ => return err(path, format!("`{}` is uint; `{t}` is not an unsigned 64-bit integer", f.name)),
+            },
             (SqlType::Float, Json::Number(n)) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             (SqlType::Float, Json::String(s)) => match s.to_ascii_lowercase().as_str() {
                 "nan" => Value::Float(f64::NAN),
@@ -523,7 +548,7 @@ impl Parser<'_> {
                 None => return err(path, format!("`{}` is date; `{s}` is not one (use YYYY-MM-DD)", f.name)),
             },
             (SqlType::Json, j) => Value::Json(j.clone()),
-            (SqlType::Binary | SqlType::Duration, _) => {
+            (ty, _) if !ty.is_filterable() => {
                 return err(path, format!("not supported yet: filtering on {} fields (`{}`)", f.ty, f.name))
             }
             _ => return bad(),
@@ -549,7 +574,7 @@ impl Parser<'_> {
                 Some("desc") => true,
                 _ => return err(&path, "expected \"asc\" or \"desc\""),
             };
-            if matches!(self.fields[field].ty, SqlType::Binary | SqlType::Json) {
+            if !self.fields[field].ty.is_orderable() {
                 return err(
                     &path,
                     format!(
@@ -595,6 +620,19 @@ mod tests {
     }
 
     #[test]
+    fn integers_as_digit_strings_are_exact() {
+        let q = parse(json!({"$filter": {"id": {"$gt": "9007199254740993"}}})).unwrap();
+        assert_eq!(
+            q.filter,
+            Some(Filter::Compare {
+                field: 0,
+                op: CompareOp::Gt,
+                value: Value::Int(9_007_199_254_740_993)
+            })
+        );
+    }
+
+    #[test]
     fn dozer_queries_parse() {
         let q = parse(json!({
             "$filter": {"id": 1, "price": {"$gt": "2.50", "$lte": 10}, "name": {"$contains": "Red Apple"},
@@ -637,7 +675,12 @@ mod tests {
             (
                 json!({"$filter": {"id": {"$gt": "x"}}}),
                 "$filter.id.$gt",
-                "`id` is int; a string does not convert to it",
+                "`id` is int; `x` is not a 64-bit integer",
+            ),
+            (
+                json!({"$filter": {"id": {"$gt": "+1"}}}),
+                "$filter.id.$gt",
+                "`id` is int; `+1` is not a 64-bit integer",
             ),
             (
                 json!({"$filter": {"id": {"$like": 1}}}),

@@ -9,6 +9,7 @@
 //! | `POST <path>/query` | a query (body may be empty) → records |
 //! | `POST <path>/count` | a query's `$filter` → a bare number |
 //! | `POST <path>/phase` | `"Snapshotting"` or `"Streaming"` |
+//! | `GET <path>/events` | live changes as Server-Sent Events ([`super::sse`]) |
 //! | `GET`/`POST <path>/oapi`, `GET /openapi.json` | OpenAPI 3.1 documents (`dozer_types::openapi`) |
 //! | `POST /auth/token` | a token for the access in the body (needs an `All` token) |
 //!
@@ -17,6 +18,11 @@
 //! and the OpenAPI documents show only those, with only its fields), only its rows (a by-key read
 //! of another row is 404) and only its fields (the others are left out of records, and filtering
 //! or sorting on them is a 400).
+//!
+//! Read answers (`GET`, `query`, `count`) are cacheable: an `ETag` of the table's committed version
+//! and the request, `304` for a current `If-None-Match`, the endpoint's `Cache-Control`
+//! ([`super::etag`]). `X-Dozer-Int64: string` asks for 64-bit integers as strings
+//! ([`super::http::JsonForm`]).
 //!
 //! Each request is answered from one LMDB read transaction on a blocking thread, so it sees whole
 //! batches only, never waits for the pipeline, and never makes the pipeline wait. Bad requests get
@@ -29,22 +35,26 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, Query as UrlQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use dozer_types::parse::parse_value;
 use dozer_types::Value;
-use serde_json::{json, Map, Value as Json};
+use heed::{RoTxn, WithoutTls};
+use serde_json::{json, Value as Json};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use super::auth::visible_schema;
-use super::auth::{parse_ttl, Access, AuthError, EndpointGrant, Grant, IssueError, AUTH_OFF};
+use super::auth::{parse_ttl, Access, EndpointGrant, IssueError, AUTH_OFF};
+use super::etag::{cache_headers, not_modified, Conditional};
 use super::exec::{ExecError, Executor, RecordOut};
-use super::query::{parse_query, QueryError};
-use super::state::{authenticate, read_endpoint, ApiState};
+use super::http::{endpoint_grant, grant, json_response, record_out_json, ApiError, JsonForm};
+use super::query::parse_query;
+use super::sse;
+use super::state::{read_endpoint, ApiState};
 use crate::meta::phase;
 use dozer_types::EndpointSchema;
 
@@ -82,6 +92,14 @@ pub fn router(state: Shared) -> Router {
             .route(
                 &format!("{path}/count"),
                 post(move |s: State<Shared>, h: HeaderMap, body: Bytes| count(s, h, i, body)),
+            )
+            .route(
+                &format!("{path}/events"),
+                get(
+                    move |s: State<Shared>, h: HeaderMap, q: UrlQuery<sse::EventsParams>| {
+                        sse::events(s, h, i, q)
+                    },
+                ),
             )
             .route(
                 &format!("{path}/phase"),
@@ -125,107 +143,6 @@ pub async fn serve(
     .await
 }
 
-/// An API failure as an HTTP response.
-enum ApiError {
-    BadRequest(String),
-    Unauthorized(AuthError),
-    Forbidden(String),
-    NotFound(String),
-    Unprocessable(String),
-    Internal(String),
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, message) = match self {
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
-            ApiError::Unauthorized(e) => {
-                let mut r =
-                    json_response(StatusCode::UNAUTHORIZED, &json!({ "error": e.to_string() }));
-                let challenge = match e {
-                    AuthError::Missing => "Bearer",
-                    _ => "Bearer error=\"invalid_token\"",
-                };
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(challenge),
-                );
-                return r;
-            }
-            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
-            ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
-            ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
-        };
-        json_response(status, &json!({ "error": message }))
-    }
-}
-
-impl From<QueryError> for ApiError {
-    fn from(e: QueryError) -> Self {
-        ApiError::BadRequest(e.to_string())
-    }
-}
-
-impl From<ExecError> for ApiError {
-    fn from(e: ExecError) -> Self {
-        match e {
-            ExecError::TooExpensive(m) => ApiError::Unprocessable(m),
-            ExecError::BadCursor(_) => ApiError::NotFound(e.to_string()),
-            ExecError::Store(e) => ApiError::Internal(format!("reading the store: {e}")),
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        ApiError::Unauthorized(e)
-    }
-}
-
-fn json_response(status: StatusCode, body: &Json) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"null".to_vec());
-    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
-}
-
-/// What the request's token may read.
-fn grant(state: &ApiState, headers: &HeaderMap) -> Result<Arc<Grant>, ApiError> {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
-    Ok(authenticate(state, authorization)?)
-}
-
-/// The request's access to `endpoint`: 401 without a valid token, 403 when the token's scope
-/// leaves the endpoint out.
-fn endpoint_grant(
-    state: &ApiState,
-    headers: &HeaderMap,
-    endpoint: usize,
-) -> Result<EndpointGrant, ApiError> {
-    grant(state, headers)?.to_endpoint(endpoint).ok_or_else(|| {
-        ApiError::Forbidden(format!(
-            "the token does not give access to `{}`",
-            state.pipeline.endpoints()[endpoint].name
-        ))
-    })
-}
-
-/// A record as Dozer's REST API shows it: its fields (those the grant shows),
-/// `__dozer_record_id` and `__dozer_record_version`.
-pub fn record_json(schema: &EndpointSchema, grant: &EndpointGrant, r: &RecordOut) -> Json {
-    let mut o = Map::with_capacity(schema.fields.len() + 2);
-    let visible = grant.visible();
-    for (i, (f, v)) in schema.fields.iter().zip(&r.values).enumerate() {
-        if visible.is_none_or(|v| v[i]) {
-            o.insert(f.name.clone(), v.to_json());
-        }
-    }
-    o.insert("__dozer_record_id".into(), json!(r.id));
-    o.insert("__dozer_record_version".into(), json!(r.version));
-    Json::Object(o)
-}
-
 /// Runs `f` with a read transaction and the granted endpoint's executor on a blocking thread.
 async fn read<T: Send + 'static>(
     state: Shared,
@@ -238,6 +155,46 @@ async fn read<T: Send + 'static>(
         .await
         .map_err(|e| ApiError::Internal(format!("the request's worker failed: {e}")))?
         .map_err(ApiError::from)
+}
+
+/// A read's answer: fresh, or "the one you hold is current"; with its tag either way.
+enum Answer<T> {
+    Fresh(T, String),
+    Current(String),
+}
+
+/// `f` behind the request's validator: the table's version is read first, in the same
+/// transaction, and when the requester holds the current answer nothing else is read.
+fn validated<T>(
+    conditional: Conditional,
+    f: impl FnOnce(&Executor<'_>, &RoTxn<WithoutTls>) -> Result<T, ExecError>,
+) -> impl FnOnce(&Executor<'_>, &RoTxn<WithoutTls>) -> Result<Answer<T>, ExecError> {
+    move |ex, txn| {
+        let tag = conditional.etag(ex.table.version(txn).map_err(ExecError::Store)?);
+        if conditional.is_current(&tag) {
+            return Ok(Answer::Current(tag));
+        }
+        Ok(Answer::Fresh(f(ex, txn)?, tag))
+    }
+}
+
+/// An answer as a response with its caching headers: 304, or `body` of the fresh value.
+fn answer<T>(
+    state: &ApiState,
+    endpoint: usize,
+    answer: Answer<T>,
+    body: impl FnOnce(T) -> Json,
+) -> Response {
+    let schema = &state.pipeline.endpoints()[endpoint];
+    let auth = state.auth.is_some();
+    match answer {
+        Answer::Current(tag) => not_modified(&tag, schema, auth),
+        Answer::Fresh(value, tag) => {
+            let mut r = json_response(StatusCode::OK, &body(value));
+            cache_headers(&mut r, &tag, schema, auth);
+            r
+        }
+    }
 }
 
 /// A request body as JSON: empty is `null`.
@@ -312,21 +269,34 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let grant = endpoint_grant(&state, &headers, endpoint)?;
     let limit = state.settings.default_limit;
-    let records = read(state.clone(), grant.clone(), move |ex, txn| {
-        let q = super::query::Query::default();
-        ex.query(txn, &q, limit)
-    })
+    let conditional = Conditional::of(&headers, "list", &[]);
+    let found = read(
+        state.clone(),
+        grant.clone(),
+        validated(conditional, move |ex, txn| {
+            ex.query(txn, &super::query::Query::default(), limit)
+        }),
+    )
     .await?;
-    Ok(records_response(&state, &grant, &records))
+    let form = JsonForm::of(&headers);
+    Ok(answer(&state, endpoint, found, |records| {
+        records_json(&state, &grant, form, &records)
+    }))
 }
 
-fn records_response(state: &ApiState, grant: &EndpointGrant, records: &[RecordOut]) -> Response {
+fn records_json(
+    state: &ApiState,
+    grant: &EndpointGrant,
+    form: JsonForm,
+    records: &[RecordOut],
+) -> Json {
     let schema = &state.pipeline.endpoints()[grant.endpoint()];
-    let body: Vec<Json> = records
-        .iter()
-        .map(|r| record_json(schema, grant, r))
-        .collect();
-    json_response(StatusCode::OK, &Json::Array(body))
+    Json::Array(
+        records
+            .iter()
+            .map(|r| record_out_json(schema, grant, form, r))
+            .collect(),
+    )
 }
 
 async fn by_key(
@@ -368,20 +338,29 @@ async fn by_key(
     // Outside the token's scope a row does not exist: the same 404 as for a missing one. One
     // B-tree lookup: done on this worker, as the hop to a blocking thread would cost more than
     // the read (queries, which may scan, go through `read`).
-    let found = read_endpoint(&state, &grant, |ex, txn| match lookup {
-        Lookup::Id(id) => ex.by_id(txn, id),
-        Lookup::Key(k) => ex.by_key(txn, &k),
-    })?;
-    match found {
-        Some(r) => Ok(json_response(
-            StatusCode::OK,
-            &record_json(schema, &grant, &r),
-        )),
-        None => Err(ApiError::NotFound(format!(
-            "`{}` has no record with key `{key}`",
-            schema.name
-        ))),
-    }
+    let conditional = Conditional::of(&headers, "key", key.as_bytes());
+    let found = read_endpoint(
+        &state,
+        &grant,
+        validated(conditional, |ex, txn| match lookup {
+            Lookup::Id(id) => ex.by_id(txn, id),
+            Lookup::Key(k) => ex.by_key(txn, &k),
+        }),
+    )?;
+    let found = match found {
+        Answer::Fresh(None, _) => {
+            return Err(ApiError::NotFound(format!(
+                "`{}` has no record with key `{key}`",
+                schema.name
+            )))
+        }
+        Answer::Fresh(Some(r), tag) => Answer::Fresh(r, tag),
+        Answer::Current(tag) => Answer::Current(tag),
+    };
+    let form = JsonForm::of(&headers);
+    Ok(answer(&state, endpoint, found, |r| {
+        record_out_json(schema, &grant, form, &r)
+    }))
 }
 
 enum Lookup {
@@ -405,11 +384,17 @@ async fn query(
         state.settings.limits,
     )?;
     let limit = state.settings.default_limit;
-    let records = read(state.clone(), grant.clone(), move |ex, txn| {
-        ex.query(txn, &q, limit)
-    })
+    let conditional = Conditional::of(&headers, "query", &body);
+    let found = read(
+        state.clone(),
+        grant.clone(),
+        validated(conditional, move |ex, txn| ex.query(txn, &q, limit)),
+    )
     .await?;
-    Ok(records_response(&state, &grant, &records))
+    let form = JsonForm::of(&headers);
+    Ok(answer(&state, endpoint, found, |records| {
+        records_json(&state, &grant, form, &records)
+    }))
 }
 
 async fn count(
@@ -429,8 +414,14 @@ async fn count(
         state.settings.limits,
     )?
     .filter;
-    let n = read(state, grant, move |ex, txn| ex.count(txn, filter.as_ref())).await?;
-    Ok(json_response(StatusCode::OK, &json!(n)))
+    let conditional = Conditional::of(&headers, "count", &body);
+    let found = read(
+        state.clone(),
+        grant,
+        validated(conditional, move |ex, txn| ex.count(txn, filter.as_ref())),
+    )
+    .await?;
+    Ok(answer(&state, endpoint, found, |n| json!(n)))
 }
 
 async fn phase_route(

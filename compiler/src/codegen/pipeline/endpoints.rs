@@ -126,6 +126,7 @@ impl PipelineGen<'_> {
                 fields,
                 primary_key: key,
                 indexes,
+                cache_control: ep.cache_control.clone(),
             },
             at: ep.at,
             table: table.clone(),
@@ -271,8 +272,12 @@ pub(super) fn schema_literal(e: &EndpointSchema) -> String {
             IndexDef::FullText(i) => format!("IndexDef::FullText({i})"),
         })
         .collect();
+    let cache_control = match &e.cache_control {
+        Some(c) => format!("Some({c:?}.into())"),
+        None => "None".to_string(),
+    };
     format!(
-        "EndpointSchema {{ name: {:?}.into(), path: {:?}.into(), fields: Vec::from([{}]), primary_key: {primary_key}, indexes: Vec::from([{}]) }}",
+        "EndpointSchema {{ name: {:?}.into(), path: {:?}.into(), fields: Vec::from([{}]), primary_key: {primary_key}, indexes: Vec::from([{}]), cache_control: {cache_control} }}",
         e.name,
         e.path,
         fields.join(", "),

@@ -26,7 +26,7 @@ use super::proto::types::{EventType, Operation, OperationType, Record};
 use crate::api::auth::{Access, EndpointGrant, Grant, IssueError, AUTH_OFF};
 use crate::api::events::{self, EventTypes, Subscription};
 use crate::api::exec::{ExecError, Executor};
-use crate::api::query::{parse_filter, parse_query, Query};
+use crate::api::query::{parse_query, Query};
 use crate::api::state::ApiState;
 use crate::api::state::{authenticate, read_endpoint};
 use crate::table::ChangeKind;
@@ -133,8 +133,7 @@ pub fn operation_type(kind: ChangeKind) -> OperationType {
     }
 }
 
-/// One endpoint of an `OnEvent` request: its event type and `$filter` checked against the
-/// endpoint's fields the grant shows, and the filter limited to the grant's rows.
+/// One endpoint of an `OnEvent` request: its event type, then [`events::subscription`].
 pub fn subscription(
     state: &ApiState,
     grant: EndpointGrant,
@@ -142,22 +141,6 @@ pub fn subscription(
     event_type: i32,
     filter: Option<&str>,
 ) -> Result<Subscription, Status> {
-    let endpoint = grant.endpoint();
-    let filter = match filter.map(str::trim) {
-        None | Some("") => None,
-        Some(text) => {
-            let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-                Status::invalid_argument(format!("the filter of `{name}` is not valid JSON: {e}"))
-            })?;
-            parse_filter(
-                &json,
-                &state.pipeline.endpoints()[endpoint].fields,
-                grant.visible(),
-                state.settings.limits,
-            )
-            .map_err(|e| Status::invalid_argument(format!("the filter of `{name}`: {e}")))?
-        }
-    };
     let types = match EventType::try_from(event_type) {
         Ok(EventType::All) => EventTypes::All,
         Ok(EventType::InsertOnly) => EventTypes::InsertOnly,
@@ -169,13 +152,7 @@ pub fn subscription(
             )))
         }
     };
-    Ok(Subscription {
-        endpoint,
-        name: name.to_string(),
-        filter: grant.restrict(filter),
-        types,
-        grant,
-    })
+    events::subscription(state, grant, name, types, filter)
 }
 
 #[tonic::async_trait]
