@@ -197,9 +197,9 @@ fn answer<T>(
     }
 }
 
-/// A request body as JSON: empty is `null`.
+/// A request body as JSON: an empty one is `null` (blanks alone are not JSON: a 400).
 fn body_json(body: &[u8]) -> Result<Json, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.is_empty() {
         return Ok(Json::Null);
     }
     serde_json::from_slice(body).map_err(|e| {
