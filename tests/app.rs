@@ -177,17 +177,19 @@ pub struct Serving {
 impl Serving {
     /// `<binary> <args>` with both APIs on free ports of 127.0.0.1, once it says where they are.
     pub fn start(binary: &Path, args: &[&str]) -> Serving {
+        Serving::start_on(binary, args, 0, 0)
+    }
+
+    /// [`Serving::start`] on the given ports (0: any free one), for an app restarted where its
+    /// clients expect it.
+    pub fn start_on(binary: &Path, args: &[&str], rest_port: u16, grpc_port: u16) -> Serving {
         use std::io::BufRead as _;
         let mut child = Command::new(binary)
             .args(args)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--rest-port",
-                "0",
-                "--grpc-port",
-                "0",
-            ])
+            .args(["--host", "127.0.0.1", "--rest-port"])
+            .arg(rest_port.to_string())
+            .arg("--grpc-port")
+            .arg(grpc_port.to_string())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -302,7 +302,7 @@ fn every_read_path_enforces_every_kind_of_token() {
     rt.block_on(grpc_matrix(&api.serving.grpc, &tokens));
     pydozer_auth(&api.serving.grpc, &tokens.master);
     // Last: this changes the data.
-    rt.block_on(scoped_events(&api.serving.grpc, &tokens, dir.path()));
+    rt.block_on(scoped_events(&api.serving, &tokens, dir.path()));
 }
 
 /// REST: each route × each kind of token.
@@ -809,10 +809,23 @@ fn total(r: &Option<dozer_runtime::api::grpc::proto::types::Record>) -> (String,
 /// A subscriber whose token sees totals of at least 100 gets rows entering the scope as
 /// INSERTs, rows leaving it as DELETEs, and nothing about rows outside it; an `All` subscriber
 /// sees every change as the UPDATE it is.
-async fn scoped_events(url: &str, tokens: &Tokens, dir: &Path) {
-    let mut client = CommonGrpcServiceClient::connect(url.to_string())
+/// The same scoped subscription over Server-Sent Events gives the same changes.
+async fn scoped_events(serving: &app::Serving, tokens: &Tokens, dir: &Path) {
+    let mut client = CommonGrpcServiceClient::connect(serving.grpc.clone())
         .await
         .unwrap();
+    let http = reqwest::Client::new();
+    let sse = |token: Option<&str>| {
+        let mut request = http.get(format!("{}/by_customer/events", serving.rest));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        request.send()
+    };
+    let refused = sse(None).await.unwrap();
+    assert_eq!(refused.status(), 401, "SSE without a token");
+    let mut scoped_sse = sse(Some(tokens.other.as_str())).await.unwrap();
+    assert_eq!(scoped_sse.status(), 200);
     let request = || OnEventRequest {
         endpoints: [("by_customer".to_string(), EventFilter::default())].into(),
         resume_after: None,
@@ -867,4 +880,34 @@ async fn scoped_events(url: &str, tokens: &Tokens, dir: &Path) {
             (OperationType::Update, "dan".to_string(), 151),
         ]
     );
+    let mut text = String::new();
+    let mut over_sse = vec![];
+    while over_sse.len() < seen.len() {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), scoped_sse.chunk())
+            .await
+            .expect("the scoped SSE events arrive")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = text.find("\n\n") {
+            let message: String = text.drain(..end + 2).collect();
+            let Some(data) = message.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue;
+            };
+            let event: serde_json::Value = serde_json::from_str(data).unwrap();
+            let kind = match event["type"].as_str().unwrap() {
+                "INSERT" => OperationType::Insert,
+                "UPDATE" => OperationType::Update,
+                "DELETE" => OperationType::Delete,
+                other => panic!("event type {other}"),
+            };
+            let new = &event["new"];
+            over_sse.push((
+                kind,
+                new["customer"].as_str().unwrap().to_string(),
+                new["total"].as_i64().unwrap(),
+            ));
+        }
+    }
+    assert_eq!(over_sse, seen, "SSE and gRPC under the same scoped token");
 }

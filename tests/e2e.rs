@@ -12,4 +12,5 @@ mod module_graph;
 mod oracle_example;
 mod postgres_cdc;
 mod rest_api;
+mod sdk;
 mod sql_cases;

@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use crate::check::Checked;
 use crate::codegen::{self, CodegenError, EmitOptions};
 use crate::program::{binary_name as name_of, Program};
+use crate::sdk;
 
 #[derive(Debug)]
 pub enum BuildError {
@@ -111,6 +112,26 @@ pub fn openapi_path(checked: &Checked) -> Option<PathBuf> {
             .base_dir
             .join(format!("{}.openapi.json", name_of(config.app_name()))),
     )
+}
+
+/// The client SDKs of a checked config (no errors in it), and the directory they belong in (the
+/// config's).
+pub fn sdk(checked: &Checked) -> Result<(sdk::Sdk, PathBuf), BuildError> {
+    let Some(config) = &checked.config else {
+        return Err(BuildError::Codegen(CodegenError::Internal(
+            "no config to generate SDKs for".into(),
+        )));
+    };
+    let program = Program::new(config, &checked.catalog, &checked.queries);
+    let input = sdk::SdkInput::new(&program).map_err(BuildError::Codegen)?;
+    Ok((sdk::generate(&input), config.base_dir.clone()))
+}
+
+/// Writes the client SDKs beside the config; returns how many files changed.
+pub fn write_sdk(checked: &Checked) -> Result<usize, BuildError> {
+    let (sdk, dir) = sdk(checked)?;
+    sdk.write(&dir)
+        .map_err(|e| BuildError::Io(format!("cannot write the SDKs under {}", dir.display()), e))
 }
 
 /// The app crate as written: its directory, the number of files written, and which query each
@@ -211,6 +232,7 @@ pub fn build(
     log: &mut dyn Write,
 ) -> Result<Built, BuildError> {
     let generated = generate(checked, config_name)?;
+    write_sdk(checked)?;
     let (dir, files_written) = (&generated.dir, generated.written);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target = target_dir(opts);

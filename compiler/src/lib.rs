@@ -14,6 +14,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod program;
 pub mod registry;
+pub mod sdk;
 pub mod sql;
 pub mod types;
 pub mod yaml;

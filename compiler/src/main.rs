@@ -77,6 +77,16 @@ enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Write the typed client SDKs (TypeScript, Python, React) to `sdk/` beside the config,
+    /// without compiling the app; `--check` only tells whether the committed ones are current.
+    Sdk {
+        #[command(flatten)]
+        common: Common,
+        /// Change nothing; exit non-zero listing each SDK file that differs from what the config
+        /// generates now (for CI).
+        #[arg(long)]
+        check: bool,
+    },
     /// Print the schema and primary key of every source and every SELECT ... INTO table.
     Schema {
         #[command(flatten)]
@@ -104,9 +114,9 @@ fn main() -> ExitCode {
     let (common, format, plan) = match &cli.command {
         Command::Check { common, format } => (common, *format, false),
         Command::Schema { common, plan } => (common, Format::Human, *plan),
-        Command::Build { common, .. } | Command::Run { common, .. } => {
-            (common, Format::Human, false)
-        }
+        Command::Build { common, .. }
+        | Command::Run { common, .. }
+        | Command::Sdk { common, .. } => (common, Format::Human, false),
     };
     let lock_mode = if common.locked {
         LockMode::Locked
@@ -178,7 +188,60 @@ fn main() -> ExitCode {
             Ok(built) => run_app(&built.binary, args),
             Err(code) => code,
         },
+        Command::Sdk { check, .. } => sdk(&checked, *check),
         _ => ExitCode::SUCCESS,
+    }
+}
+
+fn sdk(checked: &Checked, check: bool) -> ExitCode {
+    let (sdk, dir) = match builder::sdk(checked) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if check {
+        let stale = sdk.check(&dir);
+        if stale.is_empty() {
+            eprintln!(
+                "the SDKs under {} are current ({} files)",
+                dir.join(dozerc::sdk::SDK_DIR).display(),
+                sdk.files.len()
+            );
+            return ExitCode::SUCCESS;
+        }
+        for s in &stale {
+            eprintln!(
+                "{}: {}",
+                s.path.display(),
+                if s.exists {
+                    "differs from what the config generates"
+                } else {
+                    "missing"
+                }
+            );
+        }
+        eprintln!(
+            "error: {} SDK file{} out of date; run `dozerc sdk` and commit the result",
+            stale.len(),
+            if stale.len() == 1 { " is" } else { "s are" }
+        );
+        return ExitCode::FAILURE;
+    }
+    match sdk.write(&dir) {
+        Ok(written) => {
+            eprintln!(
+                "wrote the SDKs to {} ({written} of {} files changed)",
+                dir.join(dozerc::sdk::SDK_DIR).display(),
+                sdk.files.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write the SDKs under {}: {e}", dir.display());
+            ExitCode::FAILURE
+        }
     }
 }
 

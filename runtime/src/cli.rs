@@ -14,7 +14,7 @@
 
 use std::ffi::OsString;
 use std::io::{IsTerminal as _, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -130,6 +130,8 @@ pub enum CliError {
     Serve(std::io::Error),
     /// Authentication is misconfigured, or a token cannot be issued.
     Auth(String),
+    /// Another process runs this app's pipeline on the same store.
+    Busy(String),
 }
 
 impl std::fmt::Display for CliError {
@@ -139,7 +141,7 @@ impl std::fmt::Display for CliError {
             CliError::Pipeline(e) => e.fmt(f),
             CliError::Output(e) => write!(f, "writing output: {e}"),
             CliError::Serve(e) => write!(f, "API server: {e}"),
-            CliError::Auth(m) => f.write_str(m),
+            CliError::Auth(m) | CliError::Busy(m) => f.write_str(m),
         }
     }
 }
@@ -227,6 +229,7 @@ pub fn run_with(
             no_api,
             serve,
         } => {
+            let _pipeline = claim_pipeline(spec.name, &home)?;
             // The log is written whoever serves it: `api` processes beside this one read it too.
             if spec.api.push_events {
                 runner = runner.with_event_log(spec.api.event_retention);
@@ -429,6 +432,31 @@ fn run(
     Ok(())
 }
 
+/// One process at a time runs an app's pipeline on its store: a second one would apply the same
+/// source changes again. The returned file holds the claim until it is dropped (or the process
+/// dies, however it dies: the lock is the kernel's).
+fn claim_pipeline(app: &str, home: &Path) -> Result<std::fs::File, CliError> {
+    let path = home.join("pipeline.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| CliError::Busy(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(CliError::Busy(format!(
+            "another `{app} run` is running the pipeline on {} (it holds {}); stop it first, or serve beside it with `{app} api`",
+            home.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(CliError::Busy(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// How the API learns of committed changes.
 enum Events {
     /// From the runner in this process.
@@ -537,6 +565,12 @@ fn start_api(
                     Events::Poll => Some(EventFeed::polling(event_log, store.clone())),
                     Events::Off => None,
                 };
+                // One signal stops both servers and ends the live streams.
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    let _ = stopped.await;
+                    let _ = tx.send(true);
+                });
                 let state = Arc::new(ApiState {
                     app,
                     store,
@@ -546,15 +580,10 @@ fn start_api(
                     events,
                     typed,
                     auth,
+                    stopping: rx.clone(),
                 });
                 let rest_listener = tokio::net::TcpListener::from_std(rest_listener)?;
                 let grpc_listener = tokio::net::TcpListener::from_std(grpc_listener)?;
-                // One signal stops both servers.
-                let (tx, rx) = tokio::sync::watch::channel(false);
-                tokio::spawn(async move {
-                    let _ = stopped.await;
-                    let _ = tx.send(true);
-                });
                 let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
                     let _ = rx.wait_for(|stop| *stop).await;
                 };

@@ -199,9 +199,34 @@ fn ensure_jq() -> Result<()> {
     )
 }
 
+/// Node.js 18 or later with npm, for the generated TypeScript and React SDKs' tests.
+fn ensure_node() -> Result<()> {
+    ensure(
+        "Node.js 18 or later with npm",
+        || {
+            let major = Command::new("node")
+                .arg("--version")
+                .output()
+                .ok()
+                .and_then(|o| {
+                    let v = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                    v.trim_start_matches('v')
+                        .split('.')
+                        .next()?
+                        .parse::<u32>()
+                        .ok()
+                });
+            major.is_some_and(|m| m >= 18) && Command::new("npm").arg("--version").output().is_ok()
+        },
+        &["nodejs", "npm"],
+        "Install them, e.g. `sudo apt-get install nodejs npm` or from https://nodejs.org.",
+    )
+}
+
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgres()?;
     ensure_jq()?;
+    ensure_node()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo).args(["fmt", "--all", "--", "--check"]))?;
     // What the tests share is made while the tests are compiled: the apps' release build of the
@@ -226,6 +251,12 @@ fn test(extra: &[String]) -> Result<()> {
     let built = run(&mut build);
     let prepared = shared.join();
     built?;
+    // The example's committed SDKs are what its config generates (as a user's CI would check).
+    let mut sdk = Command::new(&cargo);
+    sdk.args(["run", "--quiet", "-p", "dozerc", "--", "sdk", "--check"])
+        .arg("examples/ecommerce/dozer-config.yaml");
+    lint(&mut sdk);
+    run(&mut sdk)?;
     match prepared {
         Ok(Ok(())) => {}
         _ => bail!("preparing the tests failed (the build or pip error is above)"),

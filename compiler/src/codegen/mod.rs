@@ -24,8 +24,8 @@ use crate::program::{JwtSecret, Program};
 use crate::sql::BoundQuery;
 
 pub use error::CodegenError;
-pub use names::snake;
-pub use pipeline::fingerprint;
+pub use names::{camel, snake, unique};
+pub use pipeline::{fingerprint, ApiEndpoint};
 
 /// Where the emitted crate finds things; everything else comes from the config.
 #[derive(Clone, Debug)]
@@ -146,6 +146,14 @@ pub const OPENAPI_FILE: &str = "openapi.json";
 
 /// The folder of the crate's `.proto` files (dozerc also copies them next to the config).
 pub const PROTO_DIR: &str = "proto";
+
+/// The endpoints the app serves, with their schemas exactly as the binary, its OpenAPI document
+/// and the SDKs see them.
+pub fn api_endpoints(program: &Program) -> Result<Vec<ApiEndpoint>, CodegenError> {
+    let ordered: Vec<&BoundQuery> = program.queries.iter().collect();
+    let (_, api) = pipeline::PipelineGen::new(program).generate(&ordered, "")?;
+    Ok(api)
+}
 
 /// Generates the app crate for a checked config.
 pub fn emit(program: &Program, opts: &EmitOptions<'_>) -> Result<AppCrate, CodegenError> {

@@ -197,8 +197,12 @@ pub fn follow<M: Send + 'static>(
     tokio::spawn(async move {
         let subscriptions = Arc::new(subscriptions);
         let mut newest = feed.watch();
+        let mut stopping = state.stopping.clone();
         let mut cursor = after;
         loop {
+            if *stopping.borrow() {
+                return;
+            }
             let page = {
                 let (state, feed, subs) = (state.clone(), feed.clone(), subscriptions.clone());
                 tokio::task::spawn_blocking(move || read_page(&state, &feed, &subs, cursor))
@@ -231,9 +235,11 @@ pub fn follow<M: Send + 'static>(
                 cursor = reached;
                 continue;
             }
-            // Caught up: wait for a newer commit, or for the subscriber to leave.
+            // Caught up: wait for a newer commit, for the subscriber to leave, or for the server
+            // to shut down (the subscriber resumes elsewhere or after the restart).
             tokio::select! {
                 _ = tx.closed() => return,
+                _ = stopping.wait_for(|stop| *stop) => return,
                 r = newest.wait_for(|n| *n > cursor) => if r.is_err() { return },
             }
         }

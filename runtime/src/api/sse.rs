@@ -11,6 +11,9 @@
 //!
 //! Each change is one message event; its `id` is its position, so a browser's `EventSource`
 //! resumes by itself (it sends `Last-Event-ID`, which takes precedence over `?resume_after=`).
+//! The stream opens with an `id:` of the position it follows from and no data, so a client that
+//! loses the connection before the first change still resumes exactly there (a browser's
+//! `EventSource` takes the id without dispatching an event).
 //! Refusals known before the stream starts are HTTP errors (400 for a bad filter or position,
 //! 410 for a position past the retention); a failure later (the subscriber fell behind the
 //! retention) is a last `event: error` whose data is `{"error", "status"}`, then the end.
@@ -123,13 +126,17 @@ pub async fn events(
         },
     )
     .map(|m| {
-        Ok::<_, Infallible>(m.unwrap_or_else(|status| {
+        m.unwrap_or_else(|status| {
             let status = ApiError::from(status).status();
             SseEvent::default()
                 .event("error")
                 .data(json!({"error": status.1, "status": status.0}).to_string())
-        }))
+        })
     });
+    let opening = SseEvent::default().id(after.to_string());
+    let stream = tonic::codegen::tokio_stream::once(opening)
+        .chain(stream)
+        .map(Ok::<_, Infallible>);
     let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response();

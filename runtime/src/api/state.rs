@@ -30,6 +30,10 @@ pub struct ApiState {
     pub typed: Option<&'static dyn TypedMessages>,
     /// Token checks; `None`: the app has no authentication.
     pub auth: Option<Authorizer>,
+    /// Turns true when the server shuts down: live change streams end then, so that a graceful
+    /// shutdown (which waits for open responses) is not held open by subscribers, who reconnect
+    /// from their last position.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// What the bearer of a request's `Authorization` header may read: everything when the app has
