@@ -293,18 +293,24 @@ impl AppCrate {
     /// Writes the files under `dir`, leaving files whose content is unchanged untouched (so cargo
     /// sees nothing to rebuild). Returns how many files were written.
     pub fn write(&self, dir: &Path) -> std::io::Result<usize> {
-        let mut written = 0;
-        for (path, text) in &self.files {
-            let target = dir.join(path);
-            if std::fs::read(&target).is_ok_and(|old| old == text.as_bytes()) {
-                continue;
-            }
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&target, text)?;
-            written += 1;
-        }
-        Ok(written)
+        write_changed(dir, &self.files)
     }
+}
+
+/// Writes `files` (paths relative to `dir`) whose content differs from what is on disk, so that
+/// tools watching them (cargo, git) see only real changes. Returns how many were written.
+pub fn write_changed(dir: &Path, files: &BTreeMap<String, String>) -> std::io::Result<usize> {
+    let mut written = 0;
+    for (path, text) in files {
+        let target = dir.join(path);
+        if std::fs::read(&target).is_ok_and(|old| old == text.as_bytes()) {
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&target, text)?;
+        written += 1;
+    }
+    Ok(written)
 }

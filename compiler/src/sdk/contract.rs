@@ -111,3 +111,9 @@ pub fn package_name(app_name: &str) -> String {
 pub fn npm_name(app_name: &str) -> String {
     format!("{}-client", package_name(app_name))
 }
+
+/// The name by which the SDKs' generic code decodes a field's JSON value (`client.js`'s
+/// `decodeValue`, `_client.py`'s `_DECODERS`): the type's SQL name.
+pub fn kind(ty: SqlType) -> &'static str {
+    ty.name()
+}

@@ -68,19 +68,7 @@ impl Sdk {
     /// Writes the files under `dir` (the config's directory), leaving unchanged ones untouched;
     /// returns how many were written.
     pub fn write(&self, dir: &Path) -> std::io::Result<usize> {
-        let mut written = 0;
-        for (path, text) in &self.files {
-            let target = dir.join(path);
-            if std::fs::read(&target).is_ok_and(|old| old == text.as_bytes()) {
-                continue;
-            }
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&target, text)?;
-            written += 1;
-        }
-        Ok(written)
+        crate::codegen::write_changed(dir, &self.files)
     }
 
     /// The files under `dir` that are missing or differ from what the config generates now.

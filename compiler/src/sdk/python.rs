@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use dozer_types::SqlType;
 
-use super::contract::{package_name, sql_lines, KeyRead, SdkEndpoint, SdkInput};
+use super::contract::{kind, package_name, sql_lines, KeyRead, SdkEndpoint, SdkInput};
 use super::names::{capitalize, python_attribute, string_literal, type_name};
 use crate::codegen::{snake, unique};
 
@@ -15,23 +15,6 @@ const CLIENT_PY: &str = include_str!("../../../templates/sdk/python/_client.py")
 /// The import name of an app's Python SDK: `ecommerce_client`.
 pub fn module_name(app_name: &str) -> String {
     format!("{}_client", package_name(app_name).replace('-', "_"))
-}
-
-fn kind(ty: SqlType) -> &'static str {
-    match ty {
-        SqlType::Boolean => "boolean",
-        SqlType::Int => "int",
-        SqlType::UInt => "uint",
-        SqlType::Float => "float",
-        SqlType::Decimal => "decimal",
-        SqlType::String => "string",
-        SqlType::Text => "text",
-        SqlType::Binary => "binary",
-        SqlType::Timestamp => "timestamp",
-        SqlType::Date => "date",
-        SqlType::Json => "json",
-        SqlType::Duration => "duration",
-    }
 }
 
 fn value_type(ty: SqlType) -> &'static str {

@@ -6,30 +6,12 @@ use std::fmt::Write as _;
 
 use dozer_types::SqlType;
 
-use super::contract::{npm_name, sql_lines, KeyRead, SdkEndpoint, SdkInput};
+use super::contract::{kind, npm_name, sql_lines, KeyRead, SdkEndpoint, SdkInput};
 use super::names::{block_comment, capitalize, string_literal, ts_property, type_name};
 use crate::codegen::unique;
 
 const CLIENT_JS: &str = include_str!("../../../templates/sdk/typescript/client.js");
 const CLIENT_D_TS: &str = include_str!("../../../templates/sdk/typescript/client.d.ts");
-
-/// How `client.js` decodes a field's JSON value.
-fn kind(ty: SqlType) -> &'static str {
-    match ty {
-        SqlType::Boolean => "boolean",
-        SqlType::Int => "int",
-        SqlType::UInt => "uint",
-        SqlType::Float => "float",
-        SqlType::Decimal => "decimal",
-        SqlType::String => "string",
-        SqlType::Text => "text",
-        SqlType::Binary => "binary",
-        SqlType::Timestamp => "timestamp",
-        SqlType::Date => "date",
-        SqlType::Json => "json",
-        SqlType::Duration => "duration",
-    }
-}
 
 /// The TypeScript type of a record's value.
 fn value_type(ty: SqlType) -> &'static str {
