@@ -189,6 +189,22 @@ fn the_typescript_sdk_compiles_strictly_and_refuses_misuse() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // The stream parser holds on CRLF line breaks split across writes.
+    let out = Command::new("node")
+        .arg(project.join("sse_crlf.mjs"))
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        got,
+        json!({"opened": 7, "seen": [[8, "INSERT", 1, 8], [9, "UPDATE", 2, 9]]})
+    );
     // Each misuse is a compile error naming it.
     for (program, expected) in [
         (

@@ -64,7 +64,7 @@ impl SdkInput {
                 let sql = program
                     .queries
                     .iter()
-                    .find(|q| q.into.eq_ignore_ascii_case(&e.table))
+                    .find(|q| q.into == e.table)
                     .map(|q| q.sql.trim().to_string());
                 SdkEndpoint {
                     schema: e.schema,

@@ -139,7 +139,9 @@ export class Transport {
    * Returns `{ etag, value, fresh }`; `fresh` is false when the server answered 304. */
   async read(method, path, body, signal, decode) {
     const text = body === undefined ? undefined : encodeJson(body);
-    const cacheKey = `${method} ${path} ${text ?? ""}`;
+    const headers = this.requestHeaders({});
+    // The token is part of the key: answers differ by what a token may see.
+    const cacheKey = `${headers.authorization ?? ""} ${method} ${path} ${text ?? ""}`;
     const cached = this.cache?.get(cacheKey);
     const extra = { accept: "application/json" };
     if (text !== undefined) extra["content-type"] = "application/json";
@@ -148,7 +150,7 @@ export class Transport {
     try {
       response = await this.fetch(this.url + path, {
         method,
-        headers: this.requestHeaders(extra),
+        headers: { ...headers, ...extra },
         body: text,
         signal,
       });
@@ -380,6 +382,8 @@ export class Subscription {
     for (;;) {
       const end = this.buffer.search(/\r\n|\r|\n/);
       if (end < 0) return;
+      // A `\r` at the end of what has arrived may be the first half of `\r\n`: wait for more.
+      if (end === this.buffer.length - 1 && this.buffer[end] === "\r") return;
       const line = this.buffer.slice(0, end);
       const width = this.buffer.startsWith("\r\n", end) ? 2 : 1;
       this.buffer = this.buffer.slice(end + width);
