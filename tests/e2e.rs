@@ -8,6 +8,7 @@ mod auth;
 mod corpus;
 mod file_sources;
 mod fuzz_smoke;
+mod image;
 mod module_graph;
 mod oracle_example;
 mod postgres_cdc;

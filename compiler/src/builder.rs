@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 
 use crate::check::Checked;
 use crate::codegen::{self, CodegenError, EmitOptions};
+use crate::image::{self, ImageError, WrittenImage};
 use crate::program::{binary_name as name_of, Program};
 use crate::sdk;
 
@@ -26,6 +27,7 @@ pub enum BuildError {
     Io(String, std::io::Error),
     /// cargo failed; the messages were printed.
     Cargo(String),
+    Image(ImageError),
 }
 
 impl std::fmt::Display for BuildError {
@@ -35,6 +37,7 @@ impl std::fmt::Display for BuildError {
             BuildError::Runtime(m) => f.write_str(m),
             BuildError::Io(what, e) => write!(f, "{what}: {e}"),
             BuildError::Cargo(m) => f.write_str(m),
+            BuildError::Image(e) => write!(f, "cannot write the image: {e}"),
         }
     }
 }
@@ -323,6 +326,32 @@ pub fn build(
         binary,
         files_written,
     })
+}
+
+/// `build --image`: the OCI image of a built app (its installed `binary`) and its `Dockerfile`,
+/// in `<home_dir>/image/` beside `<home_dir>/bin/`.
+pub fn image(
+    checked: &Checked,
+    binary: &Path,
+    tag: &str,
+    format: image::ImageFormat,
+) -> Result<WrittenImage, BuildError> {
+    let Some(config) = &checked.config else {
+        return Err(BuildError::Codegen(CodegenError::Internal(
+            "no config to build".into(),
+        )));
+    };
+    let program = Program::new(config, &checked.catalog, &checked.queries);
+    let layout = image::Layout::new(
+        &program.binary_name(),
+        program.settings.rest_port,
+        program.settings.grpc_port,
+    );
+    let home = binary
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    image::write(binary, &layout, tag, format, &home.join("image")).map_err(BuildError::Image)
 }
 
 /// Copies the binary cargo built to `to`, atomically (a running app keeps its old file), unless

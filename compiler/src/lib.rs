@@ -12,6 +12,7 @@ pub mod check;
 pub mod codegen;
 pub mod config;
 pub mod diagnostic;
+pub mod image;
 pub mod program;
 pub mod registry;
 pub mod sdk;

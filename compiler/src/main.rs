@@ -106,6 +106,23 @@ struct BuildArgs {
     /// ~/.cache/dozerc/target).
     #[arg(long)]
     target_dir: Option<PathBuf>,
+    /// Also write an OCI image archive of the app (no daemon, no base image; `podman load -i` or
+    /// `docker load -i`) and a Dockerfile, in `<home_dir>/image/`; prints the archive's path last.
+    #[arg(long)]
+    image: bool,
+    /// The image's tag (its name is the app's).
+    #[arg(long, default_value = "latest", requires = "image")]
+    tag: String,
+    /// The archive's layout: `oci` (loads into podman and Docker), or `docker` (Docker's
+    /// `docker save` layout, the one from which podman also keeps the health check).
+    #[arg(long, value_enum, default_value = "oci", requires = "image")]
+    image_format: ImageFormatArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ImageFormatArg {
+    Oci,
+    Docker,
 }
 
 fn main() -> ExitCode {
@@ -133,6 +150,12 @@ fn main() -> ExitCode {
         &mut map,
         &mut diags,
     );
+    let wants_image = matches!(&cli.command, Command::Build { build, .. } if build.image);
+    if let (true, Some(config)) = (wants_image, &checked.config) {
+        for d in dozerc::image::check(config) {
+            diags.push(d);
+        }
+    }
 
     let color = match common.color {
         Color::Always => true,
@@ -174,6 +197,7 @@ fn main() -> ExitCode {
     }
     match &cli.command {
         Command::Build { common, build } => match build_app(&checked, common, build) {
+            Ok(built) if build.image => image(&checked, &built, build),
             Ok(built) => {
                 println!("{}", built.binary.display());
                 ExitCode::SUCCESS
@@ -240,6 +264,45 @@ fn sdk(checked: &Checked, check: bool) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: cannot write the SDKs under {}: {e}", dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn image(checked: &Checked, built: &Built, args: &BuildArgs) -> ExitCode {
+    let started = Instant::now();
+    let format = match args.image_format {
+        ImageFormatArg::Oci => dozerc::image::ImageFormat::Oci,
+        ImageFormatArg::Docker => dozerc::image::ImageFormat::Docker,
+    };
+    match builder::image(checked, &built.binary, &args.tag, format) {
+        Ok(image) => {
+            let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+            eprintln!(
+                "wrote the image {} to {} in {:.1}s: {:.1} MiB ({:.1} MiB unpacked), manifest {}",
+                image.reference,
+                image.archive.display(),
+                started.elapsed().as_secs_f64(),
+                mib(image.archive_bytes),
+                mib(image.layer_bytes),
+                image.manifest_digest
+            );
+            eprintln!(
+                "  load it: podman load -i {0}   (or docker load -i {0})
+  run it:  podman run -p {1}:{1} -p {2}:{2} -v {3}-store:/data {4}
+  own build: {5} (context: its directory)",
+                image.archive.display(),
+                image.layout.rest_port,
+                image.layout.grpc_port,
+                image.layout.app,
+                image.reference,
+                image.dockerfile.display()
+            );
+            println!("{}", image.archive.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -11,6 +11,13 @@
 //!   `--no-api`); several `api` processes can read one store beside the `run` process.
 //! - `token --all [--ttl 24h]` (or `--access <JSON>`): print a token for an app with
 //!   authentication.
+//! - `health`: ask the running app's `/health` (a container's health check: the image has no
+//!   shell or curl).
+//!
+//! Where the app keeps its store and finds its files is compiled in from the config, and every
+//! such setting can be moved when the app starts (`--home`, `--base-dir`, `--host`, the ports, or
+//! their `DOZER_*` environment variables), so one binary runs unchanged on a laptop and in a
+//! container image.
 
 use std::ffi::OsString;
 use std::io::{IsTerminal as _, Write};
@@ -26,18 +33,23 @@ use crate::api::auth::{parse_ttl, Access, Authorizer};
 use crate::api::feed::EventFeed;
 use crate::api::grpc;
 use crate::api::grpc::messages::TypedMessages;
+use crate::api::probe;
 use crate::api::rest;
 use crate::api::settings::{ApiSettings, MASTER_SECRET_ENV};
 use crate::api::state::ApiState;
 use crate::app::Runner;
-use crate::pipeline::{OpenPipeline, PipelineError, SourceKind};
+use crate::pipeline::{OpenPipelineAt, PipelineError, SourceKind};
 use crate::source::postgres::PgConnection;
 
 /// What the generated `main` knows about its app.
 pub struct AppSpec<'a> {
     pub name: &'a str,
-    /// The config's `home_dir` (resolved when the app was built); `--home` overrides it.
-    pub home: PathBuf,
+    /// The directory of the config the app was built from: relative source paths and a relative
+    /// `home_dir` are resolved against it; `--base-dir` (`DOZER_BASE_DIR`) overrides it.
+    pub base_dir: PathBuf,
+    /// The config's `home_dir` (relative to the base directory unless absolute); `--home`
+    /// (`DOZER_HOME`) overrides it.
+    pub home_dir: PathBuf,
     /// The config's `cache_max_map_size`: the store's initial map size (it grows by itself).
     pub map_size: Option<usize>,
     /// `app.on_bad_record: skip`.
@@ -46,7 +58,7 @@ pub struct AppSpec<'a> {
     pub batch_records: usize,
     /// The config's `api` section.
     pub api: ApiSettings,
-    pub open: OpenPipeline<'a>,
+    pub open: OpenPipelineAt<'a>,
     /// The endpoints' typed gRPC messages (generated; `None` with `flags.dynamic: false`).
     pub typed: Option<&'static dyn TypedMessages>,
 }
@@ -55,22 +67,27 @@ pub struct AppSpec<'a> {
 #[derive(clap::Args, Clone, Debug, Default)]
 struct ServeArgs {
     /// Address to serve both APIs on (default: the config's `api.rest.host` and `api.grpc.host`).
-    #[arg(long)]
+    #[arg(long, env = "DOZER_API_HOST")]
     host: Option<String>,
     /// REST port (default: the config's `api.rest.port`; 0 picks a free one).
-    #[arg(long)]
+    #[arg(long, env = "DOZER_REST_PORT")]
     rest_port: Option<u16>,
     /// gRPC port (default: the config's `api.grpc.port`; 0 picks a free one).
-    #[arg(long)]
+    #[arg(long, env = "DOZER_GRPC_PORT")]
     grpc_port: Option<u16>,
 }
 
 #[derive(Parser)]
 #[command(about = "A dozerc app: live SQL results over your sources")]
 struct Cli {
-    /// The app's home directory (its store lives in `<home>/store`).
-    #[arg(long, global = true)]
+    /// The app's home directory (its store lives in `<home>/store`; default: the config's
+    /// `home_dir`).
+    #[arg(long, global = true, env = "DOZER_HOME")]
     home: Option<PathBuf>,
+    /// The directory relative source paths are read from (default: the config's directory when
+    /// the app was built).
+    #[arg(long, global = true, env = "DOZER_BASE_DIR")]
+    base_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -116,6 +133,19 @@ enum Command {
         #[arg(long, default_value = "24h")]
         ttl: String,
     },
+    /// Exit 0 if the app serving on this host answers `/health` (for container health checks).
+    Health {
+        /// Address the app serves on (default: the config's `api.rest.host`; an "all
+        /// interfaces" address is asked on loopback).
+        #[arg(long, env = "DOZER_API_HOST")]
+        host: Option<String>,
+        /// REST port to ask (default: the config's `api.rest.port`).
+        #[arg(long, env = "DOZER_REST_PORT")]
+        rest_port: Option<u16>,
+        /// How long to wait for the answer, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
     /// Drop the app's PostgreSQL replication slots and publications (the app is retired; stop it
     /// first). The store cannot follow those sources afterwards: delete it too.
     Retire,
@@ -132,6 +162,8 @@ pub enum CliError {
     Auth(String),
     /// Another process runs this app's pipeline on the same store.
     Busy(String),
+    /// `health`: the app did not answer as healthy.
+    Unhealthy(String),
 }
 
 impl std::fmt::Display for CliError {
@@ -141,7 +173,7 @@ impl std::fmt::Display for CliError {
             CliError::Pipeline(e) => e.fmt(f),
             CliError::Output(e) => write!(f, "writing output: {e}"),
             CliError::Serve(e) => write!(f, "API server: {e}"),
-            CliError::Auth(m) | CliError::Busy(m) => f.write_str(m),
+            CliError::Auth(m) | CliError::Busy(m) | CliError::Unhealthy(m) => f.write_str(m),
         }
     }
 }
@@ -208,8 +240,24 @@ pub fn run_with(
     tty: bool,
 ) -> Result<(), CliError> {
     let cli = Cli::try_parse_from(args).map_err(CliError::Usage)?;
-    let home = cli.home.unwrap_or_else(|| spec.home.clone());
-    let mut runner = Runner::open(&home, spec.map_size, spec.open, spec.skip_bad_records)?;
+    if let Command::Health {
+        host,
+        rest_port,
+        timeout_ms,
+    } = &cli.command
+    {
+        let host = host.as_deref().unwrap_or(&spec.api.host);
+        let port = rest_port.unwrap_or(spec.api.rest_port);
+        let status = probe::health(host, port, Duration::from_millis(*timeout_ms))
+            .map_err(CliError::Unhealthy)?;
+        writeln!(out, "{}: {status}", spec.name)?;
+        return Ok(());
+    }
+    let base = cli.base_dir.unwrap_or_else(|| spec.base_dir.clone());
+    let home = cli.home.unwrap_or_else(|| base.join(&spec.home_dir));
+    let open =
+        |env: &heed::Env<heed::WithoutTls>, txn: &mut heed::RwTxn| (spec.open)(&base, env, txn);
+    let mut runner = Runner::open(&home, spec.map_size, &open, spec.skip_bad_records)?;
     if let Command::Run {
         batch_records,
         once,
@@ -330,6 +378,7 @@ pub fn run_with(
             )?;
             Ok(())
         }
+        Command::Health { .. } => unreachable!("answered before the store is opened"),
         Command::Retire => {
             let mut connections: Vec<&PgConnection> = vec![];
             for s in runner.pipeline().sources() {

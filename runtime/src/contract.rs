@@ -29,7 +29,9 @@ pub use crate::ops::distinct::Distinct;
 pub use crate::ops::join::{Join, JoinInput, JoinKind};
 pub use crate::ops::ttl::Ttl;
 pub use crate::ops::window;
-pub use crate::pipeline::{OpenPipeline, Pipeline, PipelineError, SourceDef, SourceKind};
+pub use crate::pipeline::{
+    OpenPipeline, OpenPipelineAt, Pipeline, PipelineError, SourceDef, SourceKind,
+};
 pub use crate::row::{self, SqlValue};
 pub use crate::sql;
 pub use crate::table::{ConflictPolicy, KeyKind, OnConflict, RecordChange, RowKeys, Table};

@@ -5,6 +5,8 @@
 //! ([`crate::api`]) read its tables through it. Generated code names all of this through
 //! [`crate::contract`].
 
+use std::path::Path;
+
 use dozer_types::{EndpointSchema, Value};
 use heed::{Env, RwTxn, WithoutTls};
 
@@ -69,6 +71,12 @@ pub trait Pipeline: Send + Sync {
 /// `fn`; may be called more than once).
 pub type OpenPipeline<'a> =
     &'a dyn Fn(&Env<WithoutTls>, &mut RwTxn) -> Result<Box<dyn Pipeline>, OpError>;
+
+/// The generated `fn` behind [`OpenPipeline`], given the directory its relative source paths are
+/// resolved against (the config's directory, or `--base-dir` when the app runs elsewhere: in a
+/// container, say).
+pub type OpenPipelineAt<'a> =
+    &'a dyn Fn(&Path, &Env<WithoutTls>, &mut RwTxn) -> Result<Box<dyn Pipeline>, OpError>;
 
 #[derive(Debug)]
 pub enum PipelineError {

@@ -6,19 +6,19 @@ mod pipeline;
 mod typed;
 {%- endif %}
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use dozer_runtime::contract::{cli, ApiSettings, AppSpec, AuthSettings, QueryLimits};
 
-/// The directory of the config the app was built from; source paths are relative to it.
+/// The directory of the config the app was built from: relative source paths and `home_dir` are
+/// resolved against it unless `--base-dir` (or `DOZER_BASE_DIR`) moves it.
 const BASE_DIR: &str = {{ base_dir }};
 
 fn main() -> ExitCode {
-    let base = Path::new(BASE_DIR);
     cli::main(AppSpec {
         name: {{ app_name_literal }},
-        home: base.join({{ home_dir }}),
+        base_dir: BASE_DIR.into(),
+        home_dir: {{ home_dir }}.into(),
         map_size: {{ map_size }},
         skip_bad_records: {{ skip_bad_records }},
         batch_records: {{ batch_records }},
@@ -44,7 +44,7 @@ fn main() -> ExitCode {
             event_retention: {{ event_retention }},
             ..ApiSettings::default()
         },
-        open: &|env, txn| pipeline::open(base, env, txn),
+        open: &|base, env, txn| pipeline::open(base, env, txn),
         {%- if typed %}
         typed: Some(&typed::Typed),
         {%- else %}

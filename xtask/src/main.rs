@@ -223,10 +223,25 @@ fn ensure_node() -> Result<()> {
     )
 }
 
+/// podman and runc, which the image test loads and runs the app's image with (crun, podman's
+/// default runtime, refuses the hybrid cgroups of some sandboxes; runc runs there).
+fn ensure_podman() -> Result<()> {
+    ensure(
+        "podman with runc",
+        || {
+            Command::new("podman").arg("--version").output().is_ok()
+                && Command::new("runc").arg("--version").output().is_ok()
+        },
+        &["podman", "runc", "containernetworking-plugins", "iptables"],
+        "Install them, e.g. `sudo apt-get install podman runc`.",
+    )
+}
+
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgres()?;
     ensure_jq()?;
     ensure_node()?;
+    ensure_podman()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo).args(["fmt", "--all", "--", "--check"]))?;
     // What the tests share is made while the tests are compiled: the apps' release build of the

@@ -135,3 +135,49 @@ fn several_files_merge_and_queries_sql_errors_point_into_their_file() {
         "only that error: the merged config is otherwise valid:\n{stderr}"
     );
 }
+
+#[test]
+fn an_image_is_refused_while_the_config_writes_its_secrets_literally() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dozer-config.yaml");
+    std::fs::write(
+        &cfg,
+        "version: 1\n\
+         app_name: secretive\n\
+         connections:\n  \
+           - name: pg\n    config: !Postgres\n      user: app\n      password: hunter2\n      host: 127.0.0.1\n      port: 1\n      database: shop\n  \
+           - name: pg-url\n    config: !Postgres\n      connection_url: postgresql://app:s3cret@127.0.0.1:1/shop\n\
+         sources:\n  - name: orders\n    table_name: orders\n    connection: pg\n\
+         sql: SELECT id INTO o FROM orders;\n\
+         endpoints:\n  - name: o\n    path: /o\n    table_name: o\n\
+         api:\n  api_security: !Jwt not-so-secret\n",
+    )
+    .unwrap();
+    let out = dozerc()
+        .args(["build", "--image", "--color", "never"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for want in [
+        "the password of connection `pg` would be compiled into the image",
+        "dozer-config.yaml:7:17]",
+        "`password: \"{{PG_PASSWORD}}\"`",
+        "`connection_url` of connection `pg-url` holds a password",
+        "dozer-config.yaml:13:23]",
+        "PG_URL_PASSWORD",
+        "the API's JWT secret would be compiled into the image",
+        "`api_security: !Jwt \"{{JWT_SECRET}}\"`",
+    ] {
+        assert!(stderr.contains(want), "{want:?} not in:\n{stderr}");
+    }
+    // Without `--image` the same config only fails on what `check` finds (here: no server).
+    let out = dozerc()
+        .args(["check", "--color", "never"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("compiled into the image"), "{stderr}");
+}

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod feed;
 pub mod grpc;
 pub mod http;
+pub mod probe;
 pub mod query;
 pub mod rest;
 pub mod settings;

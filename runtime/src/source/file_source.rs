@@ -90,14 +90,19 @@ impl<E: From<SourceError> + From<OpError>> Source<E> for FileSource {
             (Some(_), FileFormat::Parquet) => format!("read up to {} row {}", p.file, p.line),
             (Some(_), _) => format!("read up to {} line {} (byte {})", p.file, p.line, p.offset),
         };
-        let pending = FileReader::pending(table, &p)?;
-        if pending.open_last_line {
-            text.push_str(&format!(
+        // What is committed is known from the store alone; what is left to read needs the
+        // folder, which may not be there where the store is looked at (a container started
+        // without the data mounted, say).
+        match FileReader::pending(table, &p) {
+            Ok(pending) if pending.open_last_line => text.push_str(&format!(
                 "; {} byte(s) pending: a last line without a line break, read once the file has not grown for {:?} (or by `run --once`)",
                 pending.bytes, table.quiet_period
-            ));
-        } else if pending.bytes > 0 {
-            text.push_str(&format!("; {} byte(s) not read yet", pending.bytes));
+            )),
+            Ok(pending) if pending.bytes > 0 => {
+                text.push_str(&format!("; {} byte(s) not read yet", pending.bytes));
+            }
+            Ok(_) => {}
+            Err(e) => text.push_str(&format!("; unread data unknown: {e}")),
         }
         Ok(vec![(self.source, text)])
     }
