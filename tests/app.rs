@@ -168,7 +168,8 @@ pub fn from_json(ty: SqlType, v: &serde_json::Value) -> Value {
 /// A running app binary that serves its API; its stderr is collected. Killed on drop.
 pub struct Serving {
     pub child: std::process::Child,
-    /// `http://127.0.0.1:<port>` of the REST API and of the gRPC API.
+    /// `http://127.0.0.1:<port>` of the REST API and of the gRPC API (empty when the config
+    /// turns gRPC off).
     pub rest: String,
     pub grpc: String,
     log: std::sync::Arc<std::sync::Mutex<String>>,
@@ -204,6 +205,10 @@ impl Serving {
             }
             if let Some(at) = line.split("gRPC API on ").nth(1) {
                 grpc = Some(format!("http://{}", at.trim()));
+            }
+            // `api.grpc.enabled: false`: no gRPC address.
+            if line.contains("gRPC API off") {
+                grpc = Some(String::new());
             }
             log.lock().unwrap().push_str(&format!("{line}\n"));
         }

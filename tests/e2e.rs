@@ -12,6 +12,7 @@ mod image;
 mod module_graph;
 mod oracle_example;
 mod postgres_cdc;
+mod postgres_tls;
 mod rest_api;
 mod sdk;
 mod sql_cases;

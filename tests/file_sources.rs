@@ -352,3 +352,66 @@ fn a_bad_record_stops_the_pipeline_with_its_location_until_it_is_fixed() {
     assert_eq!(counted, 303);
     assert_eq!(app.dump("orders_json").len(), 303);
 }
+
+/// Dozer's markers: with `marker_extension` (or `marker_file: true`, meaning `.marker`) a data
+/// file is read once a file of its name with the marker's extension exists, at check time (the
+/// schema) and at run time; markers are never data.
+#[test]
+fn a_marked_table_reads_a_file_only_once_its_marker_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("sales")).unwrap();
+    std::fs::create_dir_all(data.join("events")).unwrap();
+    std::fs::write(data.join("sales/1.csv"), "id,v\r\n1,10\r\n2,20\r\n").unwrap();
+    std::fs::write(data.join("sales/1.done"), "").unwrap();
+    // Unfinished: a header the schema must not be read from, and no marker yet.
+    std::fs::write(data.join("sales/2.csv"), "id,v,extra\n3,30,x\n4,40,y").unwrap();
+    std::fs::write(
+        data.join("events/1.jsonl"),
+        "{\"id\": 1, \"kind\": \"a\"}\n",
+    )
+    .unwrap();
+    std::fs::write(data.join("events/1.marker"), "").unwrap();
+    std::fs::write(
+        data.join("events/2.jsonl"),
+        "{\"id\": 2, \"kind\": \"b\"}\n",
+    )
+    .unwrap();
+    let config = dir.path().join("dozer-config.yaml");
+    std::fs::write(
+        &config,
+        "version: 1\napp_name: markers\nconnections:\n  - name: files\n    config: !LocalStorage\n      details: { path: ./data }\n      tables:\n        - !Table { name: sales, config: !CSV { path: sales, extension: .csv, marker_extension: .done } }\n        - !Table { name: events, config: !JSONL { path: events, marker_file: true } }\nsources:\n  - { name: sales, table_name: sales, connection: files }\n  - { name: events, table_name: events, connection: files }\nendpoints:\n  - { name: sales, path: /sales, table_name: sales }\n  - { name: events, path: /events, table_name: events }\n",
+    )
+    .unwrap();
+    let app = app::build(&config);
+    // The schema came from the finished file alone.
+    assert_eq!(
+        app.endpoint_fields("sales")
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
+        ["id", "v"]
+    );
+    let ids = |endpoint: &str| -> Vec<i64> {
+        let mut ids: Vec<i64> = app
+            .dump(endpoint)
+            .iter()
+            .map(|r| match r[0] {
+                dozer_types::Value::Int(n) => n,
+                ref other => panic!("{other:?}"),
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    app.run(&["run", "--once"]);
+    assert_eq!(ids("sales"), [1, 2]);
+    assert_eq!(ids("events"), [1]);
+    // Finished, in the table's columns this time, and marked: read, the last line too.
+    std::fs::write(data.join("sales/2.csv"), "id,v\n3,30\n4,40").unwrap();
+    std::fs::write(data.join("sales/2.done"), "").unwrap();
+    std::fs::write(data.join("events/2.marker"), "").unwrap();
+    app.run(&["run", "--once"]);
+    assert_eq!(ids("sales"), [1, 2, 3, 4]);
+    assert_eq!(ids("events"), [1, 2]);
+}

@@ -1021,3 +1021,102 @@ async fn grpc_checks(api: &Running, rest: Vec<Json>, rest_count: Json) {
         assert!(names.iter().any(|n| n == service), "{names:?}");
     }
 }
+
+/// `api.rest.cors` as a list of origins: a preflight from one of them is allowed (with the
+/// `Authorization` header a token needs, and every answer header readable), one from elsewhere
+/// gets no `Access-Control-Allow-Origin`; the example's default (Dozer's `cors: true`) allows any
+/// origin the same way. `api.grpc.enabled: false` starts no gRPC server.
+#[test]
+fn cors_follows_the_config_and_a_server_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = app::ecommerce_in(dir.path(), 2_000, 11);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let api_section = "api:\n  rest:\n    port: 8080\n  grpc:\n    port: 50051\n";
+    assert!(
+        text.ends_with(api_section),
+        "the example's api section moved"
+    );
+    std::fs::write(
+        &config,
+        text.replace(
+            api_section,
+            "api:\n  rest:\n    port: 8080\n    cors:\n      - https://shop.example.com\n      - http://localhost:5173\n  grpc:\n    port: 50051\n    enabled: false\n",
+        ),
+    )
+    .unwrap();
+    let app = app::build(&config);
+    let serving = app::Serving::start(&app.binary, &["run"]);
+    assert!(serving.grpc.is_empty(), "{}", serving.log());
+    assert!(serving.log().contains("gRPC API off"), "{}", serving.log());
+    let http = reqwest::blocking::Client::new();
+    let preflight = |origin: &str| {
+        http.request(
+            reqwest::Method::OPTIONS,
+            format!("{}/clv/query", serving.rest),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .unwrap()
+    };
+    let header = |r: &reqwest::blocking::Response, h: &str| {
+        r.headers()
+            .get(h)
+            .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+    };
+    for origin in ["https://shop.example.com", "http://localhost:5173"] {
+        let r = preflight(origin);
+        assert!(r.status().is_success(), "{origin}: {}", r.status());
+        assert_eq!(
+            header(&r, "access-control-allow-origin").as_deref(),
+            Some(origin)
+        );
+        let allowed = header(&r, "access-control-allow-headers").unwrap_or_default();
+        assert!(allowed.contains("authorization"), "{allowed}");
+        assert!(header(&r, "vary").unwrap_or_default().contains("origin"));
+    }
+    let r = preflight("https://elsewhere.example.com");
+    assert_eq!(header(&r, "access-control-allow-origin"), None);
+    // An ordinary read from an allowed page: marked for it, its ETag readable by the script.
+    let r = http
+        .get(format!("{}/clv", serving.rest))
+        .header("origin", "https://shop.example.com")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        header(&r, "access-control-allow-origin").as_deref(),
+        Some("https://shop.example.com")
+    );
+    assert_eq!(
+        header(&r, "access-control-expose-headers").as_deref(),
+        Some("*")
+    );
+    drop(serving);
+
+    // The example as shipped (no `cors` key): any origin, `Authorization` allowed.
+    let example = app::build(&app::ecommerce_in(&dir.path().join("default"), 100, 1));
+    let serving = app::Serving::start(&example.binary, &["run"]);
+    let r = http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/clv/query", serving.rest),
+        )
+        .header("origin", "https://anywhere.example.org")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .unwrap();
+    assert_eq!(
+        header(&r, "access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert!(header(&r, "access-control-allow-headers")
+        .unwrap_or_default()
+        .contains("authorization"));
+    assert!(!serving.grpc.is_empty());
+}

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::catalog::read::SourceRead;
 use crate::catalog::{Catalog, TableSchema};
-use crate::config::{self, Config, OnBadRecord};
+use crate::config::{self, Config, Cors, OnBadRecord};
 use crate::diagnostic::Span;
 use crate::sql::BoundQuery;
 
@@ -88,6 +88,12 @@ pub struct Settings {
     pub rest_port: u16,
     pub grpc_host: String,
     pub grpc_port: u16,
+    /// `api.rest.cors`, `api.grpc.cors` (the gRPC one applies to gRPC-Web, which browsers call).
+    pub rest_cors: Cors,
+    pub grpc_cors: Cors,
+    /// `api.rest.enabled`, `api.grpc.enabled`.
+    pub rest_enabled: bool,
+    pub grpc_enabled: bool,
     pub default_limit: u64,
     pub max_limit: u64,
     pub max_scan: u64,
@@ -139,6 +145,10 @@ impl Program {
             rest_port: api.rest.port,
             grpc_host: api.grpc.host.clone(),
             grpc_port: api.grpc.port,
+            rest_cors: api.rest.cors.clone(),
+            grpc_cors: api.grpc.cors.clone(),
+            rest_enabled: api.rest.enabled,
+            grpc_enabled: api.grpc.enabled,
             default_limit: api.default_max_num_records,
             max_limit: api.max_limit,
             max_scan: api.max_scan,
@@ -151,7 +161,7 @@ impl Program {
             token_ttl_ms: api.token_ttl_ms.as_ref().map(|m| m.value),
             event_retention_ms: api.event_retention_ms.as_ref().map(|m| m.value),
             typed_grpc: config.flags.dynamic,
-            grpc_web: config.flags.grpc_web,
+            grpc_web: api.grpc.web.unwrap_or(config.flags.grpc_web),
             push_events: config.flags.push_events,
             authenticate_reflection: config.flags.authenticate_server_reflection,
         };

@@ -33,6 +33,17 @@ pub struct Scalar {
     /// The environment variable the whole value came from (`password: "{{PG_PASSWORD}}"`), so
     /// that a secret can be read where it is used instead of being copied.
     pub env: Option<String>,
+    /// Every part of the value that came from a variable, as byte ranges of `value`
+    /// (`postgresql://app:{{PG_PASSWORD}}@db/shop`: the password's).
+    pub env_parts: Vec<EnvPart>,
+}
+
+/// A part of a scalar's value that came from an environment variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvPart {
+    pub start: usize,
+    pub end: usize,
+    pub name: String,
 }
 
 impl Scalar {
@@ -336,6 +347,33 @@ impl Builder<'_> {
                 .and_then(|r| r.name.clone()),
             _ => None,
         };
+        // A char of the value at each substituted offset: a replacement inside the value starts
+        // and ends at char boundaries of it.
+        let byte_at = |offset: usize| {
+            subst_offsets
+                .iter()
+                .position(|&o| o == offset)
+                .map(|char_idx| {
+                    value
+                        .char_indices()
+                        .nth(char_idx)
+                        .map_or(value.len(), |(b, _)| b)
+                })
+        };
+        let env_parts = self
+            .text
+            .map
+            .replacements
+            .iter()
+            .filter_map(|r| {
+                let name = r.name.clone()?;
+                Some(EnvPart {
+                    start: byte_at(r.new.0)?,
+                    end: byte_at(r.new.1)?,
+                    name,
+                })
+            })
+            .collect();
         let offsets = subst_offsets
             .iter()
             .map(|&o| self.text.map.to_original(o))
@@ -346,6 +384,7 @@ impl Builder<'_> {
                 plain,
                 offsets,
                 env,
+                env_parts,
             }),
             tag: None,
             span: self.text.span(start, end.max(start)),
@@ -572,6 +611,21 @@ mod tests {
         let errs: Vec<_> = d.iter().collect();
         assert_eq!(errs.len(), 1);
         assert_eq!(map.snippet(errs[0].labels[0].span), "{{NOPE}}");
+    }
+
+    #[test]
+    fn a_variable_inside_a_value_is_a_located_part_of_it() {
+        let (_, node, d) = parse_str("url: postgresql://app:{{PW}}@db/shop\n");
+        assert!(!d.has_errors());
+        let root = node.unwrap();
+        let url = get(&root, "url").as_scalar().unwrap();
+        assert_eq!(url.value, "postgresql://app:sec\"ret@db/shop");
+        assert_eq!(url.env, None, "not the whole value");
+        let part = &url.env_parts[0];
+        assert_eq!(
+            (&url.value[part.start..part.end], part.name.as_str()),
+            ("sec\"ret", "PW")
+        );
     }
 
     #[test]

@@ -567,24 +567,53 @@ fn start_api(
         listener.set_nonblocking(true).map_err(CliError::Serve)?;
         Ok::<_, CliError>(listener)
     };
-    let rest_listener = bind(
-        &settings.host,
-        settings.rest_port,
-        "REST",
-        "api.rest.port",
-        "--rest-port",
-    )?;
-    let grpc_listener = bind(
-        &settings.grpc_host,
-        settings.grpc_port,
-        "gRPC",
-        "api.grpc.port",
-        "--grpc-port",
-    )?;
-    let rest_addr = rest_listener.local_addr().map_err(CliError::Serve)?;
-    let grpc_addr = grpc_listener.local_addr().map_err(CliError::Serve)?;
-    writeln!(log, "{}: REST API on http://{rest_addr}", spec.name)?;
-    writeln!(log, "{}: gRPC API on {grpc_addr}", spec.name)?;
+    // `api.rest.enabled: false` / `api.grpc.enabled: false`: that server is not started.
+    let rest_listener = settings
+        .rest_enabled
+        .then(|| {
+            bind(
+                &settings.host,
+                settings.rest_port,
+                "REST",
+                "api.rest.port",
+                "--rest-port",
+            )
+        })
+        .transpose()?;
+    let grpc_listener = settings
+        .grpc_enabled
+        .then(|| {
+            bind(
+                &settings.grpc_host,
+                settings.grpc_port,
+                "gRPC",
+                "api.grpc.port",
+                "--grpc-port",
+            )
+        })
+        .transpose()?;
+    match &rest_listener {
+        Some(l) => {
+            let addr = l.local_addr().map_err(CliError::Serve)?;
+            writeln!(log, "{}: REST API on http://{addr}", spec.name)?;
+        }
+        None => writeln!(
+            log,
+            "{}: REST API off (`api.rest.enabled: false`)",
+            spec.name
+        )?,
+    }
+    match &grpc_listener {
+        Some(l) => {
+            let addr = l.local_addr().map_err(CliError::Serve)?;
+            writeln!(log, "{}: gRPC API on {addr}", spec.name)?;
+        }
+        None => writeln!(
+            log,
+            "{}: gRPC API off (`api.grpc.enabled: false`)",
+            spec.name
+        )?,
+    }
     if auth.is_some() {
         writeln!(
             log,
@@ -631,20 +660,33 @@ fn start_api(
                     auth,
                     stopping: rx.clone(),
                 });
-                let rest_listener = tokio::net::TcpListener::from_std(rest_listener)?;
-                let grpc_listener = tokio::net::TcpListener::from_std(grpc_listener)?;
+                let rest_listener = rest_listener
+                    .map(tokio::net::TcpListener::from_std)
+                    .transpose()?;
+                let grpc_listener = grpc_listener
+                    .map(tokio::net::TcpListener::from_std)
+                    .transpose()?;
                 let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
                     let _ = rx.wait_for(|stop| *stop).await;
                 };
-                let grpc = tokio::spawn(grpc::server::serve(
-                    grpc_listener,
-                    state.clone(),
-                    until(rx.clone()),
-                ));
-                rest::serve(rest_listener, state, until(rx)).await?;
-                grpc.await
-                    .map_err(std::io::Error::other)?
-                    .map_err(std::io::Error::other)
+                let grpc = grpc_listener.map(|listener| {
+                    tokio::spawn(grpc::server::serve(
+                        listener,
+                        state.clone(),
+                        until(rx.clone()),
+                    ))
+                });
+                match rest_listener {
+                    Some(listener) => rest::serve(listener, state, until(rx)).await?,
+                    None => until(rx).await,
+                }
+                match grpc {
+                    Some(grpc) => grpc
+                        .await
+                        .map_err(std::io::Error::other)?
+                        .map_err(std::io::Error::other),
+                    None => Ok(()),
+                }
             })
         })
         .map_err(CliError::Serve)?;

@@ -42,6 +42,7 @@ pub use crate::source::chunk::{Chunk, RawRecord};
 pub use crate::source::fields::{parse_chunk, BadRecord, BadRecords, RecordAt};
 pub use crate::source::files::{FileFormat, FileTable, DEFAULT_QUIET_PERIOD};
 pub use crate::source::postgres::{Password, PgConnection, PgTable};
+pub use dozer_pg_tls::{PgTls, SslMode};
 
 // The typed gRPC services' messages (`typed`: the per-column conversions).
 pub use crate::api::exec::RecordOut;
@@ -50,6 +51,6 @@ pub use crate::api::grpc::proto::types as proto_types;
 
 // The binary's entry point and its settings.
 pub use crate::api::query::QueryLimits;
-pub use crate::api::settings::{ApiSettings, AuthSettings, Secret};
+pub use crate::api::settings::{ApiSettings, AuthSettings, CorsPolicy, Secret};
 pub use crate::cli::{self, AppSpec};
 pub use crate::event_log::DEFAULT_RETENTION as DEFAULT_EVENT_RETENTION;

@@ -8,7 +8,7 @@ mod typed;
 
 use std::process::ExitCode;
 
-use dozer_runtime::contract::{cli, ApiSettings, AppSpec, AuthSettings, QueryLimits};
+use dozer_runtime::contract::{cli, ApiSettings, AppSpec, AuthSettings, CorsPolicy, QueryLimits};
 
 /// The directory of the config the app was built from: relative source paths and `home_dir` are
 /// resolved against it unless `--base-dir` (or `DOZER_BASE_DIR`) moves it.
@@ -27,6 +27,10 @@ fn main() -> ExitCode {
             rest_port: {{ rest_port }},
             grpc_host: {{ grpc_host }}.into(),
             grpc_port: {{ grpc_port }},
+            rest_cors: {{ rest_cors }},
+            grpc_cors: {{ grpc_cors }},
+            rest_enabled: {{ rest_enabled }},
+            grpc_enabled: {{ grpc_enabled }},
             default_limit: {{ default_limit }},
             limits: QueryLimits {
                 max_limit: {{ max_limit }},

@@ -275,6 +275,107 @@ impl TestPostgres {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Turns TLS on (restarting the server): a test CA made here with `openssl`, and a server
+    /// certificate it signed for the host name `localhost` alone (so connecting to `127.0.0.1`
+    /// with `verify-full` must fail). Returns the CA's PEM file.
+    pub fn enable_tls(&mut self) -> Result<PathBuf, String> {
+        let tls = self.dir.path().join("tls");
+        std::fs::create_dir_all(&tls).map_err(|e| e.to_string())?;
+        let openssl = |args: &[&str], what: &str| {
+            check(
+                Command::new("openssl")
+                    .args(args)
+                    .current_dir(&tls)
+                    .output(),
+                what,
+            )
+            .map(|_| ())
+        };
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=dozerc test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+            "openssl: the test CA",
+        )?;
+        openssl(
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+            "openssl: the server key",
+        )?;
+        std::fs::write(
+            tls.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .map_err(|e| e.to_string())?;
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ],
+            "openssl: the server certificate",
+        )?;
+        if let Some(user) = &self.run_as {
+            check(
+                Command::new("chown").args(["-R", user]).arg(&tls).output(),
+                "chown of the TLS files",
+            )?;
+        }
+        check(
+            Command::new("chmod")
+                .arg("600")
+                .arg(tls.join("server.key"))
+                .output(),
+            "chmod of the server key",
+        )?;
+        self.opts = format!(
+            "{} -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            self.opts,
+            tls.join("server.crt").display(),
+            tls.join("server.key").display()
+        );
+        self.restart()?;
+        Ok(tls.join("ca.pem"))
+    }
 }
 
 impl Drop for TestPostgres {

@@ -237,8 +237,19 @@ fn ensure_podman() -> Result<()> {
     )
 }
 
+/// openssl's command line, which the PostgreSQL TLS test makes its CA and certificates with.
+fn ensure_openssl() -> Result<()> {
+    ensure(
+        "openssl",
+        || Command::new("openssl").arg("version").output().is_ok(),
+        &["openssl"],
+        "Install it, e.g. `sudo apt-get install openssl`.",
+    )
+}
+
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgres()?;
+    ensure_openssl()?;
     ensure_jq()?;
     ensure_node()?;
     ensure_podman()?;

@@ -29,7 +29,7 @@ pub fn infer(
     let dir = config.resolve_path(&ls.path.value).join(&table.path.value);
     // Records the app would skip do not stop the sampling either.
     let skip_bad = config.app.on_bad_record == OnBadRecord::Skip;
-    let files = match list_files(&dir, &table.extension) {
+    let files = match list_files(&dir, &table.extension, table.marker_extension.as_deref()) {
         Ok(f) => f,
         Err(e) => {
             diags.push(
@@ -55,7 +55,10 @@ pub fn infer(
                 diags.push(
                     Diagnostic::error(
                         "catalog::no-files",
-                        format!("no `*{}` files in `{}` to read the schema of table `{}` from", table.extension, dir.display(), table.name.value),
+                        match &table.marker_extension {
+                            None => format!("no `*{}` files in `{}` to read the schema of table `{}` from", table.extension, dir.display(), table.name.value),
+                            Some(m) => format!("no `*{}` files with a `*{m}` marker in `{}` to read the schema of table `{}` from", table.extension, dir.display(), table.name.value),
+                        },
                     )
                     .label(table.path.span, "empty folder")
                     .help("add a data file, or declare every column under `columns:` in the table's config"),
@@ -97,14 +100,20 @@ impl Failure {
     }
 }
 
-fn list_files(dir: &Path, extension: &str) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().ends_with(extension))
-        })
+/// The table's data files, in name order; with a marker extension only the finished ones (whose
+/// marker exists), as the app reads them.
+fn list_files(dir: &Path, extension: &str, marker: Option<&str>) -> std::io::Result<Vec<PathBuf>> {
+    let names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let marked =
+        |stem: &str| marker.is_none_or(|m| names.iter().any(|n| n.strip_suffix(m) == Some(stem)));
+    let mut files: Vec<PathBuf> = names
+        .iter()
+        .filter(|n| n.strip_suffix(extension).is_some_and(marked))
+        .map(|n| dir.join(n))
         .collect();
     files.sort();
     Ok(files)

@@ -55,7 +55,7 @@ pub fn resolve(
             }
         }
         let live = match &conn.kind {
-            ConnectionKind::Postgres(pg) => postgres::introspect(conn, pg, source, diags),
+            ConnectionKind::Postgres(pg) => postgres::introspect(config, conn, pg, source, diags),
             ConnectionKind::LocalStorage(ls) => files::infer(config, ls, source, diags),
             ConnectionKind::Unsupported { .. } => None, // reported by config validation
         };

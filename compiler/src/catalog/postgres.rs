@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
 
-use super::read::{client_config, host_port};
+use super::read::{client_config, host_port, tls_of};
 use super::schema::{Column, TableSchema};
-use crate::config::{Connection, PostgresConfig, Source};
+use crate::config::{Config, Connection, PostgresConfig, Source};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::types::SqlType;
 
@@ -36,24 +36,37 @@ fn target(cfg: &tokio_postgres::Config) -> String {
 }
 
 pub fn introspect(
+    config: &Config,
     conn: &Connection,
     pg: &PostgresConfig,
     source: &Source,
     diags: &mut Diagnostics,
 ) -> Option<TableSchema> {
-    if pg.sslmode.as_ref().is_some_and(|m| m.value == "require") {
-        let span = pg.sslmode.as_ref().map_or(conn.kind_span, |m| m.span);
-        diags.push(
-            Diagnostic::error(
-                "catalog::postgres-tls",
-                "not supported yet: TLS connections to PostgreSQL (`sslmode: require`)",
-            )
-            .label(span, "not supported yet")
-            .help("use `sslmode: disable` or `prefer` over a trusted network, or an SSH tunnel"),
-        );
-        return None;
-    }
-    let cfg = match client_config(pg) {
+    let tls_span = pg
+        .sslrootcert
+        .as_ref()
+        .or(pg.sslmode.as_ref())
+        .or(pg.connection_url.as_ref())
+        .map_or(conn.kind_span, |s| s.span);
+    let tls = tls_of(pg).and_then(|mut tls| {
+        // A relative `sslrootcert` is relative to the config, as every path of it.
+        tls.root_cert = tls
+            .root_cert
+            .map(|p| config.resolve_path(&p.display().to_string()));
+        tls.connector().map(|c| (tls.mode, c))
+    });
+    let (tls_mode, connector) = match tls {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(
+                Diagnostic::error("catalog::postgres-tls", e)
+                    .label(tls_span, "here")
+                    .help("give `sslrootcert` the PEM file of the CA that signed the server's certificate"),
+            );
+            return None;
+        }
+    };
+    let mut cfg = match client_config(pg) {
         Ok(c) => c,
         Err(e) => {
             let span = pg
@@ -68,6 +81,7 @@ pub fn introspect(
             return None;
         }
     };
+    cfg.ssl_mode(tls_mode.negotiation());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -85,7 +99,7 @@ pub fn introspect(
     let result = runtime.block_on(async {
         tokio::time::timeout(
             INTROSPECTION_TIMEOUT,
-            read_table(&cfg, &schema_name, &source.table_name.value),
+            read_table(&cfg, connector, &schema_name, &source.table_name.value),
         )
         .await
         .unwrap_or(Err(Failure::Timeout))
@@ -239,6 +253,10 @@ fn connection_error(
             format!("create it (`createdb {db}`) or fix `database:`"),
         ),
         Some(db_err) => (format!("PostgreSQL at {at} (connection `{name}`): {}", db_err.message()), db_err.hint().unwrap_or("check the connection settings").to_string()),
+        None if dozer_pg_tls::explain(e).is_some() => (
+            format!("cannot connect to PostgreSQL at {at} (connection `{name}`): {}", dozer_pg_tls::explain(e).unwrap_or_default()),
+            "`sslmode` and `sslrootcert` on the connection say how the server's certificate is checked".to_string(),
+        ),
         None => {
             let source = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
             (
@@ -310,10 +328,11 @@ ORDER BY a.attnum";
 
 async fn read_table(
     cfg: &tokio_postgres::Config,
+    tls: dozer_pg_tls::MakeRustlsConnect,
     schema: &str,
     table: &str,
 ) -> Result<PgTable, Failure> {
-    let (client, connection) = cfg.connect(tokio_postgres::NoTls).await?;
+    let (client, connection) = cfg.connect(tls).await?;
     let driver = tokio::spawn(connection);
     let rows = client.query(COLUMNS_SQL, &[&schema, &table]).await?;
     if rows.is_empty() {

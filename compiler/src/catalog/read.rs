@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::config::{self, Config, ConnectionKind, PostgresConfig, Source};
+use dozer_pg_tls::{PgTls, SslMode};
 
 /// How long dozerc waits for a PostgreSQL server to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,6 +40,8 @@ pub struct FileRead {
     pub delimiter: u8,
     /// The table's `quiet_period` in milliseconds; `None`: the runtime's default.
     pub quiet_period_ms: Option<i64>,
+    /// Data files wait for a marker of this extension (`marker_extension`).
+    pub marker_extension: Option<String>,
 }
 
 /// A table of a `!Postgres` connection.
@@ -56,6 +59,10 @@ pub struct PgRead {
     pub publication: String,
     pub schema: String,
     pub table: String,
+    /// `sslmode` and `sslrootcert` (as the config writes the path: the app resolves a relative
+    /// one against its base directory).
+    pub tls_mode: SslMode,
+    pub root_cert: Option<String>,
 }
 
 /// Where the app finds a connection's password.
@@ -92,6 +99,7 @@ pub fn reading(config: &Config, source: &Source) -> Option<SourceRead> {
                 has_header: table.has_header,
                 delimiter: table.delimiter,
                 quiet_period_ms: table.quiet_period_ms.as_ref().map(|q| q.value),
+                marker_extension: table.marker_extension.clone(),
             }))
         }
         ConnectionKind::Postgres(pg) => {
@@ -117,6 +125,7 @@ fn pg_read(
     table: &str,
 ) -> Option<PgRead> {
     let cfg = client_config(pg).ok()?;
+    let tls = tls_of(pg).ok()?;
     let (host, port) = host_port(&cfg);
     let user = cfg.get_user().unwrap_or("postgres").to_string();
     let database = cfg.get_dbname().unwrap_or(&user).to_string();
@@ -140,14 +149,17 @@ fn pg_read(
         publication: name_or_default(&pg.publication),
         schema: schema.to_string(),
         table: table.to_string(),
+        tls_mode: tls.mode,
+        root_cert: tls.root_cert.map(|p| p.display().to_string()),
     })
 }
 
 /// Builds the client configuration from the YAML keys (or `connection_url`).
 pub fn client_config(pg: &PostgresConfig) -> Result<tokio_postgres::Config, String> {
     let mut cfg = match &pg.connection_url {
-        Some(url) => url
-            .value
+        // Its TLS parameters are `tls_of`'s (tokio-postgres refuses the verify modes).
+        Some(url) => dozer_pg_tls::split_url(&url.value)
+            .0
             .parse::<tokio_postgres::Config>()
             .map_err(|e| format!("invalid connection_url: {e}"))?,
         None => tokio_postgres::Config::new(),
@@ -173,6 +185,32 @@ pub fn client_config(pg: &PostgresConfig) -> Result<tokio_postgres::Config, Stri
     cfg.connect_timeout(CONNECT_TIMEOUT);
     cfg.application_name("dozerc");
     Ok(cfg)
+}
+
+/// How a connection uses TLS: `sslmode` and `sslrootcert` as keys, else as `connection_url`
+/// parameters, else libpq's default (`prefer`). The root certificate's path is as written.
+pub fn tls_of(pg: &PostgresConfig) -> Result<PgTls, String> {
+    let (_, url_mode, url_root) = pg
+        .connection_url
+        .as_ref()
+        .map(|u| dozer_pg_tls::split_url(&u.value))
+        .unwrap_or_default();
+    let mode = match pg.sslmode.as_ref().map(|m| m.value.clone()).or(url_mode) {
+        None => SslMode::default(),
+        Some(name) => SslMode::parse(&name).ok_or_else(|| {
+            format!(
+                "invalid sslmode `{name}` in connection_url (one of {})",
+                SslMode::NAMES.join(", ")
+            )
+        })?,
+    };
+    let root_cert = pg
+        .sslrootcert
+        .as_ref()
+        .map(|r| r.value.clone())
+        .or(url_root)
+        .map(std::path::PathBuf::from);
+    Ok(PgTls { mode, root_cert })
 }
 
 /// The server a configuration connects to: its (first) host or socket directory, and port.

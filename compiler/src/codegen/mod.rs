@@ -106,6 +106,11 @@ struct MainRs<'a> {
     rest_port: u16,
     grpc_host: String,
     grpc_port: u16,
+    /// `CorsPolicy::...` expressions.
+    rest_cors: String,
+    grpc_cors: String,
+    rest_enabled: bool,
+    grpc_enabled: bool,
     default_limit: u64,
     max_limit: u64,
     max_scan: u64,
@@ -128,6 +133,21 @@ struct Readme<'a> {
     config_path: &'a str,
     /// (name, path, table)
     endpoints: Vec<(String, String, String)>,
+}
+
+/// A server's CORS policy as the runtime's `CorsPolicy`.
+fn cors_policy(cors: &crate::config::Cors) -> String {
+    match cors {
+        crate::config::Cors::Off => "CorsPolicy::Off".into(),
+        crate::config::Cors::AnyOrigin => "CorsPolicy::AnyOrigin".into(),
+        crate::config::Cors::Origins(list) => format!(
+            "CorsPolicy::Origins(Vec::from([{}]))",
+            list.iter()
+                .map(|o| format!("{o:?}.into()"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// A configured duration as Rust, or `default`.
@@ -231,6 +251,10 @@ pub fn emit(program: &Program, opts: &EmitOptions<'_>) -> Result<AppCrate, Codeg
             rest_port: settings.rest_port,
             grpc_host: format!("{:?}", settings.grpc_host),
             grpc_port: settings.grpc_port,
+            rest_cors: cors_policy(&settings.rest_cors),
+            grpc_cors: cors_policy(&settings.grpc_cors),
+            rest_enabled: settings.rest_enabled,
+            grpc_enabled: settings.grpc_enabled,
             default_limit: settings.default_limit,
             max_limit: settings.max_limit,
             max_scan: settings.max_scan,

@@ -132,6 +132,9 @@ pub struct PostgresConfig {
     pub port: Option<Spanned<u64>>,
     pub database: Option<Spanned<String>>,
     pub sslmode: Option<Spanned<String>>,
+    /// `sslrootcert`: the PEM file of the CAs to trust (`verify-ca`, `verify-full`), relative
+    /// to the config's directory unless absolute.
+    pub sslrootcert: Option<Spanned<String>>,
     pub connection_url: Option<Spanned<String>>,
     pub schema: Option<Spanned<String>>,
     /// The environment variable `password` came from (`password: "{{PG_PASSWORD}}"`): the app
@@ -212,6 +215,9 @@ pub struct FileTable {
     /// line without its line break counts as a record (`quiet_period: 2 SECONDS`), in
     /// milliseconds; `None`: the runtime's default.
     pub quiet_period_ms: Option<Spanned<i64>>,
+    /// `marker_extension: .marker` (or `marker_file: true`, which means `.marker`): a data file
+    /// is read only once a file of its name with this extension instead of its own exists.
+    pub marker_extension: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -311,6 +317,36 @@ pub struct ConflictResolution {
 pub struct ServerAddr {
     pub host: String,
     pub port: u16,
+    /// `cors`: which browser origins may call the server (Dozer's boolean; a list of origins is
+    /// dozerc's extension). Default: any origin, as Dozer.
+    pub cors: Cors,
+    /// `enabled: false`: the server is not started.
+    pub enabled: bool,
+    /// `api.grpc.web`: gRPC-Web on the gRPC port (`None`: `flags.grpc_web` decides).
+    pub web: Option<bool>,
+}
+
+impl ServerAddr {
+    fn new(port: u16) -> ServerAddr {
+        ServerAddr {
+            host: "0.0.0.0".into(),
+            port,
+            cors: Cors::AnyOrigin,
+            enabled: true,
+            web: None,
+        }
+    }
+}
+
+/// A server's CORS policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cors {
+    /// `cors: false`: no CORS headers; browsers refuse cross-origin calls.
+    Off,
+    /// `cors: true` (the default): any origin.
+    AnyOrigin,
+    /// `cors: [https://app.example.com, ...]`: these origins only.
+    Origins(Vec<String>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -344,14 +380,8 @@ impl Default for Api {
             jwt_secret_env: None,
             jwt_leeway_ms: None,
             token_ttl_ms: None,
-            rest: ServerAddr {
-                host: "0.0.0.0".into(),
-                port: 8080,
-            },
-            grpc: ServerAddr {
-                host: "0.0.0.0".into(),
-                port: 50051,
-            },
+            rest: ServerAddr::new(8080),
+            grpc: ServerAddr::new(50051),
             default_max_num_records: 50,
             event_retention_ms: None,
             max_limit: dozer_types::openapi::DEFAULT_MAX_LIMIT,

@@ -24,6 +24,7 @@ const ROOT_KEYS: &[&str] = &[
     "app",
     "telemetry",
     "udfs",
+    "cloud",
 ];
 
 const CONNECTION_KINDS: &[&str] = &[
@@ -152,6 +153,14 @@ pub(super) fn decode_root(root: &Node, diags: &mut Diagnostics) -> Config {
             );
         }
     }
+    if let Some(n) = f.get("cloud") {
+        let span = f.key_span("cloud").unwrap_or(n.span);
+        d.error(
+            Diagnostic::warning("config::ignored-key", "`cloud` (Dozer Cloud's deployment settings) has no effect in dozerc")
+                .label(span, "ignored")
+                .help("deploy the app binary, or its image from `dozerc build --image`; remove the section"),
+        );
+    }
     if let Some(n) = f.get("udfs") {
         if !d.list(n, "`udfs`").is_empty() {
             d.error(
@@ -242,6 +251,7 @@ fn decode_postgres(d: &mut Decoder, node: &Node, what: &str) -> Option<PostgresC
         "port",
         "database",
         "sslmode",
+        "sslrootcert",
         "connection_url",
         "schema",
         "replication_slot",
@@ -258,13 +268,24 @@ fn decode_postgres(d: &mut Decoder, node: &Node, what: &str) -> Option<PostgresC
         database: opt_string(d, &f, "database", what),
         sslmode: f
             .get("sslmode")
-            .and_then(|n| d.choice(n, "sslmode", &["disable", "prefer", "require"])),
+            .and_then(|n| d.choice(n, "sslmode", &dozer_pg_tls::SslMode::NAMES)),
+        sslrootcert: opt_string(d, &f, "sslrootcert", what),
         connection_url: opt_string(d, &f, "connection_url", what),
         schema: opt_string(d, &f, "schema", what),
         password_env: f
             .get("password")
             .and_then(|n| n.as_scalar())
-            .and_then(|s| s.env.clone()),
+            .and_then(|s| s.env.clone())
+            .or_else(|| {
+                // `postgresql://app:{{PG_PASSWORD}}@db/shop`: the URL's password read by the app
+                // from the variable, as a `password:` key would be.
+                let url = f.get("connection_url")?.as_scalar()?;
+                let (start, end) = url_password(&url.value)?;
+                url.env_parts
+                    .iter()
+                    .find(|p| (p.start, p.end) == (start, end))
+                    .map(|p| p.name.clone())
+            }),
         replication_slot: replication_name(d, &f, "replication_slot", what),
         publication: replication_name(d, &f, "publication", what),
     };
@@ -342,6 +363,7 @@ fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Opti
             "path",
             "extension",
             "marker_extension",
+            "marker_file",
             "has_header",
             "delimiter",
             "columns",
@@ -351,10 +373,11 @@ fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Opti
             "path",
             "extension",
             "marker_extension",
+            "marker_file",
             "columns",
             "quiet_period",
         ],
-        FileFormat::Parquet => &["path", "extension", "marker_extension"],
+        FileFormat::Parquet => &["path", "extension", "marker_extension", "marker_file"],
         FileFormat::Delta => &["path"],
     };
     let cf = d.fields(config, &format!("the `!{kind}` config of {what}"), keys)?;
@@ -368,12 +391,34 @@ fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Opti
     if !extension.is_empty() && !extension.starts_with('.') {
         extension.insert(0, '.');
     }
-    if let Some(n) = cf.get("marker_extension") {
-        d.error(
-            Diagnostic::error("config::unsupported", "not supported yet: `marker_extension` (files are read as soon as they appear)")
-                .label(n.span, "not supported yet")
-                .help("remove `marker_extension`; write files atomically (write elsewhere, then rename into the folder)"),
-        );
+    // Dozer's markers: `a.csv` is read once `a.marker` exists (the writer creates the marker
+    // after the data file is complete).
+    let marker_file = cf
+        .get("marker_file")
+        .and_then(|n| d.bool(n, "`marker_file`"));
+    let mut marker_extension = match cf
+        .get("marker_extension")
+        .and_then(|n| d.name(n, "`marker_extension`"))
+    {
+        Some(m) if m.value.trim_start_matches('.') == extension.trim_start_matches('.') => {
+            d.error(
+                Diagnostic::error(
+                    "config::marker-extension",
+                    "the marker extension is the data files' own",
+                )
+                .label(m.span, "every data file would be its own marker")
+                .help("use another extension for markers, e.g. `marker_extension: .marker`"),
+            );
+            None
+        }
+        Some(m) => Some(m.value),
+        None => (marker_file == Some(true)).then(|| ".marker".to_string()),
+    };
+    if marker_file == Some(false) {
+        marker_extension = None;
+    }
+    if let Some(m) = marker_extension.as_mut().filter(|m| !m.starts_with('.')) {
+        m.insert(0, '.');
     }
     let has_header = cf
         .get("has_header")
@@ -411,6 +456,7 @@ fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Opti
         delimiter,
         column_types,
         quiet_period_ms,
+        marker_extension,
     })
 }
 
@@ -471,8 +517,32 @@ fn decode_source(d: &mut Decoder, node: &Node, i: usize) -> Option<Source> {
     let f = d.fields(
         node,
         &what,
-        &["name", "table_name", "connection", "columns", "schema"],
+        &[
+            "name",
+            "table_name",
+            "connection",
+            "columns",
+            "schema",
+            "refresh_config",
+        ],
     )?;
+    if let Some(n) = f.get("refresh_config") {
+        // Dozer's only variant: sources are followed as they change, which is what dozerc does.
+        let real_time = match (&n.tag, n.as_scalar()) {
+            (Some(tag), _) => tag.trim_start_matches('!') == "RealTime",
+            (None, Some(s)) => s.value == "RealTime",
+            _ => false,
+        };
+        if !real_time {
+            // A bare tag has no value, and so no span of its own: the key's.
+            let span = f.key_span("refresh_config").unwrap_or(n.span);
+            d.error(
+                Diagnostic::error("config::refresh-config", "`refresh_config` can only be `!RealTime`")
+                    .label(span, "expected !RealTime")
+                    .help("sources are followed as they change (Dozer's `RealTime`, its only variant); write `refresh_config: !RealTime` or remove the key"),
+            );
+        }
+    }
     let name = d
         .required(&f, "name", "my_table")
         .and_then(|n| d.name(n, "the source `name`"));
@@ -502,6 +572,32 @@ fn decode_source(d: &mut Decoder, node: &Node, i: usize) -> Option<Source> {
     })
 }
 
+/// Dozer's endpoint keys that have nothing to do in dozerc: accepted, with a warning saying why.
+fn ignored_endpoint_keys(d: &mut Decoder, f: &Fields) {
+    if let Some(n) = f.get("version") {
+        let _ = d.uint(n, "`version`", u64::from(u32::MAX));
+        let span = f.key_span("version").unwrap_or(n.span);
+        d.error(
+            Diagnostic::warning("config::ignored-key", "an endpoint's `version` has no effect in dozerc")
+                .label(span, "ignored")
+                .help("an endpoint is served at its `path` as the app was built; a changed query is a new build (and a new store); remove the key"),
+        );
+    }
+    if let Some(n) = f.get("log_reader_options") {
+        let _ = d.fields(
+            n,
+            "`log_reader_options`",
+            &["batch_size", "timeout_in_millis", "buffer_size"],
+        );
+        let span = f.key_span("log_reader_options").unwrap_or(n.span);
+        d.error(
+            Diagnostic::warning("config::ignored-key", "`log_reader_options` has no effect in dozerc")
+                .label(span, "ignored")
+                .help("the API reads endpoint tables from the store, with no log reader between; remove the key"),
+        );
+    }
+}
+
 fn decode_endpoint(d: &mut Decoder, node: &Node, i: usize) -> Option<Endpoint> {
     let what = format!("endpoint #{}", i + 1);
     let f = d.fields(
@@ -514,8 +610,11 @@ fn decode_endpoint(d: &mut Decoder, node: &Node, i: usize) -> Option<Endpoint> {
             "index",
             "conflict_resolution",
             "cache_control",
+            "version",
+            "log_reader_options",
         ],
     )?;
+    ignored_endpoint_keys(d, &f);
     let name = d
         .required(&f, "name", "my_endpoint")
         .and_then(|n| d.name(n, "the endpoint `name`"));
@@ -660,9 +759,48 @@ fn decode_secondary_index(d: &mut Decoder, node: &Node) -> Option<SecondaryIndex
     }
 }
 
-fn decode_server(d: &mut Decoder, node: &Node, what: &str, default: ServerAddr) -> ServerAddr {
+/// The byte range of the password in a `postgresql://user:password@host/...` URL.
+fn url_password(url: &str) -> Option<(usize, usize)> {
+    let authority = url.find("://")? + 3;
+    let end = url[authority..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| authority + i);
+    let at = url[authority..end].rfind('@')? + authority;
+    let colon = url[authority..at].find(':')? + authority;
+    Some((colon + 1, at))
+}
+
+fn decode_server(
+    d: &mut Decoder,
+    node: &Node,
+    what: &str,
+    default: ServerAddr,
+    grpc: bool,
+) -> ServerAddr {
     let mut out = default;
-    if let Some(f) = d.fields(node, what, &["port", "host"]) {
+    let keys: &[&str] = if grpc {
+        &["port", "host", "cors", "enabled", "web"]
+    } else {
+        &["port", "host", "cors", "enabled"]
+    };
+    if let Some(f) = d.fields(node, what, keys) {
+        if let Some(n) = f.get("cors") {
+            if let Some(cors) = decode_cors(d, n, &format!("`cors` of {what}")) {
+                out.cors = cors;
+            }
+        }
+        if let Some(v) = f
+            .get("enabled")
+            .and_then(|n| d.bool(n, &format!("`enabled` of {what}")))
+        {
+            out.enabled = v;
+        }
+        if let Some(v) = f
+            .get("web")
+            .and_then(|n| d.bool(n, &format!("`web` of {what}")))
+        {
+            out.web = Some(v);
+        }
         if let Some(p) = f
             .get("port")
             .and_then(|n| d.uint(n, "`port`", u64::from(u16::MAX)))
@@ -676,6 +814,45 @@ fn decode_server(d: &mut Decoder, node: &Node, what: &str, default: ServerAddr) 
     out
 }
 
+/// `cors: true|false` (Dozer's), or a list of the origins allowed (`https://app.example.com`,
+/// `http://localhost:5173`; `"*"` is any).
+fn decode_cors(d: &mut Decoder, node: &Node, what: &str) -> Option<Cors> {
+    if let NodeKind::Seq(_) = &node.kind {
+        let mut origins = vec![];
+        for origin in d.string_list(node, what) {
+            let text = origin.value.trim_end_matches('/');
+            if text == "*" {
+                return Some(Cors::AnyOrigin);
+            }
+            let valid = text.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "http" | "https")
+                    && !rest.is_empty()
+                    && !rest.contains(['/', '?', '#', ' '])
+            });
+            if !valid {
+                d.error(
+                    Diagnostic::error(
+                        "config::cors-origin",
+                        format!("`{}` is not an origin", origin.value),
+                    )
+                    .label(origin.span, "expected scheme://host[:port]")
+                    .help("an origin is what a browser sends in `Origin`: e.g. `https://app.example.com` or `http://localhost:5173`, no path"),
+                );
+                continue;
+            }
+            origins.push(text.to_string());
+        }
+        return Some(Cors::Origins(origins));
+    }
+    Some(
+        if d.bool(node, &format!("{what} (true, false or a list of origins)"))? {
+            Cors::AnyOrigin
+        } else {
+            Cors::Off
+        },
+    )
+}
+
 fn decode_api(d: &mut Decoder, node: &Node) -> Api {
     let mut api = Api::default();
     let Some(f) = d.fields(
@@ -685,6 +862,7 @@ fn decode_api(d: &mut Decoder, node: &Node) -> Api {
             "api_security",
             "rest",
             "grpc",
+            "app_grpc",
             "default_max_num_records",
             "event_retention",
             "max_limit",
@@ -723,10 +901,23 @@ fn decode_api(d: &mut Decoder, node: &Node) -> Api {
         }
     }
     if let Some(n) = f.get("rest") {
-        api.rest = decode_server(d, n, "`api.rest`", api.rest.clone());
+        api.rest = decode_server(d, n, "`api.rest`", api.rest.clone(), false);
     }
     if let Some(n) = f.get("grpc") {
-        api.grpc = decode_server(d, n, "`api.grpc`", api.grpc.clone());
+        api.grpc = decode_server(d, n, "`api.grpc`", api.grpc.clone(), true);
+    }
+    if let Some(n) = f.get("app_grpc") {
+        // Dozer's internal log server, which its `dozer run api` processes read from.
+        let _ = d.fields(n, "`api.app_grpc`", &["port", "host"]);
+        let span = f.key_span("app_grpc").unwrap_or(n.span);
+        d.error(
+            Diagnostic::warning(
+                "config::ignored-key",
+                "`api.app_grpc` has no effect in dozerc",
+            )
+            .label(span, "ignored")
+            .help("`<app> api` processes read the store directly, with no log server between; remove the key"),
+        );
     }
     let default_span = f.get("default_max_num_records").map(|n| n.span);
     if let Some(n) = f
@@ -774,9 +965,31 @@ fn decode_flags(d: &mut Decoder, node: &Node) -> Flags {
         "push_events",
         "authenticate_server_reflection",
     ];
-    let Some(f) = d.fields(node, "`flags`", &keys) else {
+    let Some(f) = d.fields(
+        node,
+        "`flags`",
+        &[&keys[..], &["enable_probabilistic_optimizations"]].concat(),
+    ) else {
         return flags;
     };
+    if let Some(n) = f.get("enable_probabilistic_optimizations") {
+        let _ = d.fields(
+            n,
+            "`flags.enable_probabilistic_optimizations`",
+            &["in_sets", "in_joins", "in_aggregations"],
+        );
+        let span = f
+            .key_span("enable_probabilistic_optimizations")
+            .unwrap_or(n.span);
+        d.error(
+            Diagnostic::warning(
+                "config::ignored-key",
+                "`flags.enable_probabilistic_optimizations` has no effect in dozerc",
+            )
+            .label(span, "ignored")
+            .help("dozerc keeps every result exact (no approximate sets, joins or aggregates); remove the key"),
+        );
+    }
     for key in keys {
         if let Some(v) = f
             .get(key)
@@ -804,6 +1017,7 @@ fn decode_app(d: &mut Decoder, node: &Node) -> AppOptions {
         "max_num_records_before_persist",
         "max_interval_before_persist_in_seconds",
         "on_bad_record",
+        "data_storage",
     ];
     let Some(f) = d.fields(node, "`app`", &keys) else {
         return app;
@@ -813,6 +1027,19 @@ fn decode_app(d: &mut Decoder, node: &Node) -> AppOptions {
             .and_then(|n| d.uint(n, &format!("`app.{key}`"), u64::MAX))
             .map(|v| v.value)
     };
+    if let Some(n) = f.get("data_storage") {
+        // Dozer's `!Local` / `!S3 { region, bucket_name }`: where it kept its pipeline logs.
+        let _ = d.tag(n, "`app.data_storage`", &["Local", "S3"]);
+        let span = f.key_span("data_storage").unwrap_or(n.span);
+        d.error(
+            Diagnostic::warning(
+                "config::ignored-key",
+                "`app.data_storage` has no effect in dozerc",
+            )
+            .label(span, "ignored")
+            .help("dozerc keeps no pipeline log beside its store (`home_dir`); remove the key"),
+        );
+    }
     app.app_buffer_size = num(d, "app_buffer_size");
     app.commit_size = num(d, "commit_size");
     if app.commit_size == Some(0) {

@@ -146,7 +146,8 @@ fn an_image_is_refused_while_the_config_writes_its_secrets_literally() {
          app_name: secretive\n\
          connections:\n  \
            - name: pg\n    config: !Postgres\n      user: app\n      password: hunter2\n      host: 127.0.0.1\n      port: 1\n      database: shop\n  \
-           - name: pg-url\n    config: !Postgres\n      connection_url: postgresql://app:s3cret@127.0.0.1:1/shop\n\
+           - name: pg-url\n    config: !Postgres\n      connection_url: postgresql://app:s3cret@127.0.0.1:1/shop\n  \
+           - name: pg-env\n    config: !Postgres\n      connection_url: postgresql://app:{{DOZERC_TEST_URL_PASSWORD}}@127.0.0.1:1/shop?sslmode=verify-full\n\
          sources:\n  - name: orders\n    table_name: orders\n    connection: pg\n\
          sql: SELECT id INTO o FROM orders;\n\
          endpoints:\n  - name: o\n    path: /o\n    table_name: o\n\
@@ -156,10 +157,14 @@ fn an_image_is_refused_while_the_config_writes_its_secrets_literally() {
     let out = dozerc()
         .args(["build", "--image", "--color", "never"])
         .arg(&cfg)
+        .env("DOZERC_TEST_URL_PASSWORD", "from-the-environment")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // A password that comes from a variable, inside the URL too, is read by the app when it
+    // starts: nothing to refuse.
+    assert!(!stderr.contains("connection `pg-env`"), "{stderr}");
     for want in [
         "the password of connection `pg` would be compiled into the image",
         "dozer-config.yaml:7:17]",

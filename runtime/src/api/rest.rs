@@ -43,7 +43,6 @@ use dozer_types::Value;
 use heed::{RoTxn, WithoutTls};
 use serde_json::{json, Value as Json};
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -113,6 +112,7 @@ pub fn router(state: Shared) -> Router {
     }
     let timeout = state.settings.timeout;
     let max_body = state.settings.max_body;
+    let cors = state.settings.rest_cors.layer();
     app.fallback(not_found)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(max_body))
@@ -121,7 +121,7 @@ pub fn router(state: Shared) -> Router {
             timeout,
         ))
         .layer(CompressionLayer::new())
-        .layer(CorsLayer::permissive())
+        .layer(cors)
 }
 
 /// Serves until `shutdown` completes, then lets requests in flight finish.

@@ -15,8 +15,16 @@ pub struct ApiSettings {
     /// The gRPC server's address and port (`api.grpc`).
     pub grpc_host: String,
     pub grpc_port: u16,
-    /// `flags.grpc_web`: the gRPC port also speaks gRPC-Web (HTTP/1.1, for browsers).
+    /// `flags.grpc_web` (or `api.grpc.web`): the gRPC port also speaks gRPC-Web (HTTP/1.1, for
+    /// browsers).
     pub grpc_web: bool,
+    /// Which browser origins may call the REST server, and gRPC-Web (`api.rest.cors`,
+    /// `api.grpc.cors`).
+    pub rest_cors: CorsPolicy,
+    pub grpc_cors: CorsPolicy,
+    /// `api.rest.enabled`, `api.grpc.enabled`: `false` does not start that server.
+    pub rest_enabled: bool,
+    pub grpc_enabled: bool,
     /// Records a query returns when it sets no `$limit` (`api.default_max_num_records`).
     pub default_limit: usize,
     pub limits: QueryLimits,
@@ -43,6 +51,10 @@ impl Default for ApiSettings {
             grpc_host: "0.0.0.0".into(),
             grpc_port: 50051,
             grpc_web: true,
+            rest_cors: CorsPolicy::AnyOrigin,
+            grpc_cors: CorsPolicy::AnyOrigin,
+            rest_enabled: true,
+            grpc_enabled: true,
             default_limit: 50,
             limits: QueryLimits::default(),
             max_scan: 1_000_000,
@@ -53,6 +65,46 @@ impl Default for ApiSettings {
             push_events: true,
             event_retention: DEFAULT_RETENTION,
         }
+    }
+}
+
+/// Which browser origins may call a server (the config's `cors`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CorsPolicy {
+    /// No CORS headers: browsers refuse calls from other origins.
+    Off,
+    /// Any origin (Dozer's `cors: true`, the default).
+    AnyOrigin,
+    /// Only these origins (`scheme://host[:port]`); a preflight from another one gets no
+    /// `Access-Control-Allow-Origin`.
+    Origins(Vec<String>),
+}
+
+impl CorsPolicy {
+    /// The tower layer that answers preflights and marks answers as the policy says (for
+    /// [`CorsPolicy::Off`], one that allows no origin, so browsers refuse). Request headers are allowed by echoing the preflight's list, because
+    /// `*` does not cover `Authorization` (the Fetch standard), and every answer header is
+    /// readable by the page (`ETag` for the SDKs' cache, `grpc-status` for gRPC-Web). No
+    /// credentials: tokens travel in `Authorization`, not in cookies.
+    pub fn layer(&self) -> tower_http::cors::CorsLayer {
+        use axum::http::HeaderValue;
+        use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
+        let origin = match self {
+            CorsPolicy::Off => return CorsLayer::new(),
+            CorsPolicy::AnyOrigin => AllowOrigin::any(),
+            CorsPolicy::Origins(origins) => AllowOrigin::list(
+                origins
+                    .iter()
+                    .filter_map(|o| HeaderValue::from_str(o).ok())
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods(Any)
+            .allow_headers(AllowHeaders::mirror_request())
+            .expose_headers(Any)
+            .max_age(std::time::Duration::from_secs(3600))
     }
 }
 

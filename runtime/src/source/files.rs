@@ -52,6 +52,10 @@ pub struct FileTable {
     /// How long the last file must stay the same size before a last line without its line break
     /// counts as a record (the table's `quiet_period`).
     pub quiet_period: Duration,
+    /// Dozer's `marker_extension`: a data file belongs to the table only once a file of its name
+    /// with this extension instead of the table's exists (`a.csv` once `a.marker` does); its
+    /// writer has finished it then, so its last line needs no quiet period.
+    pub marker_extension: Option<String>,
 }
 
 /// Reads a table's files from a position on.
@@ -143,15 +147,34 @@ impl FileReader {
         self.as_they_are = true;
     }
 
-    /// The table's files, in name order.
+    /// The table's files, in name order (with markers: those whose marker exists).
     fn files(table: &FileTable) -> Result<Vec<String>, SourceError> {
         let entries = std::fs::read_dir(&table.dir).map_err(|e| io_error(&table.dir, e))?;
-        let mut names: Vec<String> = entries
+        let all: Vec<String> = entries
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.ends_with(&table.extension))
             .collect();
+        let mut names: Vec<String> = match &table.marker_extension {
+            None => all
+                .iter()
+                .filter(|n| n.ends_with(&table.extension))
+                .cloned()
+                .collect(),
+            Some(marker) => {
+                let marked: std::collections::HashSet<&str> = all
+                    .iter()
+                    .filter_map(|n| n.strip_suffix(marker.as_str()))
+                    .collect();
+                all.iter()
+                    .filter(|n| {
+                        n.strip_suffix(table.extension.as_str())
+                            .is_some_and(|stem| marked.contains(stem))
+                    })
+                    .cloned()
+                    .collect()
+            }
+        };
         names.sort();
         Ok(names)
     }
@@ -159,6 +182,9 @@ impl FileReader {
     /// Whether the last file has stopped growing: unmodified for the quiet period, or seen at
     /// its size by this reader for that long (a check that does not trust the file's clock).
     fn quiet(&mut self, name: &str, meta: &std::fs::Metadata) -> bool {
+        if self.table.marker_extension.is_some() {
+            return true; // its marker says it is complete
+        }
         let quiet = self.table.quiet_period;
         if unmodified_for(meta, quiet) {
             return true;
@@ -577,6 +603,7 @@ mod tests {
             format,
             columns: vec!["a".into(), "b".into()],
             quiet_period: DEFAULT_QUIET_PERIOD,
+            marker_extension: None,
         }
     }
 
@@ -663,6 +690,34 @@ mod tests {
         assert_eq!(drain(&mut reader, 10), vec![]);
         std::fs::write(dir.path().join("2.csv"), "a,b\n5,w\n").unwrap();
         assert_eq!(drain(&mut reader, 10), vec![rec("2.csv", 2, "5")]);
+    }
+
+    #[test]
+    fn with_markers_a_file_is_read_once_its_marker_exists_and_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = FileTable {
+            marker_extension: Some(".marker".into()),
+            ..csv_table(dir.path())
+        };
+        // Complete, with a last line still without its line break: not read before its marker.
+        std::fs::write(dir.path().join("1.csv"), "a,b\n1,x\n2,y").unwrap();
+        std::fs::write(dir.path().join("2.csv"), "a,b\n3,z\n").unwrap();
+        let mut reader = FileReader::new(table, FilePosition::default())
+            .with_quiet_period(Duration::from_secs(3600));
+        assert_eq!(drain(&mut reader, 10), vec![]);
+        // A marker of another name, or of the data's own extension, marks nothing.
+        std::fs::write(dir.path().join("1.csv.bak"), "").unwrap();
+        assert_eq!(drain(&mut reader, 10), vec![]);
+        std::fs::write(dir.path().join("1.marker"), "").unwrap();
+        // The marker says the file is finished: its last line is a record at once.
+        assert_eq!(
+            drain(&mut reader, 10),
+            vec![rec("1.csv", 2, "1"), rec("1.csv", 3, "2")]
+        );
+        std::fs::write(dir.path().join("2.marker"), "").unwrap();
+        assert_eq!(drain(&mut reader, 10), vec![rec("2.csv", 2, "3")]);
+        // Marker files are never read as data.
+        assert_eq!(drain(&mut reader, 10), vec![]);
     }
 
     #[test]

@@ -91,6 +91,7 @@ fn table(dir: &Path) -> FileTable {
         format: FileFormat::Parquet,
         columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
         quiet_period: crate::source::files::DEFAULT_QUIET_PERIOD,
+        marker_extension: None,
     }
 }
 

@@ -111,8 +111,17 @@ pub(super) fn pg_table(p: &PgRead, columns: &crate::catalog::TableSchema) -> Str
         .map(|c| format!("SqlType::{:?}", c.ty))
         .collect();
     let key: Vec<String> = columns.primary_key.iter().map(|i| i.to_string()).collect();
+    // A relative `sslrootcert` is found under the app's base directory, as its source files.
+    let tls = format!(
+        "PgTls {{ mode: SslMode::{:?}, root_cert: {} }}",
+        p.tls_mode,
+        match &p.root_cert {
+            Some(path) => format!("Some(base.join({path:?}))"),
+            None => "None".into(),
+        }
+    );
     format!(
-        "PgTable {{ connection: PgConnection {{ name: {:?}.into(), host: {:?}.into(), port: {}, user: {:?}.into(), password: {password}, database: {:?}.into(), slot: {:?}.into(), publication: {:?}.into() }}, schema: {:?}.into(), table: {:?}.into(), columns: Vec::from([{}]), types: Vec::from([{}]), primary_key: Vec::from([{}]) }}",
+        "PgTable {{ connection: PgConnection {{ name: {:?}.into(), host: {:?}.into(), port: {}, user: {:?}.into(), password: {password}, database: {:?}.into(), slot: {:?}.into(), publication: {:?}.into(), tls: {tls} }}, schema: {:?}.into(), table: {:?}.into(), columns: Vec::from([{}]), types: Vec::from([{}]), primary_key: Vec::from([{}]) }}",
         p.connection,
         p.host,
         p.port,

@@ -25,6 +25,7 @@ impl PipelineGen<'_> {
                     has_header,
                     delimiter,
                     quiet_period_ms,
+                    marker_extension,
                 }) => {
                     let quiet = match quiet_period_ms {
                         Some(ms) => format!("std::time::Duration::from_millis({ms})"),
@@ -44,9 +45,13 @@ impl PipelineGen<'_> {
                         .map(|n| format!("{n:?}.into()"))
                         .collect();
                     format!(
-                        "SourceDef {{ name: {:?}.into(), kind: SourceKind::Files(FileTable {{ dir: base.join({dir:?}), extension: {extension:?}.into(), format: {format}, columns: Vec::from([{}]), quiet_period: {quiet} }}) }}",
+                        "SourceDef {{ name: {:?}.into(), kind: SourceKind::Files(FileTable {{ dir: base.join({dir:?}), extension: {extension:?}.into(), format: {format}, columns: Vec::from([{}]), quiet_period: {quiet}, marker_extension: {} }}) }}",
                         s.name,
-                        columns.join(", ")
+                        columns.join(", "),
+                        match marker_extension {
+                            Some(m) => format!("Some({m:?}.into())"),
+                            None => "None".into(),
+                        }
                     )
                 }
                 SourceRead::Postgres(table) => format!(

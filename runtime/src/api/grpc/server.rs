@@ -83,11 +83,8 @@ pub async fn serve(
         .timeout(state.settings.timeout)
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES);
     if grpc_web {
-        let cors = tower_http::cors::CorsLayer::permissive().expose_headers([
-            axum::http::HeaderName::from_static("grpc-status"),
-            axum::http::HeaderName::from_static("grpc-message"),
-            axum::http::HeaderName::from_static("grpc-status-details-bin"),
-        ]);
+        // Browsers call gRPC-Web across origins as the config's `api.grpc.cors` allows.
+        let cors = state.settings.grpc_cors.layer();
         server
             .layer(cors)
             .layer(tonic_web::GrpcWebLayer::new())

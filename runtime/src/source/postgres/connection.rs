@@ -1,6 +1,7 @@
 //! What a `!Postgres` connection and its tables are as an app uses them, and where a
 //! connection's replication stands.
 
+use dozer_pg_tls::PgTls;
 use dozer_types::SqlType;
 
 use crate::codec::{Decode, DecodeError, Encode, Reader};
@@ -30,6 +31,8 @@ pub struct PgConnection {
     /// The app's replication slot and publication on this server.
     pub slot: String,
     pub publication: String,
+    /// `sslmode` and `sslrootcert` (resolved against the app's base directory).
+    pub tls: PgTls,
 }
 
 impl PgConnection {

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use dozer_types::SqlType;
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
-use tokio_postgres::NoTls;
 
 use super::connection::{lsn_text, quote, PgConnection, PgTable};
 use super::delivery::{Delivery, Transaction};
@@ -174,8 +173,12 @@ impl Job {
     }
 
     async fn control(&self) -> Result<tokio_postgres::Client, Failure> {
+        let tls =
+            self.connection.tls.connector().map_err(|e| {
+                Failure::Fatal(format!("connection `{}`: {e}", self.connection.name))
+            })?;
         let (client, conn) = client_config(&self.connection, &self.password)
-            .connect(NoTls)
+            .connect(tls)
             .await
             .map_err(|e| match e.as_db_error() {
                 Some(db) if db.code() == &tokio_postgres::error::SqlState::INVALID_PASSWORD => {
@@ -186,6 +189,15 @@ impl Job {
                 }
                 Some(db) if transient(db) => Failure::Lost(db.message().to_string()),
                 Some(db) => Failure::Fatal(db.message().to_string()),
+                // A certificate that does not check out will not on a retry either.
+                None if dozer_pg_tls::explain(&e).is_some() => Failure::Fatal(format!(
+                    "connection `{}` ({}:{}, sslmode {}): {}",
+                    self.connection.name,
+                    self.connection.host,
+                    self.connection.port,
+                    self.connection.tls.mode.name(),
+                    dozer_pg_tls::explain(&e).unwrap_or_default()
+                )),
                 None => Failure::Lost(
                     std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string()),
                 ),
@@ -237,6 +249,7 @@ impl Job {
             self.connection.publication.clone(),
         )
         .with_port(self.connection.port)
+        .with_tls(replication_tls(&self.connection.tls))
         .with_options(super::text::SESSION_OPTIONS)
         .with_application_name("dozerc")
         .with_status_interval(Duration::from_millis(500))
@@ -788,8 +801,25 @@ fn client_config(connection: &PgConnection, password: &str) -> tokio_postgres::C
         .dbname(&connection.database)
         .application_name("dozerc")
         .options(super::text::SESSION_OPTIONS)
+        .ssl_mode(connection.tls.mode.negotiation())
         .connect_timeout(Duration::from_secs(10));
     cfg
+}
+
+/// The replication stream's TLS, as the control sessions': the same mode and trusted CAs.
+fn replication_tls(tls: &dozer_pg_tls::PgTls) -> pgwire_replication::TlsConfig {
+    use dozer_pg_tls::SslMode;
+    pgwire_replication::TlsConfig {
+        mode: match tls.mode {
+            SslMode::Disable => pgwire_replication::SslMode::Disable,
+            SslMode::Prefer => pgwire_replication::SslMode::Prefer,
+            SslMode::Require => pgwire_replication::SslMode::Require,
+            SslMode::VerifyCa => pgwire_replication::SslMode::VerifyCa,
+            SslMode::VerifyFull => pgwire_replication::SslMode::VerifyFull,
+        },
+        ca_pem_path: tls.root_cert.clone(),
+        ..pgwire_replication::TlsConfig::default()
+    }
 }
 
 /// Drops the app's replication slot and publication on a server (the app is retired): the
@@ -813,9 +843,13 @@ pub(super) fn retire(
             connection.name
         ))
     };
+    let tls = connection
+        .tls
+        .connector()
+        .map_err(|e| error(format!("connection `{}`: {e}", connection.name)))?;
     rt.block_on(async {
         let (client, conn) = client_config(connection, password)
-            .connect(NoTls)
+            .connect(tls)
             .await
             .map_err(failed)?;
         tokio::spawn(async move {
