@@ -50,8 +50,29 @@ fn the_committed_sdks_are_what_the_config_generates() {
     std::fs::write(&index, "// edited\n").unwrap();
     let stale = sdk.check(&dir);
     assert_eq!(stale.len(), 1);
-    assert_eq!((stale[0].path.clone(), stale[0].exists), (index, true));
+    assert_eq!(
+        (stale[0].path.clone(), stale[0].how),
+        (index, dozerc::sdk::Staleness::Differs)
+    );
     assert_eq!(sdk.write(&dir).unwrap(), 1);
+    assert!(sdk.check(&dir).is_empty());
+    // What an earlier config generated (the app had another name) is reported, and removed
+    // with its folder; what a local build leaves is neither.
+    let old = dir.join("sdk/python/src/old_name_client/__init__.py");
+    app::copy(&dir.join("sdk/python/README.md"), &old);
+    let built = dir.join("sdk/typescript/node_modules/x/index.js");
+    app::copy(&dir.join("sdk/python/README.md"), &built);
+    let stale = sdk.check(&dir);
+    assert_eq!(
+        stale
+            .iter()
+            .map(|s| (s.path.clone(), s.how))
+            .collect::<Vec<_>>(),
+        [(old.clone(), dozerc::sdk::Staleness::NotGenerated)]
+    );
+    assert_eq!(sdk.write(&dir).unwrap(), 1);
+    assert!(!old.exists() && !old.parent().unwrap().exists());
+    assert!(built.exists());
     assert!(sdk.check(&dir).is_empty());
 }
 

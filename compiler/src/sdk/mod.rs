@@ -56,39 +56,107 @@ pub fn generate(input: &SdkInput) -> Sdk {
     Sdk { files }
 }
 
-/// A generated file that differs from what is on disk.
+/// A file under `sdk/` that is not what the config generates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stale {
     pub path: PathBuf,
-    /// `false`: the file is missing.
-    pub exists: bool,
+    pub how: Staleness,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Staleness {
+    /// Generated, with other contents on disk.
+    Differs,
+    /// Generated, not on disk.
+    Missing,
+    /// On disk, not generated (left by an earlier config: an app renamed, an endpoint dropped).
+    NotGenerated,
+}
+
+/// What a package manager or a local build leaves inside a package folder: never the SDK's,
+/// never reported or removed.
+const LOCAL_ARTIFACTS: &[&str] = &[
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".venv",
+    "dist",
+    "build",
+];
+
 impl Sdk {
-    /// Writes the files under `dir` (the config's directory), leaving unchanged ones untouched;
-    /// returns how many were written.
+    /// Writes the files under `dir` (the config's directory), leaving unchanged ones untouched,
+    /// and removes the files under `sdk/` it no longer generates (the folder is the generator's);
+    /// returns how many files were written or removed.
     pub fn write(&self, dir: &Path) -> std::io::Result<usize> {
-        crate::codegen::write_changed(dir, &self.files)
+        let written = crate::codegen::write_changed(dir, &self.files)?;
+        let stray = self.not_generated(dir);
+        for path in &stray {
+            std::fs::remove_file(path)?;
+            // Folders left empty go too (an old package's `src/<name>/`).
+            let mut parent = path.parent();
+            while let Some(p) = parent.filter(|p| p.starts_with(dir.join(SDK_DIR))) {
+                if std::fs::remove_dir(p).is_err() {
+                    break;
+                }
+                parent = p.parent();
+            }
+        }
+        Ok(written + stray.len())
+    }
+
+    /// Files under `dir/sdk/` that the config does not generate, local build artifacts aside.
+    fn not_generated(&self, dir: &Path) -> Vec<PathBuf> {
+        fn walk(path: &Path, found: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(path) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if LOCAL_ARTIFACTS.contains(&name.as_str()) || name.ends_with(".egg-info") {
+                    continue;
+                }
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() => walk(&entry.path(), found),
+                    Ok(_) => found.push(entry.path()),
+                    Err(_) => {}
+                }
+            }
+        }
+        let mut found = vec![];
+        walk(&dir.join(SDK_DIR), &mut found);
+        found.retain(|p| {
+            p.strip_prefix(dir)
+                .map(|rel| {
+                    !self
+                        .files
+                        .contains_key(&rel.to_string_lossy().replace('\\', "/"))
+                })
+                .unwrap_or(false)
+        });
+        found.sort();
+        found
     }
 
     /// The files under `dir` that are missing or differ from what the config generates now.
     pub fn check(&self, dir: &Path) -> Vec<Stale> {
-        self.files
+        let mut stale: Vec<Stale> = self
+            .files
             .iter()
             .filter_map(|(path, text)| {
                 let target = dir.join(path);
-                match std::fs::read(&target) {
-                    Ok(old) if old == text.as_bytes() => None,
-                    Ok(_) => Some(Stale {
-                        path: target,
-                        exists: true,
-                    }),
-                    Err(_) => Some(Stale {
-                        path: target,
-                        exists: false,
-                    }),
-                }
+                let how = match std::fs::read(&target) {
+                    Ok(old) if old == text.as_bytes() => return None,
+                    Ok(_) => Staleness::Differs,
+                    Err(_) => Staleness::Missing,
+                };
+                Some(Stale { path: target, how })
             })
-            .collect()
+            .collect();
+        stale.extend(self.not_generated(dir).into_iter().map(|path| Stale {
+            path,
+            how: Staleness::NotGenerated,
+        }));
+        stale
     }
 }
