@@ -116,13 +116,7 @@ struct BuildArgs {
     /// The archive's layout: `oci` (loads into podman and Docker), or `docker` (Docker's
     /// `docker save` layout, the one from which podman also keeps the health check).
     #[arg(long, value_enum, default_value = "oci", requires = "image")]
-    image_format: ImageFormatArg,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ImageFormatArg {
-    Oci,
-    Docker,
+    image_format: dozerc::image::ImageFormat,
 }
 
 fn main() -> ExitCode {
@@ -272,11 +266,7 @@ fn sdk(checked: &Checked, check: bool) -> ExitCode {
 
 fn image(checked: &Checked, built: &Built, args: &BuildArgs) -> ExitCode {
     let started = Instant::now();
-    let format = match args.image_format {
-        ImageFormatArg::Oci => dozerc::image::ImageFormat::Oci,
-        ImageFormatArg::Docker => dozerc::image::ImageFormat::Docker,
-    };
-    match builder::image(checked, &built.binary, &args.tag, format) {
+    match builder::image(checked, &built.binary, &args.tag, args.image_format) {
         Ok(image) => {
             let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
             eprintln!(

@@ -568,52 +568,37 @@ fn start_api(
         Ok::<_, CliError>(listener)
     };
     // `api.rest.enabled: false` / `api.grpc.enabled: false`: that server is not started.
-    let rest_listener = settings
-        .rest_enabled
-        .then(|| {
-            bind(
-                &settings.host,
-                settings.rest_port,
-                "REST",
-                "api.rest.port",
-                "--rest-port",
-            )
-        })
-        .transpose()?;
-    let grpc_listener = settings
-        .grpc_enabled
-        .then(|| {
-            bind(
-                &settings.grpc_host,
-                settings.grpc_port,
-                "gRPC",
-                "api.grpc.port",
-                "--grpc-port",
-            )
-        })
-        .transpose()?;
-    match &rest_listener {
-        Some(l) => {
-            let addr = l.local_addr().map_err(CliError::Serve)?;
-            writeln!(log, "{}: REST API on http://{addr}", spec.name)?;
+    let mut listen = |enabled: bool, host: &str, port: u16, what: &str, key: &str, flag: &str| {
+        if !enabled {
+            writeln!(
+                log,
+                "{}: {what} API off (`{key}.enabled: false`)",
+                spec.name
+            )?;
+            return Ok(None);
         }
-        None => writeln!(
-            log,
-            "{}: REST API off (`api.rest.enabled: false`)",
-            spec.name
-        )?,
-    }
-    match &grpc_listener {
-        Some(l) => {
-            let addr = l.local_addr().map_err(CliError::Serve)?;
-            writeln!(log, "{}: gRPC API on {addr}", spec.name)?;
-        }
-        None => writeln!(
-            log,
-            "{}: gRPC API off (`api.grpc.enabled: false`)",
-            spec.name
-        )?,
-    }
+        let listener = bind(host, port, what, &format!("{key}.port"), flag)?;
+        let addr = listener.local_addr().map_err(CliError::Serve)?;
+        let scheme = if what == "REST" { "http://" } else { "" };
+        writeln!(log, "{}: {what} API on {scheme}{addr}", spec.name)?;
+        Ok::<_, CliError>(Some(listener))
+    };
+    let rest_listener = listen(
+        settings.rest_enabled,
+        &settings.host,
+        settings.rest_port,
+        "REST",
+        "api.rest",
+        "--rest-port",
+    )?;
+    let grpc_listener = listen(
+        settings.grpc_enabled,
+        &settings.grpc_host,
+        settings.grpc_port,
+        "gRPC",
+        "api.grpc",
+        "--grpc-port",
+    )?;
     if auth.is_some() {
         writeln!(
             log,

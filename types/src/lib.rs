@@ -20,6 +20,7 @@ mod date_part;
 pub mod endpoint;
 pub mod grpc;
 pub mod keycode;
+pub mod marker;
 pub mod openapi;
 pub mod parse;
 mod sql_type;

@@ -108,11 +108,8 @@ fn list_files(dir: &Path, extension: &str, marker: Option<&str>) -> std::io::Res
         .filter(|e| e.path().is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    let marked =
-        |stem: &str| marker.is_none_or(|m| names.iter().any(|n| n.strip_suffix(m) == Some(stem)));
-    let mut files: Vec<PathBuf> = names
-        .iter()
-        .filter(|n| n.strip_suffix(extension).is_some_and(marked))
+    let mut files: Vec<PathBuf> = dozer_types::marker::table_files(&names, extension, marker)
+        .into_iter()
         .map(|n| dir.join(n))
         .collect();
     files.sort();

@@ -239,25 +239,25 @@ fn connection_error(
 ) -> Diagnostic {
     let at = target(cfg);
     let name = &conn.name.value;
-    let (message, help) = match e.as_db_error() {
-        Some(db_err) if *db_err.code() == SqlState::INVALID_PASSWORD => (
+    let (message, help) = match (e.as_db_error(), dozer_pg_tls::explain(e)) {
+        (Some(db_err), _) if *db_err.code() == SqlState::INVALID_PASSWORD => (
             format!("PostgreSQL at {at} rejected the password of user `{user}` (connection `{name}`)"),
             "check `user` and `password` (put secrets in the environment: `password: \"{{PG_PASSWORD}}\"`)".to_string(),
         ),
-        Some(db_err) if *db_err.code() == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => (
+        (Some(db_err), _) if *db_err.code() == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => (
             format!("PostgreSQL at {at} refused user `{user}`: {}", db_err.message()),
             "allow the user in pg_hba.conf (e.g. `host all <user> 0.0.0.0/0 scram-sha-256`) and reload PostgreSQL".to_string(),
         ),
-        Some(db_err) if *db_err.code() == SqlState::INVALID_CATALOG_NAME => (
+        (Some(db_err), _) if *db_err.code() == SqlState::INVALID_CATALOG_NAME => (
             format!("database `{db}` does not exist at {at} (connection `{name}`)"),
             format!("create it (`createdb {db}`) or fix `database:`"),
         ),
-        Some(db_err) => (format!("PostgreSQL at {at} (connection `{name}`): {}", db_err.message()), db_err.hint().unwrap_or("check the connection settings").to_string()),
-        None if dozer_pg_tls::explain(e).is_some() => (
-            format!("cannot connect to PostgreSQL at {at} (connection `{name}`): {}", dozer_pg_tls::explain(e).unwrap_or_default()),
+        (Some(db_err), _) => (format!("PostgreSQL at {at} (connection `{name}`): {}", db_err.message()), db_err.hint().unwrap_or("check the connection settings").to_string()),
+        (None, Some(why)) => (
+            format!("cannot connect to PostgreSQL at {at} (connection `{name}`): {why}"),
             "`sslmode` and `sslrootcert` on the connection say how the server's certificate is checked".to_string(),
         ),
-        None => {
+        (None, None) => {
             let source = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
             (
                 format!("cannot connect to PostgreSQL at {at} (connection `{name}`): {source}"),

@@ -84,7 +84,7 @@ pub const HEALTH_START_PERIOD_S: u64 = 30;
 pub const HEALTH_RETRIES: u64 = 3;
 
 /// How the archive is laid out.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImageFormat {
     /// The OCI image layout (`index.json`, `blobs/`), with Docker's `manifest.json` beside it:
     /// `podman load` reads it as OCI, `docker load` either way.

@@ -155,26 +155,14 @@ impl FileReader {
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
-        let mut names: Vec<String> = match &table.marker_extension {
-            None => all
-                .iter()
-                .filter(|n| n.ends_with(&table.extension))
-                .cloned()
-                .collect(),
-            Some(marker) => {
-                let marked: std::collections::HashSet<&str> = all
-                    .iter()
-                    .filter_map(|n| n.strip_suffix(marker.as_str()))
-                    .collect();
-                all.iter()
-                    .filter(|n| {
-                        n.strip_suffix(table.extension.as_str())
-                            .is_some_and(|stem| marked.contains(stem))
-                    })
-                    .cloned()
-                    .collect()
-            }
-        };
+        let mut names: Vec<String> = dozer_types::marker::table_files(
+            &all,
+            &table.extension,
+            table.marker_extension.as_deref(),
+        )
+        .into_iter()
+        .map(String::from)
+        .collect();
         names.sort();
         Ok(names)
     }

@@ -180,25 +180,26 @@ impl Job {
         let (client, conn) = client_config(&self.connection, &self.password)
             .connect(tls)
             .await
-            .map_err(|e| match e.as_db_error() {
-                Some(db) if db.code() == &tokio_postgres::error::SqlState::INVALID_PASSWORD => {
+            .map_err(|e| match (e.as_db_error(), dozer_pg_tls::explain(&e)) {
+                (Some(db), _)
+                    if db.code() == &tokio_postgres::error::SqlState::INVALID_PASSWORD =>
+                {
                     Failure::Fatal(format!(
                 "the server rejected the password of user `{}`; check `user` and `password`",
                 self.connection.user
             ))
                 }
-                Some(db) if transient(db) => Failure::Lost(db.message().to_string()),
-                Some(db) => Failure::Fatal(db.message().to_string()),
+                (Some(db), _) if transient(db) => Failure::Lost(db.message().to_string()),
+                (Some(db), _) => Failure::Fatal(db.message().to_string()),
                 // A certificate that does not check out will not on a retry either.
-                None if dozer_pg_tls::explain(&e).is_some() => Failure::Fatal(format!(
-                    "connection `{}` ({}:{}, sslmode {}): {}",
+                (None, Some(why)) => Failure::Fatal(format!(
+                    "connection `{}` ({}:{}, sslmode {}): {why}",
                     self.connection.name,
                     self.connection.host,
                     self.connection.port,
                     self.connection.tls.mode.name(),
-                    dozer_pg_tls::explain(&e).unwrap_or_default()
                 )),
-                None => Failure::Lost(
+                (None, None) => Failure::Lost(
                     std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string()),
                 ),
             })?;
