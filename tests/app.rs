@@ -70,6 +70,26 @@ pub fn check(config: &Path) -> Checked {
     checked
 }
 
+/// `dozerc check`'s rendered errors for `config` (empty when it checks clean).
+pub fn check_errors(config: &Path) -> String {
+    let mut map = SourceMap::default();
+    let mut diags = Diagnostics::default();
+    check_paths(
+        &[config.to_path_buf()],
+        CheckOptions {
+            lock_mode: LockMode::Normal,
+        },
+        &mut map,
+        &mut diags,
+    );
+    diags
+        .sorted()
+        .into_iter()
+        .filter(|d| d.severity == dozerc::diagnostic::Severity::Error)
+        .map(|d| render(d, &map, RenderOptions::default()))
+        .collect()
+}
+
 impl App {
     /// Runs the binary with `args`; panics unless it succeeds.
     pub fn run(&self, args: &[&str]) -> Output {

@@ -50,6 +50,7 @@ fn matrix_schema(source: &str) -> TableSchema {
     TableSchema {
         columns,
         primary_key,
+        row_image: vec![],
     }
 }
 

@@ -1,5 +1,5 @@
 //! dozerc's end-to-end tests, as one test binary: every module below drives the real compiler and
-//! the apps it builds against real servers (PostgreSQL, and the Python readers and clients). One
+//! the apps it builds against real servers (PostgreSQL, MariaDB, and the Python readers and clients). One
 //! binary links the tree once instead of once per file, and its tests share the harness's threads
 //! (and the apps' build) instead of running file after file.
 
@@ -10,6 +10,7 @@ mod file_sources;
 mod fuzz_smoke;
 mod image;
 mod module_graph;
+mod mysql_cdc;
 mod oracle_example;
 mod postgres_cdc;
 mod postgres_tls;

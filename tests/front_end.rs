@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dozerc::catalog::{Catalog, Column, SourceEntry, TableSchema};
+use dozerc::catalog::{Catalog, Column, ImageColumn, SourceEntry, TableSchema};
 use dozerc::diagnostic::{render, Diagnostics, RenderOptions, SourceMap};
 use dozerc::types::SqlType;
 
@@ -27,6 +27,7 @@ pub fn corpus_schema(source: &str) -> TableSchema {
                 c("created_at", SqlType::Timestamp, false),
             ],
             primary_key: vec![0],
+            row_image: image(&[64, 64, 0, 0]),
         },
         "customers" => TableSchema {
             columns: vec![
@@ -35,9 +36,24 @@ pub fn corpus_schema(source: &str) -> TableSchema {
                 c("country", SqlType::String, true),
             ],
             primary_key: vec![0],
+            row_image: image(&[32, 0, 0]),
         },
         _ => sales_schema(),
     }
+}
+
+/// Where the columns sit in a MySQL table's row images (read only for `!MySQL` sources): in
+/// order, signed integers of these widths (0: not an integer).
+fn image(int_bits: &[u8]) -> Vec<ImageColumn> {
+    int_bits
+        .iter()
+        .enumerate()
+        .map(|(position, &int_bits)| ImageColumn {
+            position,
+            int_bits,
+            unsigned: false,
+        })
+        .collect()
 }
 
 /// `schema` with every timestamp and date column nullable (as in Parquet files written by most

@@ -43,6 +43,7 @@ pub fn sales_schema() -> TableSchema {
             c("Country", SqlType::String, false),
         ],
         primary_key: vec![],
+        row_image: vec![],
     }
 }
 

@@ -10,9 +10,6 @@ use std::time::{Duration, Instant};
 
 use dozer_test_support::postgres::{TestPostgres, PASSWORD};
 use dozer_tests::app;
-use dozerc::catalog::LockMode;
-use dozerc::check::{check_paths, CheckOptions};
-use dozerc::diagnostic::{render, Diagnostics, RenderOptions, SourceMap};
 
 fn write_config(dir: &Path, name: &str, connection: &str) -> PathBuf {
     let dir = dir.join(name);
@@ -26,26 +23,6 @@ fn write_config(dir: &Path, name: &str, connection: &str) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-/// `dozerc check`'s rendered errors for `config` (empty when it checks clean).
-fn check_errors(config: &Path) -> String {
-    let mut map = SourceMap::default();
-    let mut diags = Diagnostics::default();
-    check_paths(
-        &[config.to_path_buf()],
-        CheckOptions {
-            lock_mode: LockMode::Normal,
-        },
-        &mut map,
-        &mut diags,
-    );
-    diags
-        .sorted()
-        .into_iter()
-        .filter(|d| d.severity == dozerc::diagnostic::Severity::Error)
-        .map(|d| render(d, &map, RenderOptions::default()))
-        .collect()
 }
 
 #[test]
@@ -77,7 +54,7 @@ fn postgres_sources_connect_over_tls_as_sslmode_says() {
         "full",
         &keys("localhost", "verify-full", Some(&ca)),
     );
-    assert_eq!(check_errors(&full), "");
+    assert_eq!(app::check_errors(&full), "");
     let built = app::build(&full);
     let serving = app::Serving::start(&built.binary, &["run"]);
     let http = reqwest::blocking::Client::new();
@@ -132,7 +109,7 @@ fn postgres_sources_connect_over_tls_as_sslmode_says() {
         "by_ip",
         &keys("127.0.0.1", "verify-full", Some(&ca)),
     );
-    let errors = check_errors(&by_ip);
+    let errors = app::check_errors(&by_ip);
     assert!(
         errors.contains("not valid for `127.0.0.1`") && errors.contains("localhost"),
         "{errors}"
@@ -143,7 +120,7 @@ fn postgres_sources_connect_over_tls_as_sslmode_says() {
         "untrusted",
         &keys("localhost", "verify-full", None),
     );
-    let errors = check_errors(&untrusted);
+    let errors = app::check_errors(&untrusted);
     assert!(
         errors.contains("not signed by a trusted CA") && errors.contains("sslrootcert"),
         "{errors}"
@@ -154,7 +131,7 @@ fn postgres_sources_connect_over_tls_as_sslmode_says() {
         ("require", keys("127.0.0.1", "require", None)),
     ] {
         let config = write_config(dir.path(), name, &config);
-        assert_eq!(check_errors(&config), "", "sslmode {name}");
+        assert_eq!(app::check_errors(&config), "", "sslmode {name}");
     }
     // The same in a `connection_url`, with the verify mode tokio-postgres itself refuses.
     let url = write_config(
@@ -165,5 +142,5 @@ fn postgres_sources_connect_over_tls_as_sslmode_says() {
             ca.display()
         ),
     );
-    assert_eq!(check_errors(&url), "");
+    assert_eq!(app::check_errors(&url), "");
 }

@@ -18,12 +18,13 @@ use crate::error::OpError;
 use crate::event_log::{EventLog, DEFAULT_RETENTION};
 use crate::meta::{self, Meta, META_DB};
 use crate::notify::EventNotifier;
-use crate::pipeline::{OpenPipeline, Pipeline, PipelineError, SourceKind};
+use crate::pipeline::{OpenPipeline, Pipeline, PipelineError, SourceDef, SourceKind};
 use crate::source::chunk::Chunk;
 use crate::source::fields::BadRecords;
 use crate::source::file_source::FileSource;
 use crate::source::interface::Source;
-use crate::source::postgres::{PgSource, PgTable};
+use crate::source::mysql::MySqlSource;
+use crate::source::postgres::PgSource;
 use crate::source::wake::Wake;
 use crate::store::Store;
 use crate::table::RecordChange;
@@ -144,26 +145,35 @@ impl Runner {
                     // One reader for all tables of a connection (a transaction may span them),
                     // where its first table is.
                     SourceKind::Postgres(t) => {
-                        let same_connection = |o: &SourceKind| {
-                            matches!(o, SourceKind::Postgres(o) if o.connection.name == t.connection.name)
-                        };
-                        if sources[..i].iter().any(|o| same_connection(&o.kind)) {
+                        let Some(tables) = connection_tables(sources, i, |k| match k {
+                            SourceKind::Postgres(p) => Some((p, p.connection.name.as_str())),
+                            _ => None,
+                        }) else {
                             continue;
-                        }
-                        let tables: Vec<(usize, PgTable)> = sources
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(j, o)| match &o.kind {
-                                SourceKind::Postgres(p) if same_connection(&o.kind) => {
-                                    Some((j, p.clone()))
-                                }
-                                _ => None,
-                            })
-                            .collect();
+                        };
                         let key = PgSource::key_of(&t.connection);
                         let committed = positions.get(txn, key.as_bytes())?.map(<[u8]>::to_vec);
                         let spool = home.join("spool").join(&t.connection.name);
                         readers.push(Box::new(PgSource::open(
+                            store.env(),
+                            txn,
+                            tables,
+                            committed.as_deref(),
+                            spool,
+                            wake.clone(),
+                        )?));
+                    }
+                    SourceKind::MySql(t) => {
+                        let Some(tables) = connection_tables(sources, i, |k| match k {
+                            SourceKind::MySql(m) => Some((m, m.connection.name.as_str())),
+                            _ => None,
+                        }) else {
+                            continue;
+                        };
+                        let key = MySqlSource::key_of(&t.connection);
+                        let committed = positions.get(txn, key.as_bytes())?.map(<[u8]>::to_vec);
+                        let spool = home.join("spool").join(format!("mysql-{}", t.connection.name));
+                        readers.push(Box::new(MySqlSource::open(
                             store.env(),
                             txn,
                             tables,
@@ -422,4 +432,27 @@ fn dump_table(
         n += 1;
     }
     Ok(n)
+}
+
+/// The tables of the connection of source `i` (`pick`: a source's table of this kind and its
+/// connection's name), with their source indices; `None` unless `i` is the connection's first
+/// source, which its one reader belongs to.
+fn connection_tables<T: Clone>(
+    sources: &[SourceDef],
+    i: usize,
+    pick: impl Fn(&SourceKind) -> Option<(&T, &str)>,
+) -> Option<Vec<(usize, T)>> {
+    let (_, name) = pick(&sources[i].kind)?;
+    let same = |s: &SourceDef| pick(&s.kind).is_some_and(|(_, n)| n == name);
+    if sources[..i].iter().any(same) {
+        return None;
+    }
+    Some(
+        sources
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| same(s))
+            .filter_map(|(j, s)| pick(&s.kind).map(|(t, _)| (j, t.clone())))
+            .collect(),
+    )
 }

@@ -41,7 +41,9 @@ pub use crate::weight::Weight;
 pub use crate::source::chunk::{Chunk, RawRecord};
 pub use crate::source::fields::{parse_chunk, BadRecord, BadRecords, RecordAt};
 pub use crate::source::files::{FileFormat, FileTable, DEFAULT_QUIET_PERIOD};
-pub use crate::source::postgres::{Password, PgConnection, PgTable};
+pub use crate::source::mysql::{MySqlConnection, MySqlTable};
+pub use crate::source::password::Password;
+pub use crate::source::postgres::{PgConnection, PgTable};
 pub use dozer_pg_tls::{PgTls, SslMode};
 
 // The typed gRPC services' messages (`typed`: the per-column conversions).

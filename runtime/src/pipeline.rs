@@ -15,6 +15,7 @@ use crate::error::OpError;
 use crate::source::chunk::{Chunk, SourceError};
 use crate::source::fields::{BadRecord, BadRecords};
 use crate::source::files::FileTable;
+use crate::source::mysql::MySqlTable;
 use crate::source::postgres::PgTable;
 use crate::store::{BatchError, StoreError};
 use crate::table::{RecordChange, Table};
@@ -34,6 +35,8 @@ pub enum SourceKind {
     Files(FileTable),
     /// A table of a `!Postgres` connection.
     Postgres(PgTable),
+    /// A table of a `!MySQL` connection (MySQL or MariaDB).
+    MySql(MySqlTable),
 }
 
 /// What generated code provides: typed parsing of source records, the operators between sources

@@ -1,4 +1,6 @@
-//! Shared test harness: [`postgres::TestPostgres`] starts a throwaway PostgreSQL cluster;
+//! Shared test harness: [`postgres::TestPostgres`] starts a throwaway PostgreSQL cluster and
+//! [`mariadb::TestMariaDb`] a throwaway MariaDB server;
 //! [`oracle`] loads data into it and compares what dozerc computes with what PostgreSQL computes.
+pub mod mariadb;
 pub mod oracle;
 pub mod postgres;

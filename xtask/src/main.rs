@@ -189,6 +189,26 @@ fn ensure_postgres() -> Result<()> {
     )
 }
 
+/// MariaDB's server and client, for the MySQL source tests' throwaway servers.
+fn ensure_mariadb() -> Result<()> {
+    ensure(
+        "MariaDB's server (mariadbd, mariadb-install-db) and client (mariadb)",
+        || {
+            let on = |name: &str, dirs: &[&str]| {
+                let path = std::env::var_os("PATH").unwrap_or_default();
+                std::env::split_paths(&path)
+                    .chain(dirs.iter().map(PathBuf::from))
+                    .any(|d| d.join(name).is_file())
+            };
+            on("mariadbd", &["/usr/sbin"])
+                && on("mariadb-install-db", &["/usr/bin"])
+                && on("mariadb", &["/usr/bin"])
+        },
+        &["mariadb-server", "mariadb-client"],
+        "Install them, e.g. `sudo apt-get install mariadb-server mariadb-client` or `brew install mariadb`.",
+    )
+}
+
 /// jq, which the file conformance test writes JSON lines with.
 fn ensure_jq() -> Result<()> {
     ensure(
@@ -249,6 +269,7 @@ fn ensure_openssl() -> Result<()> {
 
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgres()?;
+    ensure_mariadb()?;
     ensure_openssl()?;
     ensure_jq()?;
     ensure_node()?;

@@ -174,6 +174,7 @@ fn inferred_schema(names: Vec<String>, cols: Vec<Inferred>) -> TableSchema {
             .map(|(n, c)| c.column(n))
             .collect(),
         primary_key: vec![],
+        row_image: vec![],
     }
 }
 
@@ -476,6 +477,7 @@ fn infer_parquet(files: &[PathBuf]) -> Result<Option<TableSchema>, Failure> {
     Ok(Some(TableSchema {
         columns,
         primary_key: vec![],
+        row_image: vec![],
     }))
 }
 

@@ -94,7 +94,24 @@ pub fn render(catalog: &Catalog) -> String {
             .iter()
             .map(usize::to_string)
             .collect();
-        let _ = writeln!(out, "      ],\n      \"primary_key\": [{}]", pk.join(", "));
+        let image = &entry.schema.row_image;
+        if image.is_empty() {
+            let _ = writeln!(out, "      ],\n      \"primary_key\": [{}]", pk.join(", "));
+        } else {
+            let _ = writeln!(out, "      ],\n      \"primary_key\": [{}],", pk.join(", "));
+            let _ = writeln!(out, "      \"row_image\": [");
+            for (j, c) in image.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "        {{ \"position\": {}, \"int_bits\": {}, \"unsigned\": {} }}{}",
+                    c.position,
+                    c.int_bits,
+                    c.unsigned,
+                    if j + 1 < image.len() { "," } else { "" }
+                );
+            }
+            let _ = writeln!(out, "      ]");
+        }
         let _ = writeln!(out, "    }}{}", if i + 1 < n { "," } else { "" });
     }
     out.push_str("  }\n}\n");
@@ -149,7 +166,7 @@ pub fn describe_change(old: &TableSchema, new: &TableSchema) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::schema::Column;
+    use crate::catalog::schema::{Column, ImageColumn};
     use crate::types::SqlType;
 
     #[test]
@@ -173,6 +190,19 @@ mod tests {
                         },
                     ],
                     primary_key: vec![0],
+                    // As a MySQL table's: the columns' places in the binlog's row images.
+                    row_image: vec![
+                        ImageColumn {
+                            position: 0,
+                            int_bits: 32,
+                            unsigned: true,
+                        },
+                        ImageColumn {
+                            position: 2,
+                            int_bits: 0,
+                            unsigned: false,
+                        },
+                    ],
                 },
                 read: None,
             },

@@ -8,6 +8,7 @@
 
 pub mod files;
 pub mod lock;
+pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub mod read;
 mod schema;
@@ -18,7 +19,7 @@ use crate::config::{Config, ConnectionKind, Source};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
 use self::schema::unknown_column;
-pub use self::schema::{Catalog, Column, LockMode, SourceEntry, TableSchema};
+pub use self::schema::{Catalog, Column, ImageColumn, LockMode, SourceEntry, TableSchema};
 
 /// Resolves the schema of every source of the config.
 pub fn resolve(
@@ -56,6 +57,7 @@ pub fn resolve(
         }
         let live = match &conn.kind {
             ConnectionKind::Postgres(pg) => postgres::introspect(config, conn, pg, source, diags),
+            ConnectionKind::MySql(my) => mysql::introspect(conn, my, source, diags),
             ConnectionKind::LocalStorage(ls) => files::infer(config, ls, source, diags),
             ConnectionKind::Unsupported { .. } => None, // reported by config validation
         };
@@ -145,6 +147,16 @@ fn definition(config: &Config, source: &Source) -> Option<String> {
                 source.table_name.value
             )
         }
+        ConnectionKind::MySql(my) => {
+            let url = read::mysql_url(&my.url.value).ok();
+            let database = url.as_ref().map_or("", |u| u.database.as_str());
+            format!(
+                "mysql {} {}.{} columns={columns}",
+                postgres::redact_url(&my.url.value),
+                source.mysql_database(database),
+                source.table_name.value
+            )
+        }
         ConnectionKind::LocalStorage(ls) => {
             let t = ls.table(&source.table_name.value)?;
             let overrides: Vec<String> = t
@@ -186,6 +198,9 @@ fn select_columns(schema: TableSchema, source: &Source, diags: &mut Diagnostics)
             Some(i) if map[i].is_none() => {
                 map[i] = Some(out.columns.len());
                 out.columns.push(schema.columns[i].clone());
+                if let Some(image) = schema.row_image.get(i) {
+                    out.row_image.push(*image);
+                }
             }
             Some(_) => diags.push(
                 Diagnostic::error(

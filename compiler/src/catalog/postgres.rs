@@ -184,6 +184,7 @@ pub fn introspect(
             Some(TableSchema {
                 columns,
                 primary_key: pk.into_iter().map(|(_, i)| i).collect(),
+                row_image: vec![],
             })
         }
         Err(Failure::NoTable { tables }) => {

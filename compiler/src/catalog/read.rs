@@ -1,12 +1,13 @@
 //! How the app reads each source, resolved once from the config: a file table's folder, format
-//! and options, or a PostgreSQL table with its connection, replication slot and publication.
+//! and options, a PostgreSQL table with its connection, replication slot and publication, or a
+//! MySQL table with its connection and replica id.
 //!
 //! The catalog resolves it beside the source's schema, so code generation takes both from one
 //! place and never looks at connections again.
 
 use std::time::Duration;
 
-use crate::config::{self, Config, ConnectionKind, PostgresConfig, Source};
+use crate::config::{self, Config, ConnectionKind, MySqlConfig, PostgresConfig, Source};
 use dozer_pg_tls::{PgTls, SslMode};
 
 /// How long dozerc waits for a PostgreSQL server to accept a connection.
@@ -17,6 +18,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum SourceRead {
     Files(FileRead),
     Postgres(PgRead),
+    MySql(MySqlRead),
 }
 
 /// How a table's files are written (Delta tables are not read yet).
@@ -52,7 +54,7 @@ pub struct PgRead {
     pub host: String,
     pub port: u16,
     pub user: String,
-    pub password: PgPassword,
+    pub password: Password,
     pub database: String,
     /// The app's replication slot and publication on the server.
     pub slot: String,
@@ -65,9 +67,52 @@ pub struct PgRead {
     pub root_cert: Option<String>,
 }
 
+/// A table of a `!MySQL` connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MySqlRead {
+    /// The connection's name in the config.
+    pub connection: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Password,
+    /// The URL's database.
+    pub database: String,
+    /// The replica id the app reads the binlog as.
+    pub server_id: u32,
+    /// The table's database (the source's `schema`, else the URL's) and name.
+    pub schema: String,
+    pub table: String,
+}
+
+/// A `mysql://` URL's parts, percent-decoded.
+pub struct MySqlUrl {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub database: String,
+}
+
+/// Reads `mysql://user:password@host:port/database`.
+pub fn mysql_url(url: &str) -> Result<MySqlUrl, String> {
+    let opts = mysql_async::Opts::from_url(url)
+        .map_err(|e| format!("`{}`: {e}", super::postgres::redact_url(url)))?;
+    let database = opts.db_name().map(str::to_string).ok_or_else(|| {
+        "the URL names no database; add it after the host: mysql://user:password@host:3306/<database>".to_string()
+    })?;
+    Ok(MySqlUrl {
+        host: opts.ip_or_hostname().to_string(),
+        port: opts.tcp_port(),
+        user: opts.user().unwrap_or("root").to_string(),
+        password: opts.pass().map(str::to_string),
+        database,
+    })
+}
+
 /// Where the app finds a connection's password.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PgPassword {
+pub enum Password {
     None,
     /// Written in the config (and so compiled in).
     Literal(String),
@@ -113,6 +158,28 @@ pub fn reading(config: &Config, source: &Source) -> Option<SourceRead> {
             )
             .map(SourceRead::Postgres)
         }
+        ConnectionKind::MySql(my) => {
+            let url = mysql_url(&my.url.value).ok()?;
+            let password = match (&my.password_env, &url.password) {
+                (Some(var), _) => Password::Env(var.clone()),
+                (None, Some(p)) => Password::Literal(p.clone()),
+                (None, None) => Password::None,
+            };
+            Some(SourceRead::MySql(MySqlRead {
+                connection: conn.name.value.clone(),
+                server_id: my.server_id.as_ref().map_or_else(
+                    || MySqlConfig::default_server_id(config.app_name(), &conn.name.value),
+                    |s| s.value as u32,
+                ),
+                schema: source.mysql_database(&url.database).to_string(),
+                table: source.table_name.value.clone(),
+                host: url.host,
+                port: url.port,
+                user: url.user,
+                password,
+                database: url.database,
+            }))
+        }
         ConnectionKind::Unsupported { .. } => None,
     }
 }
@@ -130,9 +197,9 @@ fn pg_read(
     let user = cfg.get_user().unwrap_or("postgres").to_string();
     let database = cfg.get_dbname().unwrap_or(&user).to_string();
     let password = match (&pg.password_env, cfg.get_password()) {
-        (Some(var), _) => PgPassword::Env(var.clone()),
-        (None, Some(p)) => PgPassword::Literal(String::from_utf8_lossy(p).into_owned()),
-        (None, None) => PgPassword::None,
+        (Some(var), _) => Password::Env(var.clone()),
+        (None, Some(p)) => Password::Literal(String::from_utf8_lossy(p).into_owned()),
+        (None, None) => Password::None,
     };
     let default_name = PostgresConfig::default_replication_name(config.app_name(), connection);
     let name_or_default = |s: &Option<crate::config::Spanned<String>>| {

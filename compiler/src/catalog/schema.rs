@@ -23,6 +23,24 @@ pub struct TableSchema {
     /// Indices into `columns`, in key order; empty when the source has no primary key.
     #[serde(default)]
     pub primary_key: Vec<usize>,
+    /// Per column, where it sits in a MySQL table's binlog row images (empty for other
+    /// sources).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub row_image: Vec<ImageColumn>,
+}
+
+/// Where a MySQL column sits in the binlog's row images, and what its integers are: the binlog
+/// writes them without saying whether they are signed (unless `binlog_row_metadata=FULL`), so
+/// the reader needs the width and the sign to read them back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageColumn {
+    /// Its 0-based index among the table's columns.
+    pub position: usize,
+    /// Its width in bits when it is an integer column (8, 16, 24, 32, 64), else 0.
+    #[serde(default)]
+    pub int_bits: u8,
+    #[serde(default)]
+    pub unsigned: bool,
 }
 
 impl TableSchema {

@@ -33,6 +33,8 @@ pub const PIPELINE_IMPORTS: &[&str] = &[
     "JoinInput",
     "JoinKind",
     "KeyKind",
+    "MySqlConnection",
+    "MySqlTable",
     "NaiveDate",
     "OnConflict",
     "OpError",

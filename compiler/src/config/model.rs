@@ -106,6 +106,7 @@ pub struct Connection {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConnectionKind {
     Postgres(Box<PostgresConfig>),
+    MySql(Box<MySqlConfig>),
     LocalStorage(LocalStorage),
     /// Kinds whose keys are known but that have no connector yet (`!MySQL`, `!S3Storage`, ...);
     /// using them in a source is a "not supported yet" error.
@@ -118,9 +119,37 @@ impl ConnectionKind {
     pub fn kind_name(&self) -> &str {
         match self {
             ConnectionKind::Postgres(_) => "Postgres",
+            ConnectionKind::MySql(_) => "MySQL",
             ConnectionKind::LocalStorage(_) => "LocalStorage",
             ConnectionKind::Unsupported { kind } => kind,
         }
+    }
+}
+
+/// A `!MySQL` connection (MySQL or MariaDB), as Dozer's keys write it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MySqlConfig {
+    /// `mysql://user:password@host:3306/database`.
+    pub url: Spanned<String>,
+    /// The replica id the app reads the binlog as (default
+    /// [`MySqlConfig::default_server_id`]).
+    pub server_id: Option<Spanned<u64>>,
+    /// The environment variable the URL's password came from (`mysql://app:{{MYSQL_PASSWORD}}@…`):
+    /// the app reads it when it starts instead of having the secret compiled in.
+    pub password_env: Option<String>,
+}
+
+impl MySqlConfig {
+    /// A replica id derived from the app's and the connection's names, so that two apps on one
+    /// server do not collide by default: in 1 000 000 … 4 294 967 295, above the small ids that
+    /// people give their servers by hand.
+    pub fn default_server_id(app: &str, connection: &str) -> u32 {
+        let h = format!("{app}/{connection}")
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        1_000_000 + (h % (u64::from(u32::MAX) - 1_000_000)) as u32
     }
 }
 
@@ -238,6 +267,13 @@ pub struct Source {
 }
 
 impl Source {
+    /// The MySQL database the source's table is in: the source's `schema`, else the URL's.
+    pub fn mysql_database<'a>(&'a self, url_database: &'a str) -> &'a str {
+        self.schema
+            .as_ref()
+            .map_or(url_database, |s| s.value.as_str())
+    }
+
     /// The PostgreSQL schema the source's table is in: the source's `schema`, else the
     /// connection's, else `public`.
     pub fn postgres_schema<'a>(&'a self, pg: &'a PostgresConfig) -> &'a str {

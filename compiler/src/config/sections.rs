@@ -186,10 +186,10 @@ fn decode_connection(d: &mut Decoder, node: &Node, i: usize) -> Option<Connectio
     let kind = d.tag(config, &format!("the config of {what}"), CONNECTION_KINDS)?;
     let kind = match kind.as_str() {
         "Postgres" => ConnectionKind::Postgres(Box::new(decode_postgres(d, config, &what)?)),
+        "MySQL" => ConnectionKind::MySql(Box::new(decode_mysql(d, config, &what)?)),
         "LocalStorage" => ConnectionKind::LocalStorage(decode_local_storage(d, config, &what)?),
         other => {
             let keys: Option<&[&str]> = match other {
-                "MySQL" => Some(&["url", "server_id"]),
                 "S3Storage" => Some(&["details", "tables"]),
                 "Kafka" => Some(&["broker", "schema_registry_url"]),
                 "Grpc" => Some(&["host", "port", "schemas", "adapter"]),
@@ -305,6 +305,51 @@ fn decode_postgres(d: &mut Decoder, node: &Node, what: &str) -> Option<PostgresC
         }
     }
     Some(pg)
+}
+
+fn decode_mysql(d: &mut Decoder, node: &Node, what: &str) -> Option<MySqlConfig> {
+    let f = d.fields(
+        node,
+        &format!("the `!MySQL` config of {what}"),
+        &["url", "server_id"],
+    )?;
+    let url_node = d.required(&f, "url", "mysql://user:password@host:3306/database")?;
+    let url = d.string(url_node, &format!("`url` of {what}"))?;
+    if !url.value.starts_with("mysql://") {
+        d.error(
+            Diagnostic::error(
+                "config::mysql-url",
+                format!("`url` of {what} must start with `mysql://`"),
+            )
+            .label(url.span, "not a mysql:// URL")
+            .help("the form is mysql://user:password@host:3306/database"),
+        );
+        return None;
+    }
+    let password_env = url_node.as_scalar().and_then(|u| {
+        let (start, end) = url_password(&u.value)?;
+        u.env_parts
+            .iter()
+            .find(|p| (p.start, p.end) == (start, end))
+            .map(|p| p.name.clone())
+    });
+    let server_id = f.get("server_id").and_then(|n| {
+        let id = d.uint(n, "`server_id`", u64::from(u32::MAX))?;
+        if id.value == 0 {
+            d.error(
+                Diagnostic::error("config::mysql-server-id", "`server_id` 0 is refused by the server for a replica")
+                    .label(id.span, "must be 1 or more")
+                    .help("pick an id no other server or replica of this server uses, or leave `server_id` out for one derived from the app's name"),
+            );
+            return None;
+        }
+        Some(id)
+    });
+    Some(MySqlConfig {
+        url,
+        server_id,
+        password_env,
+    })
 }
 
 fn decode_local_storage(d: &mut Decoder, node: &Node, what: &str) -> Option<LocalStorage> {
@@ -759,7 +804,8 @@ fn decode_secondary_index(d: &mut Decoder, node: &Node) -> Option<SecondaryIndex
     }
 }
 
-/// The byte range of the password in a `postgresql://user:password@host/...` URL.
+/// The byte range of the password in a `scheme://user:password@host/...` URL (PostgreSQL's and
+/// MySQL's).
 fn url_password(url: &str) -> Option<(usize, usize)> {
     let authority = url.find("://")? + 3;
     let end = url[authority..]

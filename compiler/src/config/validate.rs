@@ -69,7 +69,7 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
                     );
                 }
             }
-            ConnectionKind::Postgres(_) => {}
+            ConnectionKind::Postgres(_) | ConnectionKind::MySql(_) => {}
             ConnectionKind::Unsupported { kind } => diags.push(
                 Diagnostic::error(
                     "config::unsupported-connection",
@@ -81,7 +81,7 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
                 .label(conn.kind_span, "not supported yet")
                 .label(source.connection.span, "used by this source")
                 .help(
-                    "supported connection kinds: !Postgres and !LocalStorage (CSV, JSONL, Parquet)",
+                    "supported connection kinds: !Postgres, !MySQL and !LocalStorage (CSV, JSONL, Parquet)",
                 ),
             ),
         }

@@ -3,7 +3,7 @@
 //! that writes a password or a JWT secret literally, and says how to read it from the environment
 //! instead (the config's `{{NAME}}` form, which the app reads when it starts).
 
-use crate::catalog::read::client_config;
+use crate::catalog::read::{client_config, mysql_url};
 use crate::config::{Config, ConnectionKind};
 use crate::diagnostic::Diagnostic;
 
@@ -11,11 +11,27 @@ use crate::diagnostic::Diagnostic;
 pub fn literal_secrets(config: &Config) -> Vec<Diagnostic> {
     let mut found = vec![];
     for connection in &config.connections {
+        let name = &connection.name.value;
+        let var = format!("{}_PASSWORD", env_name(name));
+        if let ConnectionKind::MySql(my) = &connection.kind {
+            let literal = mysql_url(&my.url.value).is_ok_and(|u| u.password.is_some());
+            if literal && my.password_env.is_none() {
+                found.push(
+                    Diagnostic::error(
+                        "image::literal-secret",
+                        format!("`url` of connection `{name}` holds a password that would be compiled into the image"),
+                    )
+                    .label(my.url.span, "a password in the URL")
+                    .help(format!(
+                        "read it from the environment when the app starts: `url: mysql://user:{{{{{var}}}}}@host:3306/db`, then `podman run -e {var}=...`"
+                    )),
+                );
+            }
+            continue;
+        }
         let ConnectionKind::Postgres(pg) = &connection.kind else {
             continue;
         };
-        let name = &connection.name.value;
-        let var = format!("{}_PASSWORD", env_name(name));
         if pg.password_env.is_none() {
             if let Some(password) = &pg.password {
                 found.push(

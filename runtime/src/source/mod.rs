@@ -9,8 +9,12 @@ pub mod file_chunk;
 pub mod file_source;
 pub mod files;
 pub mod interface;
+mod io_thread;
+pub mod mirror;
+pub mod mysql;
 mod parquet;
 #[cfg(test)]
 mod parquet_reading;
+pub mod password;
 pub mod postgres;
 pub mod wake;

@@ -104,6 +104,8 @@ enum SourceRead {
     Files(FileRead),
     /// A `PgTable { .. }` expression.
     Postgres(String),
+    /// A `MySqlTable { .. }` expression.
+    MySql(String),
 }
 
 struct EndpointInfo {

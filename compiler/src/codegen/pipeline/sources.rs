@@ -3,7 +3,7 @@
 
 use super::{PipelineGen, SourceInfo, SourceRead};
 use crate::catalog::read::FileFormat;
-use crate::catalog::read::{PgPassword, PgRead, SourceRead as CatalogRead};
+use crate::catalog::read::{MySqlRead, Password, PgRead, SourceRead as CatalogRead};
 use crate::codegen::error::CodegenError;
 use crate::codegen::names::{comment, snake};
 use crate::program::ProgramSource;
@@ -39,6 +39,16 @@ impl PipelineGen<'_> {
                 );
                 (doc, SourceRead::Postgres(pg_table(p, &entry.schema)))
             }
+            CatalogRead::MySql(m) => {
+                let doc = format!(
+                    "A row of source `{}` (MySQL table `{}.{}` of connection `{}`).",
+                    comment(&name),
+                    comment(&m.schema),
+                    comment(&m.table),
+                    comment(&m.connection)
+                );
+                (doc, SourceRead::MySql(mysql_table(m, &entry.schema)?))
+            }
         };
         let ty = self.add_type(&name, doc, &fields)?;
         let ident = snake(&name);
@@ -59,7 +69,7 @@ impl PipelineGen<'_> {
         let format = match &s.read {
             SourceRead::Files(f) => f.format,
             // Rows of values, as Parquet's are.
-            SourceRead::Postgres(_) => FileFormat::Parquet,
+            SourceRead::Postgres(_) | SourceRead::MySql(_) => FileFormat::Parquet,
         };
         let (read, prefix, record) = match format {
             FileFormat::JsonLines => ("let o = at.json(record)?;".to_string(), "json", "&o"),
@@ -92,14 +102,18 @@ impl PipelineGen<'_> {
     }
 }
 
-/// The runtime's description of a PostgreSQL source table. The password is compiled in only
-/// when the config wrote it out; `{{VAR}}` makes the app read the variable when it starts.
-pub(super) fn pg_table(p: &PgRead, columns: &crate::catalog::TableSchema) -> String {
-    let password = match &p.password {
-        PgPassword::Env(var) => format!("Password::Env({var:?}.into())"),
-        PgPassword::Literal(secret) => format!("Password::Literal({secret:?}.into())"),
-        PgPassword::None => "Password::None".into(),
-    };
+/// A password as the runtime is told where to find it. It is compiled in only when the config
+/// wrote it out; `{{VAR}}` makes the app read the variable when it starts.
+fn password(p: &Password) -> String {
+    match p {
+        Password::Env(var) => format!("Password::Env({var:?}.into())"),
+        Password::Literal(secret) => format!("Password::Literal({secret:?}.into())"),
+        Password::None => "Password::None".into(),
+    }
+}
+
+/// A table's column names, types and primary key, as the runtime's `Vec` literals' items.
+fn column_lists(columns: &crate::catalog::TableSchema) -> (String, String, String) {
     let names: Vec<String> = columns
         .columns
         .iter()
@@ -111,6 +125,57 @@ pub(super) fn pg_table(p: &PgRead, columns: &crate::catalog::TableSchema) -> Str
         .map(|c| format!("SqlType::{:?}", c.ty))
         .collect();
     let key: Vec<String> = columns.primary_key.iter().map(|i| i.to_string()).collect();
+    (names.join(", "), types.join(", "), key.join(", "))
+}
+
+/// The runtime's description of a MySQL source table.
+pub(super) fn mysql_table(
+    m: &MySqlRead,
+    columns: &crate::catalog::TableSchema,
+) -> Result<String, CodegenError> {
+    if columns.row_image.len() != columns.columns.len() {
+        return Err(CodegenError::Internal(format!(
+            "MySQL table `{}.{}` has no row image layout; run `dozerc check --refresh`",
+            m.schema, m.table
+        )));
+    }
+    let (names, types, key) = column_lists(columns);
+    let positions: Vec<String> = columns
+        .row_image
+        .iter()
+        .map(|c| c.position.to_string())
+        .collect();
+    let bits: Vec<String> = columns
+        .row_image
+        .iter()
+        .map(|c| c.int_bits.to_string())
+        .collect();
+    let unsigned: Vec<String> = columns
+        .row_image
+        .iter()
+        .map(|c| c.unsigned.to_string())
+        .collect();
+    Ok(format!(
+        "MySqlTable {{ connection: MySqlConnection {{ name: {:?}.into(), host: {:?}.into(), port: {}, user: {:?}.into(), password: {}, database: {:?}.into(), server_id: {} }}, database: {:?}.into(), table: {:?}.into(), columns: Vec::from([{names}]), types: Vec::from([{types}]), positions: Vec::from([{}]), int_bits: Vec::from([{}]), unsigned: Vec::from([{}]), primary_key: Vec::from([{key}]) }}",
+        m.connection,
+        m.host,
+        m.port,
+        m.user,
+        password(&m.password),
+        m.database,
+        m.server_id,
+        m.schema,
+        m.table,
+        positions.join(", "),
+        bits.join(", "),
+        unsigned.join(", "),
+    ))
+}
+
+/// The runtime's description of a PostgreSQL source table.
+pub(super) fn pg_table(p: &PgRead, columns: &crate::catalog::TableSchema) -> String {
+    let password = password(&p.password);
+    let (names, types, key) = column_lists(columns);
     // A relative `sslrootcert` is found under the app's base directory, as its source files.
     let tls = format!(
         "PgTls {{ mode: SslMode::{:?}, root_cert: {} }}",
@@ -131,8 +196,8 @@ pub(super) fn pg_table(p: &PgRead, columns: &crate::catalog::TableSchema) -> Str
         p.publication,
         p.schema,
         p.table,
-        names.join(", "),
-        types.join(", "),
-        key.join(", ")
+        names,
+        types,
+        key
     )
 }

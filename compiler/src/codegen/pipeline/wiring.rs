@@ -58,6 +58,10 @@ impl PipelineGen<'_> {
                     "SourceDef {{ name: {:?}.into(), kind: SourceKind::Postgres({table}) }}",
                     s.name
                 ),
+                SourceRead::MySql(table) => format!(
+                    "SourceDef {{ name: {:?}.into(), kind: SourceKind::MySql({table}) }}",
+                    s.name
+                ),
             });
         }
         let mut eps = vec![];

@@ -6,17 +6,7 @@ use dozer_types::SqlType;
 
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 use crate::source::chunk::SourceError;
-
-/// How to find the password of a connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Password {
-    None,
-    /// Written in the config.
-    Literal(String),
-    /// From this environment variable when the app starts (the config said `{{NAME}}`), so the
-    /// secret is not compiled into the binary.
-    Env(String),
-}
+pub use crate::source::password::Password;
 
 /// A `!Postgres` connection as an app uses it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,18 +27,7 @@ pub struct PgConnection {
 
 impl PgConnection {
     pub fn password(&self) -> Result<String, SourceError> {
-        match &self.password {
-            Password::None => Ok(String::new()),
-            Password::Literal(p) => Ok(p.clone()),
-            Password::Env(var) => std::env::var(var).map_err(|_| SourceError {
-                file: None,
-                line: None,
-                message: format!(
-                    "connection `{}`: the password comes from the environment variable {var} (as the config says), which is not set",
-                    self.name
-                ),
-            }),
-        }
+        self.password.resolve(&self.name)
     }
 }
 

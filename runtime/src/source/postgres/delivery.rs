@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::mirror::RowChange;
+use crate::source::mirror::RowChange;
 
 /// One upstream transaction: its changes in order, by table (an index into the connection's
 /// tables).

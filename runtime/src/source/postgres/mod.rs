@@ -26,9 +26,9 @@
 
 mod connection;
 mod delivery;
-pub mod mirror;
 pub mod pgoutput;
 pub mod text;
+mod tuples;
 mod worker;
 
 use std::path::PathBuf;
@@ -38,11 +38,11 @@ use std::sync::Arc;
 use dozer_types::Value;
 use heed::{Env, RwTxn, WithoutTls};
 
-pub use self::connection::{lsn_text, quote, Password, PgConnection, PgPosition, PgTable};
+pub use self::connection::{lsn_text, quote, PgConnection, PgPosition, PgTable};
 use self::delivery::{Delivery, Transaction};
-use self::mirror::{Mirror, RowChange, Shape};
 use super::chunk::{Chunk, RawRecord, SourceError};
 use super::interface::{Sink, Source};
+use super::mirror::{apply_changes, Mirror, RowChange, Shape};
 use super::wake::Wake;
 use crate::codec::{Decode, Encode, Reader};
 use crate::error::OpError;
@@ -136,7 +136,13 @@ impl PgSource {
         let count = tables.len();
         let mirrors = tables
             .iter()
-            .map(|(_, t)| Mirror::open(env, txn, &format!("{}.{}", connection.name, t.display())))
+            .map(|(_, t)| {
+                Mirror::open(
+                    env,
+                    txn,
+                    &format!("postgres.rows.{}.{}", connection.name, t.display()),
+                )
+            })
             .collect::<Result<_, _>>()?;
         Ok(PgSource {
             key: Self::key_of(&connection),
@@ -302,8 +308,6 @@ impl PgSource {
                 }
             }
             PgBatch::Transactions(txns) => {
-                // Per table, the rows of the whole batch in commit order.
-                let mut per_table: Vec<Vec<(Vec<Value>, Weight)>> = vec![vec![]; self.tables.len()];
                 // Each table's shape once per batch, not per change (its name is formatted).
                 let names: Vec<String> = self.tables.iter().map(|(_, t)| t.display()).collect();
                 let shapes: Vec<Shape<'_>> = self
@@ -316,16 +320,12 @@ impl PgSource {
                         primary_key: &t.primary_key,
                     })
                     .collect();
-                for t in txns {
-                    for (table, change) in &t.changes {
-                        self.mirrors[*table].apply(
-                            txn,
-                            &shapes[*table],
-                            change.clone(),
-                            &mut per_table[*table],
-                        )?;
-                    }
-                }
+                let per_table = apply_changes(
+                    txn,
+                    &self.mirrors,
+                    &shapes,
+                    txns.iter().flat_map(|t| &t.changes),
+                )?;
                 let end = batch.end();
                 for (table, rows) in per_table.into_iter().enumerate() {
                     if rows.is_empty() {

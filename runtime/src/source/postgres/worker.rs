@@ -14,9 +14,11 @@ use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationE
 
 use super::connection::{lsn_text, quote, PgConnection, PgTable};
 use super::delivery::{Delivery, Transaction};
-use super::mirror::{self, RowChange};
 use super::pgoutput::{self, Message, Relation, ReplicaIdentity};
+use super::tuples;
 use crate::source::chunk::SourceError;
+use crate::source::io_thread::{own_runtime, Feed, Stopped};
+use crate::source::mirror::RowChange;
 use crate::source::wake::Wake;
 
 pub(super) struct Job {
@@ -65,22 +67,11 @@ impl From<tokio_postgres::Error> for Failure {
     }
 }
 
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
-
 pub(super) fn run(job: Job) {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = job
-                .tx
-                .send(Err(error(format!("cannot start the I/O runtime: {e}"))));
-            return;
-        }
-    };
-    rt.block_on(job.main());
+    match own_runtime() {
+        Ok(rt) => rt.block_on(job.main()),
+        Err(e) => job.feed().fail(e),
+    }
 }
 
 fn error(message: String) -> SourceError {
@@ -100,28 +91,21 @@ impl Job {
         &self.connection.name
     }
 
+    /// The thread's end of the channel to the runner.
+    fn feed(&self) -> Feed<'_, Delivery> {
+        Feed {
+            tx: &self.tx,
+            stop: &self.stop,
+            wake: &self.wake,
+        }
+    }
+
     /// Hands a delivery to the runner (waiting while its queue is full) and wakes it.
     async fn deliver(&self, d: Delivery) -> Result<(), Failure> {
-        let mut d = Ok(d);
-        loop {
-            if self.stop.load(Ordering::SeqCst) {
-                return Err(Failure::Stopped);
-            }
-            match self.tx.try_send(d) {
-                Ok(()) => {
-                    self.wake.notify();
-                    return Ok(());
-                }
-                Err(std::sync::mpsc::TrySendError::Full(back)) => {
-                    d = back;
-                    self.wake.notify();
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
-                    return Err(Failure::Stopped)
-                }
-            }
-        }
+        self.feed()
+            .deliver(d)
+            .await
+            .map_err(|Stopped| Failure::Stopped)
     }
 
     async fn main(self) {
@@ -132,40 +116,32 @@ impl Job {
             match self.session(&mut delivered, &mut ever_connected).await {
                 Ok(()) | Err(Failure::Stopped) => return,
                 Err(Failure::Fatal(m)) => {
-                    let _ = self.tx.send(Err(error(format!(
+                    return self.feed().fail(format!(
                         "PostgreSQL connection `{}` ({}): {m}",
                         self.name(),
                         self.target()
-                    ))));
-                    self.wake.notify();
-                    return;
+                    ))
                 }
                 Err(Failure::Lost(m)) if !ever_connected => {
-                    let _ = self.tx.send(Err(error(format!(
+                    return self.feed().fail(format!(
                         "cannot connect to PostgreSQL at {} (connection `{}`): {m}; is the server running and reachable? `pg_isready -h {} -p {}` tells",
                         self.target(),
                         self.name(),
                         self.connection.host,
                         self.connection.port
-                    ))));
-                    self.wake.notify();
-                    return;
+                    ))
                 }
                 Err(Failure::Lost(m)) => {
                     attempt += 1;
-                    let delay = Duration::from_millis(250 << attempt.min(7)).min(BACKOFF_MAX);
+                    let delay = Feed::<Delivery>::backoff(attempt);
                     eprintln!(
                         "{}: lost the PostgreSQL connection ({m}); reconnecting in {:.1}s (attempt {attempt}), resuming after LSN {}",
                         self.name(),
                         delay.as_secs_f64(),
                         lsn_text(delivered.unwrap_or(0))
                     );
-                    let until = std::time::Instant::now() + delay;
-                    while std::time::Instant::now() < until {
-                        if self.stop.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    if self.feed().pause(delay).await.is_err() {
+                        return;
                     }
                 }
             }
@@ -683,7 +659,7 @@ impl Job {
                 let types = &self.tables[t].types;
                 (
                     t,
-                    convert(t, mirror::values(&new, &map, types).map(RowChange::Insert))?,
+                    convert(t, tuples::values(&new, &map, types).map(RowChange::Insert))?,
                 )
             }
             Message::Update { relation, old, new } => {
@@ -695,9 +671,9 @@ impl Job {
                     Ok(RowChange::Update {
                         old: old
                             .as_ref()
-                            .map(|o| mirror::old_values(o, &map, types))
+                            .map(|o| tuples::old_values(o, &map, types))
                             .transpose()?,
-                        new: mirror::values(&new, &map, types)?,
+                        new: tuples::values(&new, &map, types)?,
                     })
                 })();
                 (t, convert(t, change)?)
@@ -711,7 +687,7 @@ impl Job {
                     t,
                     convert(
                         t,
-                        mirror::old_values(&old, &map, types).map(RowChange::Delete),
+                        tuples::old_values(&old, &map, types).map(RowChange::Delete),
                     )?,
                 )
             }

@@ -1,19 +1,19 @@
-//! The rows of each PostgreSQL source table as the pipeline last saw them, in the app's store.
+//! The rows of each replicated source table (PostgreSQL, MySQL) as the pipeline last saw them,
+//! in the app's store.
 //!
-//! The replication stream does not always say what a row was before it changed: an update of a
-//! table with a primary key carries only the new row (and the old key when the key changed), a
+//! A replication stream does not always say what a row was before it changed: PostgreSQL's
+//! update of a keyed table carries only the new row (and the old key when the key changed), a
 //! delete only the key, a TRUNCATE nothing, and an update leaves unchanged large (TOASTed) values
-//! out. The pipeline needs the old rows to retract them, so every table's rows are kept here,
-//! updated in the same transaction as everything else: by primary key, or, for a table without
-//! one (which must have `REPLICA IDENTITY FULL`, so its changes carry whole old rows), as a
-//! multiset of rows.
+//! out. MySQL's binlog carries whole old rows, but decoded from a different encoding than the
+//! snapshot's. The pipeline needs the old rows exactly as it saw them to retract them, so every
+//! table's rows are kept here, updated in the same transaction as everything else: by primary
+//! key, or, for a table without one (whose changes must carry whole old rows), as a multiset of
+//! rows.
 
 use heed::types::Bytes;
 use heed::{Database, Env, RwTxn, WithoutTls};
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::pgoutput::{Datum, OldRow, Tuple};
-use super::text;
 use crate::codec::{Decode, Encode, Reader};
 use crate::error::OpError;
 use crate::lmdb_key::{bounded, MAX_KEY};
@@ -55,13 +55,14 @@ pub struct Shape<'a> {
 }
 
 impl Mirror {
+    /// Opens (or creates) the mirror kept in the store's database `database`.
     pub fn open(
         env: &Env<WithoutTls>,
         txn: &mut RwTxn,
-        source: &str,
+        database: &str,
     ) -> Result<Mirror, heed::Error> {
         Ok(Mirror {
-            rows: env.create_database(txn, Some(&format!("postgres.rows.{source}")))?,
+            rows: env.create_database(txn, Some(database))?,
         })
     }
 
@@ -232,9 +233,28 @@ impl Mirror {
     }
 }
 
+/// Whole rows with their weights, in the order the pipeline is to see them.
+pub type WeightedRows = Vec<(Vec<Value>, Weight)>;
+
+/// Applies the changes of whole transactions, in commit order, to the mirrors of a connection's
+/// tables (`mirrors[i]` with `shapes[i]`), and returns each table's weighted rows for the
+/// pipeline, in the same order.
+pub fn apply_changes<'c>(
+    txn: &mut RwTxn,
+    mirrors: &[Mirror],
+    shapes: &[Shape<'_>],
+    changes: impl IntoIterator<Item = &'c (usize, RowChange)>,
+) -> Result<Vec<WeightedRows>, OpError> {
+    let mut per_table: Vec<WeightedRows> = vec![vec![]; mirrors.len()];
+    for (table, change) in changes {
+        mirrors[*table].apply(txn, &shapes[*table], change.clone(), &mut per_table[*table])?;
+    }
+    Ok(per_table)
+}
+
 fn needs_full(shape: &Shape<'_>) -> OpError {
     OpError::Inconsistent(format!(
-        "`{}` has no primary key, so its updates and deletes must carry whole old rows: run `ALTER TABLE {} REPLICA IDENTITY FULL;`",
+        "`{}` has no primary key, so its updates and deletes must carry whole old rows: on PostgreSQL run `ALTER TABLE {} REPLICA IDENTITY FULL;`, on MySQL set `binlog_row_image=FULL`",
         shape.name, shape.name
     ))
 }
@@ -272,31 +292,6 @@ fn whole(
             }),
         })
         .collect()
-}
-
-/// A tuple of the stream in the source's column order: `map[i]` is the stream column of source
-/// column `i`. Text becomes values of the source's types.
-pub fn values(
-    tuple: &Tuple,
-    map: &[usize],
-    types: &[SqlType],
-) -> Result<Vec<Option<Value>>, String> {
-    map.iter()
-        .zip(types)
-        .map(|(&col, &ty)| match tuple.get(col) {
-            Some(Datum::Null) => Ok(Some(Value::Null)),
-            Some(Datum::Unchanged) | None => Ok(None),
-            Some(Datum::Text(t)) => text::value(ty, t).map(Some),
-        })
-        .collect()
-}
-
-/// An old row of the stream in the source's column order.
-pub fn old_values(old: &OldRow, map: &[usize], types: &[SqlType]) -> Result<OldValues, String> {
-    Ok(match old {
-        OldRow::Key(t) => OldValues::Key(values(t, map, types)?),
-        OldRow::Full(t) => OldValues::Full(values(t, map, types)?),
-    })
 }
 
 #[cfg(test)]
