@@ -131,7 +131,7 @@ fn definition(config: &Config, source: &Source) -> Option<String> {
             let url = pg
                 .connection_url
                 .as_ref()
-                .map(|u| postgres::redact_url(&u.value));
+                .map(|u| read::redact_url(&u.value));
             let target = url.unwrap_or_else(|| {
                 format!(
                     "{}@{}:{}/{}",
@@ -152,7 +152,7 @@ fn definition(config: &Config, source: &Source) -> Option<String> {
             let database = url.as_ref().map_or("", |u| u.database.as_str());
             format!(
                 "mysql {} {}.{} columns={columns}",
-                postgres::redact_url(&my.url.value),
+                read::redact_url(&my.url.value),
                 source.mysql_database(database),
                 source.table_name.value
             )

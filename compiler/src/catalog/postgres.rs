@@ -18,18 +18,6 @@ use crate::types::SqlType;
 /// Upper bound for reading one table's schema, connection included.
 const INTROSPECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Replaces the password of a `postgresql://` URL, for messages and the lock file.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((creds, host)) = rest.rsplit_once('@') else {
-        return url.to_string();
-    };
-    let user = creds.split(':').next().unwrap_or("");
-    format!("{scheme}://{user}@{host}")
-}
-
 fn target(cfg: &tokio_postgres::Config) -> String {
     let (host, port) = host_port(cfg);
     format!("{host}:{port}")
@@ -368,18 +356,4 @@ async fn read_table(
         can_select,
         wal_level,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_redacted() {
-        assert_eq!(
-            redact_url("postgresql://u:secret@h:5432/db"),
-            "postgresql://u@h:5432/db"
-        );
-        assert_eq!(redact_url("postgresql://h/db"), "postgresql://h/db");
-    }
 }

@@ -94,10 +94,23 @@ pub struct MySqlUrl {
     pub database: String,
 }
 
+/// Replaces the password of a connection URL (`postgresql://`, `mysql://`), for messages and the
+/// lock file.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((creds, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    let user = creds.split(':').next().unwrap_or("");
+    format!("{scheme}://{user}@{host}")
+}
+
 /// Reads `mysql://user:password@host:port/database`.
 pub fn mysql_url(url: &str) -> Result<MySqlUrl, String> {
-    let opts = mysql_async::Opts::from_url(url)
-        .map_err(|e| format!("`{}`: {e}", super::postgres::redact_url(url)))?;
+    let opts =
+        mysql_async::Opts::from_url(url).map_err(|e| format!("`{}`: {e}", redact_url(url)))?;
     let database = opts.db_name().map(str::to_string).ok_or_else(|| {
         "the URL names no database; add it after the host: mysql://user:password@host:3306/<database>".to_string()
     })?;
@@ -289,4 +302,22 @@ pub fn host_port(cfg: &tokio_postgres::Config) -> (String, u16) {
         None => "localhost".into(),
     };
     (host, cfg.get_ports().first().copied().unwrap_or(5432))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgresql://u:secret@h:5432/db"),
+            "postgresql://u@h:5432/db"
+        );
+        assert_eq!(redact_url("postgresql://h/db"), "postgresql://h/db");
+        assert_eq!(
+            redact_url("mysql://app:secret@db:3306/shop"),
+            "mysql://app@db:3306/shop"
+        );
+    }
 }

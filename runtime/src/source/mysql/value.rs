@@ -174,7 +174,13 @@ pub fn value(column: Column, v: My) -> Result<Value, String> {
                 let secs: i64 = secs
                     .parse()
                     .map_err(|_| format!("`{t}` is not a number of seconds"))?;
-                let micros: u32 = format!("{micros:0<6}")[..6]
+                // Microseconds: the fraction's first six digits, padded with zeros.
+                let micros: String = micros
+                    .chars()
+                    .chain(std::iter::repeat('0'))
+                    .take(6)
+                    .collect();
+                let micros: u32 = micros
                     .parse()
                     .map_err(|_| format!("`{t}` is not a number of seconds"))?;
                 Value::Timestamp(
@@ -282,6 +288,11 @@ mod tests {
         assert_eq!(
             value(c, My::Bytes(b"1704164645".to_vec())).unwrap(),
             value(c, My::Date(2024, 1, 2, 3, 4, 5, 0)).unwrap()
+        );
+        // A fraction shorter than six digits is padded (TIMESTAMP(1) 05.5 is 500 000 µs).
+        assert_eq!(
+            value(c, My::Bytes(b"1704164645.5".to_vec())).unwrap(),
+            value(c, My::Date(2024, 1, 2, 3, 4, 5, 500_000)).unwrap()
         );
         // FLOAT 0.1 is 0.1.
         assert_eq!(
