@@ -12,6 +12,7 @@ use std::fs::File;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_array::{
     ArrayRef, Decimal128Array, Int32Array, Int64Array, RecordBatch, StringArray,
@@ -217,6 +218,23 @@ fn write_files(data: &Path, part: usize, orders: &[Order]) {
     write_parquet(&data.join(format!("pq/{part}.parquet")), orders);
 }
 
+/// Loads `all` into a throwaway PostgreSQL (through a CSV file under `dir`) and [`compare`]s.
+fn compare_with_postgres(app: &App, dir: &Path, all: &[Order]) {
+    let pg = TestPostgres::start().expect("test PostgreSQL");
+    let mut client = pg.connect("postgres").unwrap();
+    client.batch_execute("SET TIME ZONE 'UTC'").unwrap();
+    let oracle_csv = dir.join("all.csv");
+    std::fs::write(&oracle_csv, csv(all)).unwrap();
+    let columns: Vec<(&str, SqlType, bool)> = app.checked.catalog.sources["orders_csv"]
+        .schema
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.ty, c.nullable))
+        .collect();
+    load_csv(&mut client, "orders", &columns, &oracle_csv).unwrap();
+    compare(app, &mut client);
+}
+
 fn compare(app: &App, client: &mut postgres::Client) {
     let all = query_values(
         client,
@@ -296,19 +314,7 @@ fn csv_json_lines_and_parquet_give_the_same_results_and_bad_records_are_skipped_
     write_files(&data, 2, second);
     app.run(&["run", "--once", "--batch-records", "400"]);
 
-    let pg = TestPostgres::start().expect("test PostgreSQL");
-    let mut client = pg.connect("postgres").unwrap();
-    client.batch_execute("SET TIME ZONE 'UTC'").unwrap();
-    let oracle_csv = dir.path().join("all.csv");
-    std::fs::write(&oracle_csv, csv(&all)).unwrap();
-    let columns: Vec<(&str, SqlType, bool)> = app.checked.catalog.sources["orders_csv"]
-        .schema
-        .columns
-        .iter()
-        .map(|c| (c.name.as_str(), c.ty, c.nullable))
-        .collect();
-    load_csv(&mut client, "orders", &columns, &oracle_csv).unwrap();
-    compare(&app, &mut client);
+    compare_with_postgres(&app, dir.path(), &all);
 }
 
 #[test]
@@ -414,4 +420,65 @@ fn a_marked_table_reads_a_file_only_once_its_marker_exists() {
     app.run(&["run", "--once"]);
     assert_eq!(ids("sales"), [1, 2, 3, 4]);
     assert_eq!(ids("events"), [1, 2]);
+}
+
+/// Files named at random (as uploads are) arrive while the app streams, in no name order; CSV and
+/// JSON-lines files read to their end get more rows after later files arrived; the app is killed
+/// (-9) at random moments and restarted. Every row is read exactly once: the endpoints equal
+/// PostgreSQL's answers on the same orders.
+#[test]
+fn files_named_at_random_are_each_read_once_through_appends_and_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let all = orders(3000, 23);
+    let (first, rest) = all.split_at(200);
+    // The schema comes from the files there at build time.
+    write_files(&data, 0, first);
+    std::fs::write(dir.path().join("dozer-config.yaml"), config("fail")).unwrap();
+    let app = app::build(&dir.path().join("dozer-config.yaml"));
+    let start = || {
+        Command::new(&app.binary)
+            .args(["run", "--no-api", "--poll-ms", "5", "--batch-records", "60"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = start();
+    let mut rng = Rng::new(77);
+    let (mut kills, mut appends) = (0, 0);
+    for part in rest.chunks(70) {
+        if rng.below(4) == 0 {
+            // More rows for the first files, long read to their end; Parquet gets a new file.
+            let rows = csv(part);
+            append(&data.join("csv/0.csv"), rows.strip_prefix(HEADER).unwrap());
+            append(&data.join("json/0.jsonl"), &json_lines(part));
+            write_parquet(&data.join(format!("pq/{:x}.parquet", rng.next_u64())), part);
+            appends += 1;
+        } else {
+            let name = format!("{:012x}", rng.next_u64());
+            std::fs::write(data.join(format!("csv/{name}.csv")), csv(part)).unwrap();
+            std::fs::write(data.join(format!("json/{name}.jsonl")), json_lines(part)).unwrap();
+            write_parquet(&data.join(format!("pq/{name}.parquet")), part);
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(60)));
+        if rng.below(3) == 0 {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            kills += 1;
+            child = start();
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    eprintln!("{kills} kill(s), {appends} append(s)");
+    assert!(kills > 0 && appends > 0);
+    app.run(&["run", "--once"]);
+
+    compare_with_postgres(&app, dir.path(), &all);
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write as _;
+    let mut f = File::options().append(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
 }

@@ -139,8 +139,15 @@ impl Runner {
             for (i, s) in sources.iter().enumerate() {
                 match &s.kind {
                     SourceKind::Files(table) => {
-                        let committed = positions.get(txn, s.name.as_bytes())?;
-                        readers.push(Box::new(FileSource::open(i, &s.name, table.clone(), committed)?));
+                        let committed = positions.get(txn, s.name.as_bytes())?.map(<[u8]>::to_vec);
+                        readers.push(Box::new(FileSource::open(
+                            store.env(),
+                            txn,
+                            i,
+                            &s.name,
+                            table.clone(),
+                            committed.as_deref(),
+                        )?));
                     }
                     // One reader for all tables of a connection (a transaction may span them),
                     // where its first table is.

@@ -40,7 +40,7 @@ pub use crate::weight::Weight;
 // Sources: how a pipeline says where its rows come from, and how it parses them.
 pub use crate::source::chunk::{Chunk, RawRecord};
 pub use crate::source::fields::{parse_chunk, BadRecord, BadRecords, RecordAt};
-pub use crate::source::files::{FileFormat, FileTable, DEFAULT_QUIET_PERIOD};
+pub use crate::source::file_table::{FileFormat, FileTable, DEFAULT_QUIET_PERIOD};
 pub use crate::source::mysql::{MySqlConnection, MySqlTable};
 pub use crate::source::password::Password;
 pub use crate::source::postgres::{PgConnection, PgTable};

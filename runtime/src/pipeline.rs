@@ -14,7 +14,7 @@ use crate::codec::DecodeError;
 use crate::error::OpError;
 use crate::source::chunk::{Chunk, SourceError};
 use crate::source::fields::{BadRecord, BadRecords};
-use crate::source::files::FileTable;
+use crate::source::file_table::FileTable;
 use crate::source::mysql::MySqlTable;
 use crate::source::postgres::PgTable;
 use crate::store::{BatchError, StoreError};

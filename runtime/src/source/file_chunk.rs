@@ -6,18 +6,14 @@ use std::sync::Arc;
 use super::chunk::{Chunk, RawRecord};
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 
-/// Where reading stopped. Files before `file` in name order are fully read.
+/// Where reading one file stopped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FilePosition {
     pub file: String,
-    /// Byte offset of the next unread record in `file`.
+    /// Byte offset of the next unread record in `file` (Parquet: rows read).
     pub offset: u64,
-    /// 1-based line number at `offset`.
+    /// 1-based line number at `offset` (Parquet: the next row's number).
     pub line: u64,
-    /// How many files sorted before `file` when it was last listed: a new file among them would
-    /// never be read, and is reported instead of silently skipped. (`None`: not listed yet, or a
-    /// position stored before this was kept.)
-    pub files_before: Option<u64>,
     /// The last record read ran to the end of the file without a line break (the file was
     /// complete then): data appended right after it would continue that line.
     pub open_line: bool,
@@ -28,24 +24,17 @@ impl Encode for FilePosition {
         self.file.encode(out);
         self.offset.encode(out);
         self.line.encode(out);
-        self.files_before.encode(out);
         self.open_line.encode(out);
     }
 }
 
 impl Decode for FilePosition {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        // Later fields may be missing from positions stored by earlier versions.
         Ok(FilePosition {
             file: String::decode(r)?,
             offset: u64::decode(r)?,
             line: u64::decode(r)?,
-            files_before: if r.is_empty() {
-                None
-            } else {
-                Option::<u64>::decode(r)?
-            },
-            open_line: !r.is_empty() && bool::decode(r)?,
+            open_line: bool::decode(r)?,
         })
     }
 }

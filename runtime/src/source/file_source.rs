@@ -1,11 +1,22 @@
-//! A `!LocalStorage` table as a [`Source`]: its files, read in name order from the committed
-//! [`FilePosition`] on.
+//! A `!LocalStorage` table as a [`Source`]: its files, read in arrival order on from the
+//! committed [`FileStates`].
+//!
+//! A batch holds the records of one or more files (many small files make one commit, not one
+//! each) and the states of the files it read, which [`Source::apply`] writes in the batch's
+//! transaction. What the runner stores under the source's position key is a summary for people:
+//! the last file position read and how many files have states.
+
+use heed::types::Bytes;
+use heed::{Database, Env, RwTxn, WithoutTls};
 
 use super::chunk::{Chunk, SourceError};
 use super::file_chunk::FilePosition;
-use super::files::{FileFormat, FileReader, FileTable};
+use super::file_states::{content_check, nanos, FileState, FileStates};
+use super::file_table::{FileFormat, FileTable};
+use super::files::FileReader;
+use super::folder;
 use super::interface::{Sink, Source};
-use crate::codec::{Decode, Encode, Reader};
+use crate::codec::{Decode, DecodeError, Encode, Reader};
 use crate::error::OpError;
 
 /// The files of one table, feeding one app source.
@@ -14,36 +25,183 @@ pub struct FileSource {
     source: usize,
     name: String,
     reader: FileReader,
-    ready: Option<(Chunk, FilePosition)>,
+    db: Database<Bytes, Bytes>,
+    /// The last position read, committed or in the ready batch.
+    last: Option<FilePosition>,
+    ready: Option<Batch>,
+}
+
+/// Records read and not committed yet, with the file states after them.
+struct Batch {
+    chunks: Vec<Chunk>,
+    updates: Vec<(String, Option<FileState>)>,
+    last: Option<FilePosition>,
+}
+
+/// What the runner stores under the position key: the last position read and the number of files
+/// read. It starts with a non-canonical varint (`80 00`), which no position stored before file
+/// states existed can start with: those began with the file name's length.
+struct Summary {
+    last: Option<FilePosition>,
+    files: u64,
+}
+
+const SUMMARY_TAG: [u8; 2] = [0x80, 0x00];
+
+/// A position stored before file states existed: files were read in name order, every file
+/// before `file` was read to its end.
+struct NameOrderPosition {
+    file: String,
+    offset: u64,
+    line: u64,
+    open_line: bool,
+}
+
+enum Committed {
+    Summary(Summary),
+    NameOrder(NameOrderPosition),
+}
+
+fn decode_committed(bytes: &[u8]) -> Result<Committed, DecodeError> {
+    if let Some(rest) = bytes.strip_prefix(&SUMMARY_TAG) {
+        let r = &mut Reader::new(rest);
+        return Ok(Committed::Summary(Summary {
+            last: Option::<FilePosition>::decode(r)?,
+            files: u64::decode(r)?,
+        }));
+    }
+    // Later fields may be missing from positions stored by earlier versions.
+    let r = &mut Reader::new(bytes);
+    let file = String::decode(r)?;
+    let offset = u64::decode(r)?;
+    let line = u64::decode(r)?;
+    if !r.is_empty() {
+        Option::<u64>::decode(r)?; // how many files sorted before `file`
+    }
+    let open_line = !r.is_empty() && bool::decode(r)?;
+    Ok(Committed::NameOrder(NameOrderPosition {
+        file,
+        offset,
+        line,
+        open_line,
+    }))
+}
+
+impl Encode for Summary {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&SUMMARY_TAG);
+        self.last.encode(out);
+        self.files.encode(out);
+    }
 }
 
 impl FileSource {
-    /// Opens the table's files after `committed` (a stored [`FilePosition`]; `None`: from the
-    /// first file).
+    /// Opens the table's files with the states committed in the store (`committed`: the summary
+    /// stored under the position key, `None` when nothing was read yet).
     pub fn open(
+        env: &Env<WithoutTls>,
+        txn: &mut RwTxn,
         source: usize,
         name: &str,
         table: FileTable,
         committed: Option<&[u8]>,
     ) -> Result<Self, SourceError> {
-        let position = decode_position(name, committed)?;
+        let db = FileStates::database(env, txn).map_err(store_error)?;
+        let mut states = FileStates::load(db, txn, name)?;
+        let committed = committed
+            .map(|bytes| decode_committed(bytes).map_err(|e| unreadable(name, e)))
+            .transpose()?;
+        let last = match committed {
+            Some(Committed::Summary(s)) => s.last,
+            Some(Committed::NameOrder(p)) if states.is_empty() => {
+                states = name_order_states(&table, &p)?;
+                let updates = states.take_updates();
+                FileStates::store(db, txn, name, &updates).map_err(store_error)?;
+                Some(FilePosition {
+                    file: p.file,
+                    offset: p.offset,
+                    line: p.line,
+                    open_line: p.open_line,
+                })
+            }
+            Some(Committed::NameOrder(_)) | None => None,
+        };
         Ok(FileSource {
             source,
             name: name.to_string(),
-            reader: FileReader::new(table, position),
+            reader: FileReader::new(table, states),
+            db,
+            last,
             ready: None,
         })
     }
 }
 
-fn decode_position(name: &str, committed: Option<&[u8]>) -> Result<FilePosition, SourceError> {
-    match committed {
-        None => Ok(FilePosition::default()),
-        Some(bytes) => FilePosition::decode(&mut Reader::new(bytes)).map_err(|e| SourceError {
-            file: None,
-            line: None,
-            message: format!("the stored position of source `{name}` is unreadable: {e}"),
-        }),
+/// The file states a position stored before them stands for: every file before its file (in
+/// name order) read to its end, its file up to its offset.
+fn name_order_states(table: &FileTable, p: &NameOrderPosition) -> Result<FileStates, SourceError> {
+    let mut states = FileStates::default();
+    let parquet = table.format == FileFormat::Parquet;
+    for entry in folder::list(table)?.iter().filter(|e| e.ready) {
+        if entry.name > p.file {
+            continue;
+        }
+        let path = table.dir.join(&entry.name);
+        let current = entry.name == p.file;
+        let (offset, line, open_line) = match (current, parquet) {
+            (true, _) => (p.offset, p.line, p.open_line),
+            (false, true) => (0, 0, false),
+            (false, false) => {
+                let bytes = std::fs::read(&path).map_err(|e| super::chunk::io_error(&path, e))?;
+                let breaks = line_breaks(&bytes);
+                let open = bytes.last().is_some_and(|b| *b != b'\n' && *b != b'\r');
+                (bytes.len() as u64, breaks + 1, open)
+            }
+        };
+        let check_end = if parquet { entry.size } else { offset };
+        states.set(
+            &entry.name,
+            FileState {
+                offset,
+                line,
+                open_line,
+                size: entry.size,
+                modified: nanos(entry.modified),
+                id: entry.id.clone(),
+                check: content_check(&path, check_end)?,
+                complete: parquet && !current,
+            },
+        );
+    }
+    Ok(states)
+}
+
+/// Line breaks in `bytes`: `\r\n`, `\n` and a lone `\r` count one each.
+fn line_breaks(bytes: &[u8]) -> u64 {
+    let mut n = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'\n' => n += 1,
+            b'\r' if bytes.get(i + 1) != Some(&b'\n') => n += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+fn unreadable(name: &str, e: DecodeError) -> SourceError {
+    SourceError {
+        file: None,
+        line: None,
+        message: format!("the stored position of source `{name}` is unreadable: {e}"),
+    }
+}
+
+fn store_error(e: heed::Error) -> SourceError {
+    SourceError {
+        file: None,
+        line: None,
+        message: format!("the store's file states could not be opened: {e}"),
     }
 }
 
@@ -54,48 +212,91 @@ impl<E: From<SourceError> + From<OpError>> Source<E> for FileSource {
 
     fn next_batch(&mut self, max_records: usize) -> Result<bool, SourceError> {
         if self.ready.is_none() {
-            self.ready = self
-                .reader
-                .next_chunk(max_records)?
-                .map(|chunk| chunk.into_chunk());
+            let mut chunks = vec![];
+            let mut records = 0;
+            let mut last = None;
+            while records < max_records {
+                let Some(chunk) = self.reader.next_chunk(max_records - records)? else {
+                    break;
+                };
+                records += chunk.records.len();
+                let (chunk, end) = chunk.into_chunk();
+                chunks.push(chunk);
+                last = Some(end);
+            }
+            let updates = self.reader.take_updates();
+            if !chunks.is_empty() || !updates.is_empty() {
+                self.ready = Some(Batch {
+                    chunks,
+                    updates,
+                    last,
+                });
+            }
         }
         Ok(self.ready.is_some())
     }
 
     fn batch_position(&self) -> Vec<u8> {
+        let last = self
+            .ready
+            .as_ref()
+            .and_then(|b| b.last.clone())
+            .or_else(|| self.last.clone());
         let mut out = vec![];
-        if let Some((_, end)) = &self.ready {
-            end.encode(&mut out);
+        Summary {
+            last,
+            files: self.reader.states().len() as u64,
         }
+        .encode(&mut out);
         out
     }
 
-    fn apply(&self, txn: &mut heed::RwTxn, sink: &mut Sink<'_, E>) -> Result<u64, E> {
-        let Some((chunk, _)) = &self.ready else {
+    fn apply(&self, txn: &mut RwTxn, sink: &mut Sink<'_, E>) -> Result<u64, E> {
+        let Some(batch) = &self.ready else {
             return Ok(0);
         };
-        sink(txn, self.source, chunk)?;
-        Ok(chunk.records.len() as u64)
+        FileStates::store(self.db, txn, &self.name, &batch.updates).map_err(OpError::from)?;
+        let mut records = 0;
+        for chunk in &batch.chunks {
+            sink(txn, self.source, chunk)?;
+            records += chunk.records.len() as u64;
+        }
+        Ok(records)
     }
 
     fn acknowledge(&mut self) {
-        self.ready = None;
+        if let Some(batch) = self.ready.take() {
+            if batch.last.is_some() {
+                self.last = batch.last;
+            }
+        }
     }
 
     fn describe(&self, committed: Option<&[u8]>) -> Result<Vec<(usize, String)>, SourceError> {
         let table = self.reader.table();
-        let p = decode_position(&self.name, committed)?;
-        let mut text = match (committed, &table.format) {
-            (None, _) => format!("nothing read yet ({})", table.dir.display()),
-            (Some(_), FileFormat::Parquet) => format!("read up to {} row {}", p.file, p.line),
-            (Some(_), _) => format!("read up to {} line {} (byte {})", p.file, p.line, p.offset),
+        let summary = committed
+            .map(|bytes| decode_committed(bytes).map_err(|e| unreadable(&self.name, e)))
+            .transpose()?;
+        let files = self.reader.states().len();
+        let mut text = match (summary.is_some(), &self.last) {
+            (false, _) | (true, None) => format!("nothing read yet ({})", table.dir.display()),
+            (true, Some(p)) if table.format == FileFormat::Parquet => {
+                format!(
+                    "read up to {} row {} ({files} file(s) read)",
+                    p.file, p.line
+                )
+            }
+            (true, Some(p)) => format!(
+                "read up to {} line {} (byte {}; {files} file(s) read)",
+                p.file, p.line, p.offset
+            ),
         };
         // What is committed is known from the store alone; what is left to read needs the
         // folder, which may not be there where the store is looked at (a container started
         // without the data mounted, say).
-        match FileReader::pending(table, &p) {
+        match FileReader::pending(table, self.reader.states()) {
             Ok(pending) if pending.open_last_line => text.push_str(&format!(
-                "; {} byte(s) pending: a last line without a line break, read once the file has not grown for {:?} (or by `run --once`)",
+                "; {} byte(s) pending: a last line without a line break, read once its file has not grown for {:?} (or by `run --once`)",
                 pending.bytes, table.quiet_period
             )),
             Ok(pending) if pending.bytes > 0 => {
@@ -109,5 +310,116 @@ impl<E: From<SourceError> + From<OpError>> Source<E> for FileSource {
 
     fn reading_as_it_is(&mut self) {
         self.reader.read_files_as_they_are();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::pipeline::PipelineError;
+    use crate::store::Store;
+
+    fn table(dir: &std::path::Path) -> FileTable {
+        FileTable {
+            dir: dir.to_path_buf(),
+            extension: ".csv".into(),
+            format: FileFormat::Csv {
+                delimiter: b',',
+                has_header: true,
+            },
+            columns: vec!["a".into(), "b".into()],
+            quiet_period: Duration::ZERO,
+            marker_extension: None,
+        }
+    }
+
+    /// Opens the source on `store` with `committed`, commits one batch of at most `max` records
+    /// the way the runner does, and returns its records' first fields and the stored summary.
+    fn commit_batch(
+        store: &Store,
+        dir: &std::path::Path,
+        committed: Option<Vec<u8>>,
+        max: usize,
+    ) -> (Vec<String>, Option<Vec<u8>>) {
+        let mut source = store
+            .write(|txn| {
+                FileSource::open(store.env(), txn, 0, "t", table(dir), committed.as_deref())
+                    .map_err(PipelineError::from)
+            })
+            .unwrap();
+        if !Source::<PipelineError>::next_batch(&mut source, max).unwrap() {
+            return (vec![], committed);
+        }
+        let position = Source::<PipelineError>::batch_position(&source);
+        let mut firsts = vec![];
+        store
+            .write(|txn| {
+                firsts.clear();
+                Source::<PipelineError>::apply(&source, txn, &mut |_, _, chunk| {
+                    for (_, r) in &chunk.records {
+                        if let crate::source::chunk::RawRecord::Csv(r) = r {
+                            firsts.push(String::from_utf8_lossy(&r[0]).into_owned());
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .unwrap();
+        Source::<PipelineError>::acknowledge(&mut source);
+        (firsts, Some(position))
+    }
+
+    #[test]
+    fn small_files_share_a_batch_and_a_restart_reads_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..5 {
+            std::fs::write(dir.path().join(format!("{i}.csv")), format!("a,b\n{i},x\n")).unwrap();
+        }
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = Store::open(store_dir.path(), None).unwrap();
+        let (first, committed) = commit_batch(&store, dir.path(), None, 3);
+        assert_eq!(first.len(), 3, "{first:?}");
+        let (rest, committed) = commit_batch(&store, dir.path(), committed, 100);
+        let mut all = [first, rest].concat();
+        all.sort();
+        assert_eq!(all, ["0", "1", "2", "3", "4"]);
+        let (none, _) = commit_batch(&store, dir.path(), committed, 100);
+        assert!(none.is_empty(), "{none:?}");
+    }
+
+    #[test]
+    fn a_position_stored_in_name_order_becomes_file_states() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.csv"), "a,b\r\n1,x\r\n2,y").unwrap();
+        std::fs::write(dir.path().join("2.csv"), "a,b\n3,x\n4,y\n").unwrap();
+        // What an earlier version stored after reading 1.csv and the first row of 2.csv.
+        let mut old = vec![];
+        "2.csv".encode(&mut old);
+        8u64.encode(&mut old);
+        3u64.encode(&mut old);
+        Some(1u64).encode(&mut old);
+        false.encode(&mut old);
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = Store::open(store_dir.path(), None).unwrap();
+        let (rest, committed) = commit_batch(&store, dir.path(), Some(old), 100);
+        assert_eq!(rest, ["4"]);
+        // Data appended to the file read in full before is read, with its line numbers.
+        let mut f = std::fs::File::options()
+            .append(true)
+            .open(dir.path().join("1.csv"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"\r\n5,z\r\n").unwrap();
+        let (appended, _) = commit_batch(&store, dir.path(), committed, 100);
+        assert_eq!(appended, ["5"]);
+        let view = store.read().unwrap();
+        let db = store
+            .env()
+            .open_database::<Bytes, Bytes>(&view, Some(super::super::file_states::DATABASE))
+            .unwrap()
+            .unwrap();
+        let states = FileStates::load(db, &view, "t").unwrap();
+        assert_eq!(states.get("1.csv").unwrap().line, 5);
     }
 }

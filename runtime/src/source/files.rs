@@ -1,15 +1,16 @@
-//! `!LocalStorage` tables: every file with the table's extension in its folder, read in name order,
-//! then followed for new files and for data appended to the last one.
+//! `!LocalStorage` tables: every file with the table's extension in its folder, read in the order
+//! the files arrived, then followed for new files and for data appended to any of them.
 //!
-//! The reader is exact about where it is: a [`FilePosition`] names the file being read, the byte
-//! offset of the next unread record and its line number; every earlier file (in name order) is done.
-//! Record boundaries are `dozer_types::text`'s: `\n`, `\r\n` and `\r` line breaks, a byte order
-//! mark at the start, quoted line breaks inside CSV fields.
+//! The reader is exact about where it is: [`FileStates`] hold, for every file read, the byte
+//! offset of its next unread record and its line number; which files have something new, and in
+//! which order, is their rule (see [`super::file_states`]). Record boundaries are
+//! `dozer_types::text`'s: `\n`, `\r\n` and `\r` line breaks, a byte order mark at the start,
+//! quoted line breaks inside CSV fields.
 //!
 //! Only complete records are consumed. A record that runs to the end of the data, without its
 //! line break yet, may still be being written and is left for a later read — unless the file is
-//! complete: a later file exists, the app reads the files as they are (`run --once`), or the file
-//! has not grown for the table's quiet period (`quiet_period`, [`DEFAULT_QUIET_PERIOD`]). A file
+//! complete: the app reads the files as they are (`run --once`), the file's marker exists, or it
+//! has not grown for the table's quiet period (`quiet_period`, [`super::file_table::DEFAULT_QUIET_PERIOD`]). A file
 //! whose last line has no line break therefore still yields its last record. Should a writer then
 //! continue that line after all, the continuation is reported as an unreadable record instead of
 //! being read as a record of its own.
@@ -17,9 +18,10 @@
 //! Records come out raw ([`RawRecord`]): turning fields into typed values, and reporting a bad
 //! value with its file, line and column, is the generated code's job.
 
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,59 +30,34 @@ use dozer_types::text::{bom_len, LineScanner, Scan};
 use super::chunk::{io_error, RawRecord, SourceError};
 use super::csv::{self, CsvLayout};
 use super::file_chunk::{FileChunk, FilePosition, Parsed};
+use super::file_states::{content_check, nanos, Candidate, FileState, FileStates};
+use super::file_table::{FileFormat, FileTable};
+use super::folder;
 use super::parquet::{self, ParquetRead};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FileFormat {
-    Csv {
-        delimiter: u8,
-        has_header: bool,
-    },
-    JsonLines,
-    /// Rows are numbered instead of lines: a position's `offset` counts the rows read.
-    Parquet,
-}
-
-#[derive(Clone, Debug)]
-pub struct FileTable {
-    pub dir: PathBuf,
-    /// Files whose name ends with this belong to the table (e.g. `.csv`).
-    pub extension: String,
-    pub format: FileFormat,
-    /// The table's columns, in order: what a CSV header must say, the Parquet columns to read.
-    pub columns: Vec<String>,
-    /// How long the last file must stay the same size before a last line without its line break
-    /// counts as a record (the table's `quiet_period`).
-    pub quiet_period: Duration,
-    /// Dozer's `marker_extension`: a data file belongs to the table only once a file of its name
-    /// with this extension instead of the table's exists (`a.csv` once `a.marker` does); its
-    /// writer has finished it then, so its last line needs no quiet period.
-    pub marker_extension: Option<String>,
-}
-
-/// Reads a table's files from a position on.
+/// Reads a table's files on from their states.
 pub struct FileReader {
     table: FileTable,
-    position: FilePosition,
-    /// How the current CSV file's fields map to the table's columns.
+    states: FileStates,
+    /// The files with something to read at the last listing, oldest first; the first is being
+    /// read.
+    queue: VecDeque<Candidate>,
+    /// How the CSV file being read maps its fields to the table's columns.
     layout: Option<CsvLayout>,
     /// The files are as they will stay (`run --once`): the end of each is the end of its last
     /// record.
     as_they_are: bool,
-    /// The last file's size when it was first seen at that size, to tell when it stopped growing.
-    growth: Option<(String, u64, Instant)>,
+    /// Each file's size when it was first seen at that size with an unfinished last line, to tell
+    /// when it stopped growing.
+    growth: HashMap<String, (u64, Instant)>,
     read_window: u64,
     /// Average bytes per record of the last text chunk (0: none read yet), so a read looks at
     /// about one chunk's bytes rather than the whole window.
     record_bytes: u64,
 }
 
-/// How long the last file must stay the same size, unless its table says otherwise, before a last
-/// line without its line break counts as a record.
-pub const DEFAULT_QUIET_PERIOD: Duration = Duration::from_secs(2);
-
-/// How long an unreadable last Parquet file may stay unchanged before it is an error rather than
-/// a file still being written. (Writers that take longer should write under another name and
+/// How long an unreadable Parquet file may stay unchanged before it is an error rather than a
+/// file still being written. (Writers that take longer should write under another name and
 /// rename, or use a marker file.)
 const PARQUET_GRACE: Duration = Duration::from_secs(60);
 
@@ -96,20 +73,21 @@ fn unmodified_for(meta: &std::fs::Metadata, after: Duration) -> bool {
 /// What is left to read of a table (`info`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pending {
-    /// Bytes after the position: the rest of its file and every later file.
+    /// Bytes not read yet, of every file.
     pub bytes: u64,
-    /// They are the current file's last line, which has no line break yet.
+    /// They are last lines without a line break yet.
     pub open_last_line: bool,
 }
 
 impl FileReader {
-    pub fn new(table: FileTable, position: FilePosition) -> Self {
+    pub fn new(table: FileTable, states: FileStates) -> Self {
         FileReader {
             table,
-            position,
+            states,
+            queue: VecDeque::new(),
             layout: None,
             as_they_are: false,
-            growth: None,
+            growth: HashMap::new(),
             read_window: READ_WINDOW,
             record_bytes: 0,
         }
@@ -134,8 +112,14 @@ impl FileReader {
         self
     }
 
-    pub fn position(&self) -> &FilePosition {
-        &self.position
+    /// What has been read of each file, with the changes not taken yet.
+    pub fn states(&self) -> &FileStates {
+        &self.states
+    }
+
+    /// The file states set and forgotten since the last call, to commit with the records read.
+    pub fn take_updates(&mut self) -> Vec<(String, Option<FileState>)> {
+        self.states.take_updates()
     }
 
     pub fn table(&self) -> &FileTable {
@@ -147,28 +131,8 @@ impl FileReader {
         self.as_they_are = true;
     }
 
-    /// The table's files, in name order (with markers: those whose marker exists).
-    fn files(table: &FileTable) -> Result<Vec<String>, SourceError> {
-        let entries = std::fs::read_dir(&table.dir).map_err(|e| io_error(&table.dir, e))?;
-        let all: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        let mut names: Vec<String> = dozer_types::marker::table_files(
-            &all,
-            &table.extension,
-            table.marker_extension.as_deref(),
-        )
-        .into_iter()
-        .map(String::from)
-        .collect();
-        names.sort();
-        Ok(names)
-    }
-
-    /// Whether the last file has stopped growing: unmodified for the quiet period, or seen at
-    /// its size by this reader for that long (a check that does not trust the file's clock).
+    /// Whether the file has stopped growing: unmodified for the quiet period, or seen at its size
+    /// by this reader for that long (a check that does not trust the file's clock).
     fn quiet(&mut self, name: &str, meta: &std::fs::Metadata) -> bool {
         if self.table.marker_extension.is_some() {
             return true; // its marker says it is complete
@@ -178,10 +142,10 @@ impl FileReader {
             return true;
         }
         let len = meta.len();
-        match &self.growth {
-            Some((file, seen, since)) if file == name && *seen == len => since.elapsed() >= quiet,
+        match self.growth.get(name) {
+            Some((seen, since)) if *seen == len => since.elapsed() >= quiet,
             _ => {
-                self.growth = Some((name.to_string(), len, Instant::now()));
+                self.growth.insert(name.to_string(), (len, Instant::now()));
                 quiet.is_zero()
             }
         }
@@ -190,81 +154,109 @@ impl FileReader {
     /// The next records (at most `max_records`, from one file), or `None` when everything written
     /// so far has been read. Call again later to follow new data.
     pub fn next_chunk(&mut self, max_records: usize) -> Result<Option<FileChunk>, SourceError> {
+        let mut listed = false;
         loop {
-            let files = Self::files(&self.table)?;
-            self.check_no_file_before(&files)?;
-            // The current file, or the first one after it.
-            let Some(at) = files.iter().position(|n| *n >= self.position.file) else {
-                return Ok(None);
-            };
-            let name = &files[at];
-            if *name != self.position.file {
-                self.position = FilePosition {
-                    file: name.clone(),
-                    offset: 0,
-                    line: 1,
-                    files_before: Some(at as u64),
-                    open_line: false,
-                };
-            }
-            let later = files.iter().find(|n| **n > self.position.file).cloned();
-            let path = self.table.dir.join(name);
-            let next_file = |reader: &mut Self, next: String| {
-                reader.position = FilePosition {
-                    file: next,
-                    offset: 0,
-                    line: 1,
-                    files_before: Some(at as u64 + 1),
-                    open_line: false,
-                };
-            };
-            // A file is complete when a later one exists, the files are read as they are, or it
-            // has stopped growing; only then is a last line without a line break a record.
-            let chunk = if self.table.format == FileFormat::Parquet {
-                match self.read_parquet(&path, later.is_some(), max_records)? {
-                    Some(chunk) => chunk,
-                    None => return Ok(None),
+            let Some(candidate) = self.queue.front() else {
+                if listed {
+                    return Ok(None);
                 }
-            } else {
-                let meta = std::fs::metadata(&path).map_err(|e| io_error(&path, e))?;
-                let len = meta.len();
-                let complete = later.is_some() || self.as_they_are || self.quiet(name, &meta);
-                if !self.at_records(name, &path, complete)? {
-                    match later {
-                        // A complete file without a header has nothing to read.
-                        Some(next) if complete => {
-                            next_file(self, next);
-                            continue;
-                        }
-                        _ => return Ok(None), // the header is still being written
+                let listing = folder::list(&self.table)?;
+                self.queue = self.states.plan(&self.table, &listing)?.into();
+                self.growth
+                    .retain(|name, _| listing.iter().any(|e| e.name == *name));
+                listed = true;
+                continue;
+            };
+            let start = candidate.position.clone();
+            match self.read_file(&start, max_records)? {
+                Some(chunk) if chunk.end != start => {
+                    if let Some(front) = self.queue.front_mut() {
+                        front.position = chunk.end.clone();
                     }
+                    if !chunk.records.is_empty() {
+                        return Ok(Some(chunk));
+                    }
+                    // Blank lines or a header only: look again.
                 }
-                let chunk = self.read_from(&path, len, max_records, complete)?;
-                if !chunk.records.is_empty() && chunk.end.offset > self.position.offset {
-                    self.record_bytes =
-                        (chunk.end.offset - self.position.offset) / chunk.records.len() as u64;
+                // Nothing to read in this file now: on to the next.
+                _ => {
+                    self.queue.pop_front();
                 }
-                chunk
-            };
-            let progressed = chunk.end != self.position;
-            self.position = chunk.end.clone();
-            if !chunk.records.is_empty() {
-                return Ok(Some(chunk));
-            }
-            if progressed {
-                continue; // blank lines: look again
-            }
-            match later {
-                Some(next) => next_file(self, next),
-                None => return Ok(None),
             }
         }
     }
 
-    /// Makes sure the position is at a record of a text file: a file's first record comes after
-    /// its byte order mark and (CSV) its header, whose layout is read here. `false` while the
-    /// file has no header yet.
-    fn at_records(&mut self, name: &str, path: &Path, complete: bool) -> Result<bool, SourceError> {
+    /// The next records of one file from `start`, with its state updated; `None` when it has
+    /// nothing to read now.
+    fn read_file(
+        &mut self,
+        start: &FilePosition,
+        max_records: usize,
+    ) -> Result<Option<FileChunk>, SourceError> {
+        let name = start.file.as_str();
+        let path = self.table.dir.join(name);
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            // Deleted since the listing: forgotten at the next one.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&path, e)),
+        };
+        let (chunk, complete) = if self.table.format == FileFormat::Parquet {
+            let complete = self.as_they_are
+                || self.table.marker_extension.is_some()
+                || unmodified_for(&meta, self.table.quiet_period.max(PARQUET_GRACE));
+            match parquet::read(&path, &self.table.columns, start, max_records, complete)? {
+                ParquetRead::Rows(chunk) => {
+                    let all = chunk.records.is_empty();
+                    (chunk, all)
+                }
+                ParquetRead::Unfinished => return Ok(None),
+            }
+        } else {
+            let complete = self.as_they_are || self.quiet(name, &meta);
+            let mut at = start.clone();
+            if !self.at_records(&mut at, &path, complete)? {
+                return Ok(None); // no header yet, or none ever (a complete empty file)
+            }
+            let chunk = self.read_from(&path, &at, meta.len(), max_records, complete)?;
+            if !chunk.records.is_empty() && chunk.end.offset > at.offset {
+                self.record_bytes = (chunk.end.offset - at.offset) / chunk.records.len() as u64;
+            }
+            (chunk, false)
+        };
+        let parquet = self.table.format == FileFormat::Parquet;
+        let known = self.states.get(name);
+        if chunk.end != *start || (complete && known.is_none_or(|s| !s.complete)) {
+            let check_end = if parquet {
+                meta.len()
+            } else {
+                chunk.end.offset
+            };
+            let state = FileState {
+                offset: chunk.end.offset,
+                line: chunk.end.line,
+                open_line: chunk.end.open_line,
+                size: meta.len(),
+                modified: meta.modified().map_or(0, nanos),
+                id: String::new(),
+                check: content_check(&path, check_end)?,
+                complete,
+            };
+            self.states.set(name, state);
+        }
+        Ok(Some(chunk))
+    }
+
+    /// Moves `at` to a record of a text file: a file's first record comes after its byte order
+    /// mark and (CSV) its header, whose layout is read here. `false` while the file has no
+    /// header yet.
+    fn at_records(
+        &mut self,
+        at: &mut FilePosition,
+        path: &Path,
+        complete: bool,
+    ) -> Result<bool, SourceError> {
+        let name = at.file.as_str();
         let data_start = match self.table.format {
             FileFormat::Csv {
                 delimiter,
@@ -287,7 +279,7 @@ impl FileReader {
             }
             // Parquet positions count rows, not bytes: nothing to skip.
             FileFormat::Parquet => return Ok(true),
-            FileFormat::JsonLines if self.position.offset > 0 => return Ok(true),
+            FileFormat::JsonLines if at.offset > 0 => return Ok(true),
             FileFormat::JsonLines => {
                 let mut start = [0u8; 3];
                 let n = File::open(path)
@@ -296,80 +288,23 @@ impl FileReader {
                 (bom_len(&start[..n]) as u64, 1)
             }
         };
-        if self.position.offset == 0 {
-            (self.position.offset, self.position.line) = data_start;
+        if at.offset == 0 {
+            (at.offset, at.line) = data_start;
         }
         Ok(true)
     }
 
-    /// Files are read once, in name order: a file that appears before the one being read would
-    /// never be read. That is an error naming it, not a silent loss (deleting read files is fine).
-    fn check_no_file_before(&mut self, files: &[String]) -> Result<(), SourceError> {
-        let before = &files[..files.partition_point(|n| *n < self.position.file)];
-        let count = before.len() as u64;
-        match self.position.files_before {
-            Some(known) if count > known => {
-                let newest = before
-                    .iter()
-                    .max_by_key(|n| {
-                        std::fs::metadata(self.table.dir.join(n))
-                            .and_then(|m| m.modified())
-                            .ok()
-                    })
-                    .cloned()
-                    .unwrap_or_default();
-                Err(SourceError {
-                    file: Some(self.table.dir.join(&newest)),
-                    line: None,
-                    message: format!(
-                        "{} new file(s) sort before `{}`, which is being read (this one is the newest); files are read once, in name order, so it would never be read. Name new files so that they sort after the existing ones (a timestamp or counter in the name), or delete the app's store to read everything again",
-                        count - known,
-                        self.position.file
-                    ),
-                })
-            }
-            _ => {
-                self.position.files_before = Some(count);
-                Ok(())
-            }
-        }
-    }
-
-    /// The next rows of a Parquet file; `None` while its writer has not finished it.
-    fn read_parquet(
-        &self,
-        path: &Path,
-        later: bool,
-        max_records: usize,
-    ) -> Result<Option<FileChunk>, SourceError> {
-        // A Parquet file is unreadable until its footer is written; give a slow writer time
-        // before calling the last file broken.
-        let complete = later
-            || self.as_they_are
-            || std::fs::metadata(path)
-                .is_ok_and(|m| unmodified_for(&m, self.table.quiet_period.max(PARQUET_GRACE)));
-        match parquet::read(
-            path,
-            &self.table.columns,
-            &self.position,
-            max_records,
-            complete,
-        )? {
-            ParquetRead::Rows(chunk) => Ok(Some(chunk)),
-            ParquetRead::Unfinished => Ok(None),
-        }
-    }
-
-    /// Reads the next records of `path` (now `len` bytes) from the current position, through a
+    /// Reads the next records of `path` (now `len` bytes) from `start`, through a
     /// bounded window (so a chunk costs about its own size in I/O, however large the file).
     fn read_from(
         &self,
         path: &Path,
+        start: &FilePosition,
         len: u64,
         max_records: usize,
         complete: bool,
     ) -> Result<FileChunk, SourceError> {
-        let start = self.position.clone();
+        let start = start.clone();
         if start.offset > len {
             return Err(SourceError {
                 file: Some(path.to_path_buf()),
@@ -457,7 +392,6 @@ impl FileReader {
                 file: start.file.clone(),
                 offset: start.offset + parsed.consumed,
                 line: parsed.line,
-                files_before: start.files_before,
                 // Nothing read: still as it was; only a continuation read: the line is closed
                 // (its line break comes next); else as the last record read left it.
                 open_line: match (skip, parsed.consumed == skip as u64) {
@@ -474,38 +408,37 @@ impl FileReader {
         }
     }
 
-    /// What is left to read of `table` after `position` (for `info`).
-    pub fn pending(table: &FileTable, position: &FilePosition) -> Result<Pending, SourceError> {
+    /// What is left to read of `table` with `states` (for `info`).
+    pub fn pending(table: &FileTable, states: &FileStates) -> Result<Pending, SourceError> {
         if table.format == FileFormat::Parquet {
             return Ok(Pending::default());
         }
-        let mut pending = Pending::default();
-        for name in Self::files(table)? {
-            if name < position.file {
+        let mut pending = Pending {
+            bytes: 0,
+            open_last_line: true,
+        };
+        for entry in folder::list(table)?.iter().filter(|e| e.ready) {
+            let offset = states.get(&entry.name).map_or(0, |s| s.offset);
+            let rest = entry.size.saturating_sub(offset);
+            if rest == 0 {
                 continue;
             }
-            let path = table.dir.join(&name);
-            let len = std::fs::metadata(&path)
-                .map_err(|e| io_error(&path, e))?
-                .len();
-            if name > position.file {
-                pending.bytes += len;
-                pending.open_last_line = false;
-                continue;
-            }
-            let rest = len.saturating_sub(position.offset);
             pending.bytes += rest;
-            if rest > 0 && rest <= READ_WINDOW {
+            if pending.open_last_line && rest <= READ_WINDOW {
+                let path = table.dir.join(&entry.name);
                 let mut f = File::open(&path).map_err(|e| io_error(&path, e))?;
-                f.seek(SeekFrom::Start(position.offset))
+                f.seek(SeekFrom::Start(offset))
                     .map_err(|e| io_error(&path, e))?;
                 let mut bytes = Vec::new();
                 f.take(rest)
                     .read_to_end(&mut bytes)
                     .map_err(|e| io_error(&path, e))?;
                 pending.open_last_line = !bytes.iter().any(|b| *b == b'\n' || *b == b'\r');
+            } else {
+                pending.open_last_line = false;
             }
         }
+        pending.open_last_line &= pending.bytes > 0;
         Ok(pending)
     }
 }
@@ -577,6 +510,7 @@ mod tests {
 
     use super::*;
     use crate::codec::{Decode, Encode, Reader};
+    use crate::source::file_table::DEFAULT_QUIET_PERIOD;
 
     fn table(dir: &Path, format: FileFormat) -> FileTable {
         let extension = if format == FileFormat::JsonLines {
@@ -627,35 +561,139 @@ mod tests {
         (file.to_string(), line, v.to_string())
     }
 
+    /// Writes `text` to `dir/name`, last modified `secs` seconds after a fixed time: tests give
+    /// files their arrival order (file systems keep modification times in clock ticks, which
+    /// files written one after the other often share).
+    fn write_at(dir: &Path, name: &str, text: &str, secs: u64) {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs);
+        File::options()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(at)
+            .unwrap();
+    }
+
+    /// The states as a restarted reader finds them committed.
+    fn committed(reader: &FileReader) -> FileStates {
+        let mut states = reader.states().clone();
+        states.take_updates();
+        states
+    }
+
+    fn state<'a>(reader: &'a FileReader, file: &str) -> &'a FileState {
+        reader.states().get(file).unwrap()
+    }
+
     #[test]
-    fn files_are_read_in_order_and_resume_exactly() {
+    fn files_are_read_in_arrival_order_whatever_their_names_and_resume_exactly() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("2.csv"), "a,b\n3,x\n4,y\n").unwrap();
-        std::fs::write(dir.path().join("1.csv"), "a,b\n1,x\n\"2\nmultiline\",y\n").unwrap();
+        write_at(
+            dir.path(),
+            "zz-upload.csv",
+            "a,b\n1,x\n\"2\nmultiline\",y\n",
+            0,
+        );
+        write_at(dir.path(), "aa-upload.csv", "a,b\n3,x\n4,y\n", 10);
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
-        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default());
+        let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default());
         let first = reader.next_chunk(1).unwrap().unwrap();
         assert_eq!(first.records.len(), 1);
-        // Restart from the position after the first record: the rest, nothing twice.
-        let mut resumed = FileReader::new(csv_table(dir.path()), first.end.clone());
+        assert_eq!(&*first.file, "zz-upload.csv");
+        // Restart from the states after the first record: the rest, nothing twice.
+        let mut resumed = FileReader::new(csv_table(dir.path()), committed(&reader));
         assert_eq!(
             drain(&mut resumed, 2),
             vec![
-                rec("1.csv", 3, "2\nmultiline"),
-                rec("2.csv", 2, "3"),
-                rec("2.csv", 3, "4")
+                rec("zz-upload.csv", 3, "2\nmultiline"),
+                rec("aa-upload.csv", 2, "3"),
+                rec("aa-upload.csv", 3, "4")
             ]
         );
-        assert_eq!(
-            resumed.position(),
-            &FilePosition {
-                file: "2.csv".into(),
-                offset: 12,
-                line: 4,
-                files_before: Some(1),
-                open_line: false,
-            }
+        let last = state(&resumed, "aa-upload.csv");
+        assert_eq!((last.offset, last.line, last.open_line), (12, 4, false));
+        assert_eq!(resumed.states().len(), 2);
+        // The states survive their encoding.
+        let mut bytes = vec![];
+        last.encode(&mut bytes);
+        assert_eq!(&FileState::decode(&mut Reader::new(&bytes)).unwrap(), last);
+    }
+
+    #[test]
+    fn a_new_file_is_read_whatever_its_name_and_a_deleted_one_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        write_at(dir.path(), "b.csv", "a,b\n1,x\n", 0);
+        write_at(dir.path(), "c.csv", "a,b\n2,x\n", 1);
+        let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default());
+        assert_eq!(drain(&mut reader, 10).len(), 2);
+        // A file named before the ones read, arriving later, is read; after a restart too.
+        write_at(dir.path(), "a.csv", "a,b\n3,x\n", 2);
+        let mut reader = FileReader::new(csv_table(dir.path()), committed(&reader));
+        assert_eq!(drain(&mut reader, 10), vec![rec("a.csv", 2, "3")]);
+        assert_eq!(drain(&mut reader, 10), vec![]);
+        // Read files may go away; that loses nothing, and their states go with them.
+        std::fs::remove_file(dir.path().join("b.csv")).unwrap();
+        assert_eq!(drain(&mut reader, 10), vec![]);
+        assert!(reader.states().get("b.csv").is_none());
+        let updates = reader.take_updates();
+        assert!(
+            updates.contains(&("b.csv".to_string(), None)),
+            "{updates:?}"
         );
+        // A file created later under a forgotten name is a new file.
+        write_at(dir.path(), "b.csv", "a,b\n4,x\n", 3);
+        assert_eq!(drain(&mut reader, 10), vec![rec("b.csv", 2, "4")]);
+    }
+
+    #[test]
+    fn data_appended_to_an_earlier_file_is_read_after_newer_files_arrived() {
+        let dir = tempfile::tempdir().unwrap();
+        write_at(dir.path(), "host-1.csv", "a,b\n1,x\n", 0);
+        write_at(dir.path(), "host-2.csv", "a,b\n2,x\n", 1);
+        let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default());
+        assert_eq!(drain(&mut reader, 10).len(), 2);
+        // Both writers go on; the earlier file's new line is read from where it stopped.
+        let mut f = File::options()
+            .append(true)
+            .open(dir.path().join("host-1.csv"))
+            .unwrap();
+        f.write_all(b"3,y\n").unwrap();
+        let mut reader = FileReader::new(csv_table(dir.path()), committed(&reader));
+        assert_eq!(drain(&mut reader, 10), vec![rec("host-1.csv", 3, "3")]);
+    }
+
+    #[test]
+    fn a_file_rewritten_replaced_or_shrunk_after_reading_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        write_at(dir.path(), "1.csv", "a,b\n1,x\n2,y\n", 0);
+        let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default());
+        assert_eq!(drain(&mut reader, 10).len(), 2);
+        let read = committed(&reader);
+        for (text, says) in [
+            ("a,b\n1,x\n", "shrank"),                          // truncated
+            ("a,b\n9,x\n2,y\n", "rewritten or replaced"),      // same length, new rows
+            ("a,b\n1,x\n7,y\n8,z\n", "rewritten or replaced"), // longer, read part changed
+        ] {
+            write_at(dir.path(), "1.csv", text, 5);
+            let err = FileReader::new(csv_table(dir.path()), read.clone())
+                .next_chunk(10)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("1.csv") && err.contains(says),
+                "{text:?}: {err}"
+            );
+        }
+        // Rewritten with the read part as it was and rows added: that is an append.
+        write_at(dir.path(), "1.csv", "a,b\n1,x\n2,y\n3,z\n", 6);
+        let mut reader = FileReader::new(csv_table(dir.path()), read.clone());
+        assert_eq!(drain(&mut reader, 10), vec![rec("1.csv", 4, "3")]);
+        // Touched only: nothing to read, no error.
+        write_at(dir.path(), "1.csv", "a,b\n1,x\n2,y\n", 7);
+        let mut reader = FileReader::new(csv_table(dir.path()), read);
+        assert_eq!(drain(&mut reader, 10), vec![]);
     }
 
     #[test]
@@ -663,7 +701,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("1.csv");
         std::fs::write(&path, "a,b\n1,x\n2,y").unwrap(); // the last line is still being written
-        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+        let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default())
             .with_quiet_period(Duration::from_secs(3600));
         assert_eq!(drain(&mut reader, 10), vec![rec("1.csv", 2, "1")]);
         let mut f = std::fs::OpenOptions::new()
@@ -690,7 +728,7 @@ mod tests {
         // Complete, with a last line still without its line break: not read before its marker.
         std::fs::write(dir.path().join("1.csv"), "a,b\n1,x\n2,y").unwrap();
         std::fs::write(dir.path().join("2.csv"), "a,b\n3,z\n").unwrap();
-        let mut reader = FileReader::new(table, FilePosition::default())
+        let mut reader = FileReader::new(table, FileStates::default())
             .with_quiet_period(Duration::from_secs(3600));
         assert_eq!(drain(&mut reader, 10), vec![]);
         // A marker of another name, or of the data's own extension, marks nothing.
@@ -709,66 +747,29 @@ mod tests {
     }
 
     #[test]
-    fn a_new_file_that_sorts_before_the_current_one_is_an_error_not_a_loss() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("b.csv"), "a,b\n1,x\n").unwrap();
-        std::fs::write(dir.path().join("c.csv"), "a,b\n2,x\n").unwrap();
-        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default());
-        assert_eq!(drain(&mut reader, 10).len(), 2);
-        // Read files may go away; that loses nothing.
-        std::fs::remove_file(dir.path().join("b.csv")).unwrap();
-        assert_eq!(drain(&mut reader, 10), vec![]);
-        // After a restart too: the position remembers how many files came before.
-        let mut bytes = vec![];
-        reader.position().encode(&mut bytes);
-        let position = FilePosition::decode(&mut Reader::new(&bytes)).unwrap();
-        assert_eq!(position.files_before, Some(0));
-        std::fs::write(dir.path().join("a.csv"), "a,b\n3,x\n").unwrap();
-        let err = FileReader::new(csv_table(dir.path()), position)
-            .next_chunk(10)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("a.csv") && err.contains("would never be read"),
-            "{err}"
-        );
-        // A position stored before the count was kept adopts the files as they are.
-        let mut old = vec![];
-        "c.csv".encode(&mut old);
-        8u64.encode(&mut old);
-        3u64.encode(&mut old);
-        let old = FilePosition::decode(&mut Reader::new(&old)).unwrap();
-        assert_eq!(old.files_before, None);
-        let mut reader = FileReader::new(csv_table(dir.path()), old);
-        assert_eq!(drain(&mut reader, 10), vec![]);
-        assert_eq!(reader.position().files_before, Some(1));
-    }
-
-    #[test]
     fn a_final_line_without_newline_is_read_once_the_file_is_complete() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("1.csv"), "a,b\n1,x\n2,y").unwrap();
-        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+        let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default())
             .with_quiet_period(Duration::ZERO);
         assert_eq!(
             drain(&mut reader, 10),
             vec![rec("1.csv", 2, "1"), rec("1.csv", 3, "2")]
         );
-        assert_eq!(reader.position().offset, 11);
+        assert_eq!(state(&reader, "1.csv").offset, 11);
         assert_eq!(drain(&mut reader, 10), vec![]);
-        // A later file also completes an earlier one.
+        // A later file does not complete an earlier one (its writer may go on): the open last
+        // line waits while the later file is read.
         std::fs::write(dir.path().join("3.csv"), "a,b\n7,x\n8,y").unwrap();
         std::fs::write(dir.path().join("4.csv"), "a,b\n9,x\n").unwrap();
-        let mut reader = FileReader::new(csv_table(dir.path()), reader.position().clone())
+        let mut reader = FileReader::new(csv_table(dir.path()), committed(&reader))
             .with_quiet_period(Duration::from_secs(3600));
-        assert_eq!(
-            drain(&mut reader, 10),
-            vec![
-                rec("3.csv", 2, "7"),
-                rec("3.csv", 3, "8"),
-                rec("4.csv", 2, "9")
-            ]
-        );
+        let mut got = drain(&mut reader, 10);
+        got.sort();
+        assert_eq!(got, vec![rec("3.csv", 2, "7"), rec("4.csv", 2, "9")]);
+        let mut once =
+            FileReader::new(csv_table(dir.path()), committed(&reader)).reading_files_as_they_are();
+        assert_eq!(drain(&mut once, 10), vec![rec("3.csv", 3, "8")]);
     }
 
     #[test]
@@ -784,11 +785,11 @@ mod tests {
         }
         std::fs::write(dir.path().join("1.csv"), &text).unwrap();
         let read = |window: u64| {
-            let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+            let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default())
                 .with_quiet_period(Duration::ZERO)
                 .with_read_window(window);
             let records = drain(&mut reader, 7);
-            (records, reader.position().clone())
+            (records, reader.states().get("1.csv").cloned())
         };
         let (whole, end) = read(1 << 30);
         assert_eq!(whole.len(), 200);
@@ -805,7 +806,7 @@ mod tests {
     fn a_header_mismatch_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("1.csv"), "a,c\n1,x\n").unwrap();
-        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default());
+        let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default());
         let err = reader.next_chunk(10).unwrap_err().to_string();
         assert!(
             err.contains("1.csv:1: the header has no column `b` (it has a, c)"),
@@ -828,11 +829,11 @@ mod tests {
             RawRecord::Malformed(m) => format!("malformed: {m}"),
             other => panic!("{other:?}"),
         };
-        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default());
+        let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default());
         let first = reader.next_chunk(1).unwrap().unwrap();
         assert_eq!(fields(&first.records[0].1), "1|b1");
         // A restart in the middle of the file reads its header again.
-        let mut resumed = FileReader::new(csv_table(dir.path()), first.end);
+        let mut resumed = FileReader::new(csv_table(dir.path()), committed(&reader));
         let mut rest = vec![];
         while let Some(chunk) = resumed.next_chunk(10).unwrap() {
             rest.extend(
@@ -856,29 +857,11 @@ mod tests {
     fn a_header_still_being_written_is_waited_for() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("1.csv"), "a,").unwrap();
-        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+        let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default())
             .with_quiet_period(Duration::from_secs(3600));
         assert!(reader.next_chunk(10).unwrap().is_none());
         std::fs::write(dir.path().join("1.csv"), "a,b\n1,2\n").unwrap();
         assert_eq!(reader.next_chunk(10).unwrap().unwrap().records.len(), 1);
-    }
-
-    #[test]
-    fn a_shrunk_file_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("1.csv"), "a,b\n1,x\n").unwrap();
-        let position = FilePosition {
-            file: "1.csv".into(),
-            offset: 100,
-            line: 9,
-            files_before: None,
-            open_line: false,
-        };
-        let err = FileReader::new(csv_table(dir.path()), position)
-            .next_chunk(10)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("shrank"), "{err}");
     }
 
     #[test]
@@ -891,7 +874,7 @@ mod tests {
         .unwrap();
         let mut reader = FileReader::new(
             table(dir.path(), FileFormat::JsonLines),
-            FilePosition::default(),
+            FileStates::default(),
         );
         assert_eq!(
             drain(&mut reader, 10),
@@ -900,13 +883,12 @@ mod tests {
                 rec("1.jsonl", 4, "{\"a\":2}")
             ]
         );
-        assert_eq!(reader.position().line, 5);
+        assert_eq!(state(&reader, "1.jsonl").line, 5);
     }
 
     /// Every record of a reader that reads the files as they are, as (line, fields joined by `|`).
     fn records_of(table: FileTable) -> Vec<(u64, String)> {
-        let mut reader =
-            FileReader::new(table, FilePosition::default()).reading_files_as_they_are();
+        let mut reader = FileReader::new(table, FileStates::default()).reading_files_as_they_are();
         let mut out = vec![];
         while let Some(chunk) = reader.next_chunk(3).unwrap() {
             for (line, r) in chunk.records {
@@ -970,7 +952,7 @@ mod tests {
         // Python's csv module writes `\r\n`; the first data row used to be taken for the header.
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("1.csv"), "b,a\r\n1,x\r\n2,y\r\n").unwrap();
-        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default());
+        let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default());
         let chunk = reader.next_chunk(10).unwrap().unwrap();
         let got: Vec<_> = chunk.records.iter().map(|(l, r)| (*l, shown(r))).collect();
         assert_eq!(got, [(2, "x|1".to_string()), (3, "y|2".to_string())]);
@@ -984,17 +966,17 @@ mod tests {
         std::fs::write(dir.path().join("2.csv"), "a,b\r\n").unwrap();
         std::fs::write(dir.path().join("3.csv"), "\n\r\na,b\n1,x\n").unwrap();
         std::fs::write(dir.path().join("4.csv"), "\u{feff}a,b").unwrap();
-        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+        let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default())
             .with_quiet_period(Duration::from_secs(3600));
         assert_eq!(drain(&mut reader, 10), vec![rec("3.csv", 4, "1")]);
         // The last file has a header still without its line break: nothing to read, no error.
-        assert_eq!(reader.position().file, "4.csv");
+        assert!(reader.states().get("4.csv").is_none());
         std::fs::write(dir.path().join("4.csv"), "\u{feff}a,b\n2,y\n").unwrap();
         assert_eq!(drain(&mut reader, 10), vec![rec("4.csv", 2, "2")]);
         // A file that is empty when read is read again once it has data.
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("1.csv"), "").unwrap();
-        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
+        let mut reader = FileReader::new(csv_table(dir.path()), FileStates::default())
             .with_quiet_period(Duration::ZERO);
         assert_eq!(drain(&mut reader, 10), vec![]);
         std::fs::write(dir.path().join("1.csv"), "b,a\n1,x\n").unwrap();
@@ -1028,9 +1010,8 @@ mod tests {
                     let path = dir.path().join(name);
                     std::fs::write(&path, [head.as_bytes(), &last.as_bytes()[..cut]].concat())
                         .unwrap();
-                    let mut reader =
-                        FileReader::new(make_table(dir.path()), FilePosition::default())
-                            .with_quiet_period(Duration::from_secs(3600));
+                    let mut reader = FileReader::new(make_table(dir.path()), FileStates::default())
+                        .with_quiet_period(Duration::from_secs(3600));
                     let mut got = drain_shown(&mut reader);
                     let mut f = std::fs::OpenOptions::new()
                         .append(true)
@@ -1039,9 +1020,8 @@ mod tests {
                     f.write_all(&last.as_bytes()[cut..]).unwrap();
                     got.extend(drain_shown(&mut reader));
                     // Resuming from the stored position after a restart reads nothing twice.
-                    let mut resumed =
-                        FileReader::new(make_table(dir.path()), reader.position().clone())
-                            .reading_files_as_they_are();
+                    let mut resumed = FileReader::new(make_table(dir.path()), committed(&reader))
+                        .reading_files_as_they_are();
                     got.extend(drain_shown(&mut resumed));
                     assert_eq!(got.len(), 2, "{name} {eol:?} cut at {cut}: {got:?}");
                     assert_eq!(got[1], want, "{name} {eol:?} cut at {cut}");
@@ -1064,10 +1044,10 @@ mod tests {
         let path = dir.path().join("1.csv");
         std::fs::write(&path, "a,b\n1,x\n2,y").unwrap();
         let quiet = Duration::from_millis(300);
-        let mut reader = FileReader::new(csv_table(dir.path()), FilePosition::default())
-            .with_quiet_period(quiet);
+        let mut reader =
+            FileReader::new(csv_table(dir.path()), FileStates::default()).with_quiet_period(quiet);
         assert_eq!(drain(&mut reader, 10), vec![rec("1.csv", 2, "1")]);
-        let pending = FileReader::pending(&csv_table(dir.path()), reader.position()).unwrap();
+        let pending = FileReader::pending(&csv_table(dir.path()), reader.states()).unwrap();
         assert_eq!(
             pending,
             Pending {
@@ -1078,9 +1058,9 @@ mod tests {
         // Unchanged for the quiet period (by this reader's own clock): the line is a record.
         std::thread::sleep(quiet + Duration::from_millis(50));
         assert_eq!(drain(&mut reader, 10), vec![rec("1.csv", 3, "2")]);
-        assert!(reader.position().open_line);
+        assert!(state(&reader, "1.csv").open_line);
         assert_eq!(
-            FileReader::pending(&csv_table(dir.path()), reader.position()).unwrap(),
+            FileReader::pending(&csv_table(dir.path()), reader.states()).unwrap(),
             Pending::default()
         );
         // The writer ends the line after all: nothing more to read, the next line is read.
@@ -1090,16 +1070,16 @@ mod tests {
             .unwrap();
         f.write_all(b"\r\n3,z\n").unwrap();
         assert_eq!(drain(&mut reader, 10), vec![rec("1.csv", 4, "3")]);
-        assert!(!reader.position().open_line);
+        assert!(!state(&reader, "1.csv").open_line);
         // `run --once` reads the files as they are: an unterminated last line at once.
         f.write_all(b"4,w").unwrap();
-        let mut once = FileReader::new(csv_table(dir.path()), reader.position().clone())
+        let mut once = FileReader::new(csv_table(dir.path()), committed(&reader))
             .with_quiet_period(Duration::from_secs(3600))
             .reading_files_as_they_are();
         assert_eq!(drain(&mut once, 10), vec![rec("1.csv", 5, "4")]);
         // A line continued after its first part was read is reported, never read as a record.
         f.write_all(b"ww,v\n5,u\n").unwrap();
-        let mut after = FileReader::new(csv_table(dir.path()), once.position().clone())
+        let mut after = FileReader::new(csv_table(dir.path()), committed(&once))
             .with_quiet_period(Duration::from_secs(3600));
         let chunk = after.next_chunk(10).unwrap().unwrap();
         let got: Vec<_> = chunk.records.iter().map(|(l, r)| (*l, shown(r))).collect();

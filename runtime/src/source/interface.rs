@@ -5,9 +5,11 @@
 //! chunks to the pipeline ([`Source::apply`]) and stores the position after it
 //! ([`Source::batch_position`]) in one write transaction, then tells the source the batch is
 //! committed ([`Source::acknowledge`]; a replication source reports it flushed upstream only
-//! then). A position is the source's own type — a file and byte offset, an LSN — stored encoded
-//! under [`Source::position_key`], and each source is opened again from the position it last
-//! committed: after any crash it resumes exactly after the last committed batch.
+//! then). A position is the source's own type — an LSN, a binlog file and offset — stored encoded
+//! under [`Source::position_key`]; what does not fit one value (a file table's state per file) the
+//! source writes to a database of its own in [`Source::apply`], in the same transaction. Each
+//! source is opened again from the position it last committed: after any crash it resumes
+//! exactly after the last committed batch.
 //!
 //! `E` is the runner's error type; the source's own failures convert into it, so the interface
 //! does not depend on the pipeline that consumes it.

@@ -143,7 +143,6 @@ pub(super) fn read(
             file: start.file.clone(),
             offset: start.offset + read,
             line: start.line + read,
-            files_before: start.files_before,
             open_line: false,
         },
     }))

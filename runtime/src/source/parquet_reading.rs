@@ -19,8 +19,9 @@ use chrono::{DateTime, NaiveDate};
 use dozer_types::{Decimal, Value};
 
 use super::chunk::RawRecord;
-use super::file_chunk::FilePosition;
-use super::files::{FileFormat, FileReader, FileTable};
+use super::file_states::FileStates;
+use super::file_table::{FileFormat, FileTable};
+use super::files::FileReader;
 
 const COLUMNS: [&str; 7] = ["id", "name", "amount", "at", "day", "ok", "big"];
 
@@ -90,7 +91,7 @@ fn table(dir: &Path) -> FileTable {
         extension: ".parquet".into(),
         format: FileFormat::Parquet,
         columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
-        quiet_period: crate::source::files::DEFAULT_QUIET_PERIOD,
+        quiet_period: crate::source::file_table::DEFAULT_QUIET_PERIOD,
         marker_extension: None,
     }
 }
@@ -118,7 +119,7 @@ fn drain(reader: &mut FileReader, max: usize) -> Vec<(String, u64, i64)> {
 fn rows_convert_to_values_of_their_types() {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("a.parquet"), 1..3);
-    let mut reader = FileReader::new(table(dir.path()), FilePosition::default());
+    let mut reader = FileReader::new(table(dir.path()), FileStates::default());
     let chunk = reader.next_chunk(10).unwrap().unwrap();
     let rows: Vec<&Vec<Value>> = chunk
         .records
@@ -148,17 +149,18 @@ fn rows_convert_to_values_of_their_types() {
 fn chunks_stay_in_row_groups_and_resume_by_row_number() {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("1.parquet"), 0..7); // row groups of 3, 3, 1
-    let mut reader = FileReader::new(table(dir.path()), FilePosition::default());
+    let mut reader = FileReader::new(table(dir.path()), FileStates::default());
     let first = reader.next_chunk(2).unwrap().unwrap();
     assert_eq!(first.records.len(), 2);
+    let after_first = reader.states().clone();
     let second = reader.next_chunk(2).unwrap().unwrap();
     assert_eq!(
         second.records.len(),
         1,
         "the first row group ends after row 3"
     );
-    // A restart from the position after the first chunk reads the rest exactly once.
-    let mut resumed = FileReader::new(table(dir.path()), first.end.clone());
+    // A restart from the states committed after the first chunk reads the rest exactly once.
+    let mut resumed = FileReader::new(table(dir.path()), after_first);
     let rest = drain(&mut resumed, 2);
     let ids: Vec<i64> = rest.iter().map(|r| r.2).collect();
     assert_eq!(ids, vec![2, 3, 4, 5, 6]);
@@ -167,23 +169,30 @@ fn chunks_stay_in_row_groups_and_resume_by_row_number() {
     write(&dir.path().join("2.parquet"), 100..102);
     let ids: Vec<i64> = drain(&mut resumed, 100).iter().map(|r| r.2).collect();
     assert_eq!(ids, vec![100, 101]);
-    assert_eq!(resumed.position().file, "2.parquet");
-    assert_eq!(resumed.position().offset, 2);
+    let state = resumed.states().get("2.parquet").unwrap();
+    assert_eq!((state.offset, state.complete), (2, true));
+    assert!(resumed.states().get("1.parquet").unwrap().complete);
 }
 
 #[test]
-fn an_unfinished_last_file_waits_and_a_broken_earlier_one_is_an_error() {
+fn an_unfinished_file_waits_while_later_ones_are_read_and_is_an_error_once_final() {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("1.parquet"), 0..2);
     // A writer has started the next file: no footer yet.
     std::fs::write(dir.path().join("2.parquet"), b"PAR1 partial").unwrap();
-    let mut reader = FileReader::new(table(dir.path()), FilePosition::default())
+    let mut reader = FileReader::new(table(dir.path()), FileStates::default())
         .with_quiet_period(Duration::from_secs(3600));
     assert_eq!(drain(&mut reader, 10).len(), 2);
     assert!(reader.next_chunk(10).unwrap().is_none());
-    // Once a later file exists, the broken one cannot be finished any more.
+    // A later file is read meanwhile: the unfinished one waits for its writer.
     write(&dir.path().join("3.parquet"), 5..6);
-    let err = reader.next_chunk(10).unwrap_err();
+    let ids: Vec<i64> = drain(&mut reader, 10).iter().map(|r| r.2).collect();
+    assert_eq!(ids, vec![5]);
+    // Read as it is (or once unchanged for its grace period), it is broken: an error.
+    let err = FileReader::new(table(dir.path()), reader.states().clone())
+        .reading_files_as_they_are()
+        .next_chunk(10)
+        .unwrap_err();
     assert!(err.to_string().contains("2.parquet"), "{err}");
     assert!(
         err.to_string().contains("not a readable Parquet file"),
@@ -197,7 +206,7 @@ fn a_missing_column_names_file_and_column() {
     write(&dir.path().join("1.parquet"), 0..2);
     let mut t = table(dir.path());
     t.columns.push("missing".into());
-    let err = FileReader::new(t, FilePosition::default())
+    let err = FileReader::new(t, FileStates::default())
         .next_chunk(10)
         .unwrap_err();
     assert!(err.to_string().contains("1.parquet"), "{err}");
