@@ -536,6 +536,17 @@ fn types_transactions_and_setup_problems() {
     let said = run_fails(&app);
     assert!(said.contains("SET GLOBAL binlog_format = 'ROW'"), "{said}");
     shop.db.root("SET GLOBAL binlog_format = 'ROW'").unwrap();
+    shop.db
+        .root("SET GLOBAL binlog_row_image = 'MINIMAL'")
+        .unwrap();
+    let said = run_fails(&app);
+    assert!(
+        said.contains("SET GLOBAL binlog_row_image = 'FULL'"),
+        "{said}"
+    );
+    shop.db
+        .root("SET GLOBAL binlog_row_image = 'FULL'")
+        .unwrap();
 
     shop.db
         .root(&format!(
@@ -582,6 +593,11 @@ fn types_transactions_and_setup_problems() {
     let said = run_fails(&app);
     assert!(said.contains("no longer has"), "{said}");
     assert!(said.contains("delete the app's store"), "{said}");
+
+    // A server restarted without its binlog: the app says how to turn it on.
+    shop.db.crash_and_restart_with(&["--skip-log-bin"]).unwrap();
+    let said = run_fails(&app);
+    assert!(said.contains("start it with `--log-bin`"), "{said}");
 }
 
 /// Figures for the closing note and the benchmark (`cargo test -p dozer-tests --test e2e --
