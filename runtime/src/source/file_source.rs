@@ -371,6 +371,21 @@ mod tests {
         (firsts, Some(position))
     }
 
+    /// Commits batches of at most `max` records until the files are read: (records, batches).
+    pub(super) fn commit_all(store: &Store, dir: &std::path::Path, max: usize) -> (usize, usize) {
+        let (mut records, mut batches) = (0, 0);
+        let mut committed = None;
+        loop {
+            let (read, after) = commit_batch(store, dir, committed.clone(), max);
+            if read.is_empty() {
+                return (records, batches);
+            }
+            records += read.len();
+            batches += 1;
+            committed = after;
+        }
+    }
+
     #[test]
     fn small_files_share_a_batch_and_a_restart_reads_nothing_twice() {
         let dir = tempfile::tempdir().unwrap();
@@ -421,5 +436,43 @@ mod tests {
             .unwrap();
         let states = FileStates::load(db, &view, "t").unwrap();
         assert_eq!(states.get("1.csv").unwrap().line, 5);
+    }
+}
+
+#[cfg(test)]
+mod measure {
+    use std::time::Instant;
+
+    use super::tests::commit_all;
+    use crate::store::Store;
+
+    /// Figures for the closing note (`cargo test -p dozer-runtime --release --lib -- --ignored
+    /// --nocapture measure_many_files`): reading and committing 10,000 small files against one
+    /// file of the same rows, to show a commit costs the files it read, not every file known.
+    /// Prints, asserts nothing about time.
+    #[test]
+    #[ignore = "a measurement, not a test"]
+    fn measure_many_files() {
+        for (files, rows) in [(10_000usize, 10usize), (1, 100_000)] {
+            let dir = tempfile::tempdir().unwrap();
+            for f in 0..files {
+                let mut text = String::from("a,b\n");
+                for r in 0..rows {
+                    text.push_str(&format!("{f}-{r},x\n"));
+                }
+                std::fs::write(dir.path().join(format!("{f:x}.csv")), text).unwrap();
+            }
+            let store_dir = tempfile::tempdir().unwrap();
+            let store = Store::open(store_dir.path(), None).unwrap();
+            let started = Instant::now();
+            let (records, batches) = commit_all(&store, dir.path(), 10_000);
+            let secs = started.elapsed().as_secs_f64();
+            assert_eq!(records, files * rows);
+            eprintln!(
+                "{files} file(s) of {rows} rows: {batches} batches, {:.0} files/s, {:.0} rows/s",
+                files as f64 / secs,
+                records as f64 / secs
+            );
+        }
     }
 }
