@@ -11,7 +11,7 @@ use heed::{Database, Env, RwTxn, WithoutTls};
 
 use super::chunk::{Chunk, SourceError};
 use super::file_chunk::FilePosition;
-use super::file_states::{content_check, nanos, FileState, FileStates};
+use super::file_states::{content_check, nanos, store_error, FileState, FileStates};
 use super::file_table::{FileFormat, FileTable};
 use super::files::FileReader;
 use super::folder;
@@ -152,10 +152,8 @@ fn name_order_states(table: &FileTable, p: &NameOrderPosition) -> Result<FileSta
             (true, _) => (p.offset, p.line, p.open_line),
             (false, true) => (0, 0, false),
             (false, false) => {
-                let bytes = std::fs::read(&path).map_err(|e| super::chunk::io_error(&path, e))?;
-                let breaks = line_breaks(&bytes);
-                let open = bytes.last().is_some_and(|b| *b != b'\n' && *b != b'\r');
-                (bytes.len() as u64, breaks + 1, open)
+                let (breaks, open) = count_lines(&path)?;
+                (entry.size, breaks + 1, open)
             }
         };
         let check_end = if parquet { entry.size } else { offset };
@@ -176,17 +174,29 @@ fn name_order_states(table: &FileTable, p: &NameOrderPosition) -> Result<FileSta
     Ok(states)
 }
 
-/// Line breaks in `bytes`: `\r\n`, `\n` and a lone `\r` count one each.
-fn line_breaks(bytes: &[u8]) -> u64 {
-    let mut n = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        match b {
-            b'\n' => n += 1,
-            b'\r' if bytes.get(i + 1) != Some(&b'\n') => n += 1,
-            _ => {}
+/// The line breaks of the file at `path` (`dozer_types::text`'s count, read a window at a time
+/// so a large file costs no memory) and whether its last line has none.
+fn count_lines(path: &std::path::Path) -> Result<(u64, bool), SourceError> {
+    let file = std::fs::File::open(path).map_err(|e| super::chunk::io_error(path, e))?;
+    count_breaks(file, 1 << 20).map_err(|e| super::chunk::io_error(path, e))
+}
+
+fn count_breaks(mut read: impl std::io::Read, window: usize) -> std::io::Result<(u64, bool)> {
+    let mut buf = vec![0u8; window];
+    let (mut breaks, mut last) = (0u64, None);
+    loop {
+        let n = read.read(&mut buf)?;
+        if n == 0 {
+            break;
         }
+        breaks += dozer_types::text::line_breaks(&buf[..n]);
+        // A `\r\n` split between two windows counted twice.
+        if last == Some(b'\r') && buf[0] == b'\n' {
+            breaks -= 1;
+        }
+        last = Some(buf[n - 1]);
     }
-    n
+    Ok((breaks, last.is_some_and(|b| b != b'\n' && b != b'\r')))
 }
 
 fn unreadable(name: &str, e: DecodeError) -> SourceError {
@@ -194,14 +204,6 @@ fn unreadable(name: &str, e: DecodeError) -> SourceError {
         file: None,
         line: None,
         message: format!("the stored position of source `{name}` is unreadable: {e}"),
-    }
-}
-
-fn store_error(e: heed::Error) -> SourceError {
-    SourceError {
-        file: None,
-        line: None,
-        message: format!("the store's file states could not be opened: {e}"),
     }
 }
 
@@ -402,6 +404,20 @@ mod tests {
         assert_eq!(all, ["0", "1", "2", "3", "4"]);
         let (none, _) = commit_batch(&store, dir.path(), committed, 100);
         assert!(none.is_empty(), "{none:?}");
+    }
+
+    #[test]
+    fn lines_are_counted_alike_whatever_the_window() {
+        let text = b"a,b\r\n1\r2\n\r\n3";
+        for window in 1..=text.len() {
+            assert_eq!(
+                count_breaks(&text[..], window).unwrap(),
+                (4, true),
+                "{window}"
+            );
+        }
+        assert_eq!(count_breaks(&b"a\r\n"[..], 3).unwrap(), (1, false));
+        assert_eq!(count_breaks(&b""[..], 3).unwrap(), (0, false));
     }
 
     #[test]

@@ -170,17 +170,16 @@ impl FileStates {
         let parquet = table.format == FileFormat::Parquet;
         let mut candidates = vec![];
         for entry in listing.iter().filter(|e| e.ready) {
-            let fresh = || Candidate {
-                position: FilePosition {
-                    file: entry.name.clone(),
-                    offset: 0,
-                    line: 1,
-                    open_line: false,
-                },
-                modified: entry.modified,
-            };
             let Some(state) = self.states.get(&entry.name) else {
-                candidates.push(fresh());
+                candidates.push(Candidate {
+                    position: FilePosition {
+                        file: entry.name.clone(),
+                        offset: 0,
+                        line: 1,
+                        open_line: false,
+                    },
+                    modified: entry.modified,
+                });
                 continue;
             };
             let path = table.dir.join(&entry.name);
@@ -295,11 +294,12 @@ fn key(source: &str, file: &str) -> Vec<u8> {
     k
 }
 
-fn store_error(e: heed::Error) -> SourceError {
+/// The store failed while file states were read or opened.
+pub(super) fn store_error(e: heed::Error) -> SourceError {
     SourceError {
         file: None,
         line: None,
-        message: format!("the store could not be read: {e}"),
+        message: format!("the store's file states could not be read: {e}"),
     }
 }
 

@@ -18,7 +18,7 @@
 //! Records come out raw ([`RawRecord`]): turning fields into typed values, and reporting a bad
 //! value with its file, line and column, is the generated code's job.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -162,8 +162,10 @@ impl FileReader {
                 }
                 let listing = folder::list(&self.table)?;
                 self.queue = self.states.plan(&self.table, &listing)?.into();
-                self.growth
-                    .retain(|name, _| listing.iter().any(|e| e.name == *name));
+                if !self.growth.is_empty() {
+                    let listed: HashSet<&str> = listing.iter().map(|e| e.name.as_str()).collect();
+                    self.growth.retain(|name, _| listed.contains(name.as_str()));
+                }
                 listed = true;
                 continue;
             };
