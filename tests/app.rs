@@ -346,6 +346,16 @@ pub fn prepare() {
     pydozer();
     schemathesis();
     file_writers();
+    moto();
+}
+
+/// moto's S3 protocol server and boto3, the S3 sources' peer and uploader.
+pub fn moto() -> std::path::PathBuf {
+    venv(
+        "moto-venv",
+        &["moto[server]==5.2.1"],
+        "import moto.server, boto3",
+    )
 }
 
 /// Dozer's Python client, pydozer 0.2.1 (its pyarrow 11 predates numpy 2), and grpcio-tools of

@@ -7,6 +7,10 @@
 #[path = "file_conformance.rs"]
 mod file_conformance;
 
+// The same tables as objects of an S3 protocol server.
+#[path = "s3_sources.rs"]
+mod s3_sources;
+
 use std::fmt::Write as _;
 use std::fs::File;
 use std::path::Path;

@@ -44,6 +44,7 @@ pub use crate::source::file_table::{FileFormat, FileTable, DEFAULT_QUIET_PERIOD}
 pub use crate::source::mysql::{MySqlConnection, MySqlTable};
 pub use crate::source::password::Password;
 pub use crate::source::postgres::{PgConnection, PgTable};
+pub use dozer_folder::{Credential, Folder, Patience, S3Location};
 pub use dozer_pg_tls::{PgTls, SslMode};
 
 // The typed gRPC services' messages (`typed`: the per-column conversions).

@@ -1,4 +1,5 @@
-//! Schemas of `!LocalStorage` tables: every file with the table's extension in its folder.
+//! Schemas of `!LocalStorage` and `!S3Storage` tables: every file with the table's extension in
+//! its folder (a local directory, or a prefix of a bucket), read through `dozer_folder`.
 //!
 //! Parquet carries its schema. CSV and JSON lines are inferred from a sample (the first
 //! [`SAMPLE_ROWS`] rows, across files in name order): each column gets the narrowest type that reads
@@ -9,11 +10,14 @@
 
 use std::path::{Path, PathBuf};
 
+use dozer_folder::{Folder, FolderFile};
+
 use dozer_types::parse::{classify, parse_date, parse_timestamp};
 use dozer_types::text::{bom_len, CsvRecord, CsvScanner, LineScanner, Scan};
 
+use super::read::{self, SourceRead};
 use super::schema::{Column, TableSchema};
-use crate::config::{Config, FileFormat, FileTable, LocalStorage, OnBadRecord, Source};
+use crate::config::{Config, FileFormat, FileStorage, FileTable, OnBadRecord, Source};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::types::SqlType;
 
@@ -21,22 +25,34 @@ pub const SAMPLE_ROWS: usize = 10_000;
 
 pub fn infer(
     config: &Config,
-    ls: &LocalStorage,
+    storage: &FileStorage,
     source: &Source,
     diags: &mut Diagnostics,
 ) -> Option<TableSchema> {
-    let table = ls.table(&source.table_name.value)?;
-    let dir = config.resolve_path(&ls.path.value).join(&table.path.value);
+    let table = storage.table(&source.table_name.value)?;
+    let Some(SourceRead::Files(reading)) = read::reading(config, source) else {
+        // Only a Delta table has no reading yet.
+        diags.push(
+            Diagnostic::error("catalog::file-schema", "not supported yet: Delta tables")
+                .label(table.path.span, "reading this table")
+                .help("export the table to Parquet files"),
+        );
+        return None;
+    };
+    let folder = reading.folder.open(config);
+    let dir = folder.describe();
     // Records the app would skip do not stop the sampling either.
     let skip_bad = config.app.on_bad_record == OnBadRecord::Skip;
-    let files = match list_files(&dir, &table.extension, table.marker_extension.as_deref()) {
+    let files = match list_files(&folder, &table.extension, table.marker_extension.as_deref()) {
         Ok(f) => f,
         Err(e) => {
-            diags.push(
-                Diagnostic::error("catalog::unreadable-folder", format!("cannot read folder `{}`: {e}", dir.display()))
-                    .label(table.path.span, "this folder")
+            let d = match &folder {
+                Folder::Local(_) => Diagnostic::error("catalog::unreadable-folder", format!("cannot read folder `{dir}`: {}", e.message))
                     .help("create it, or fix `details.path` / the table's `path` (relative paths start at the config file's folder)"),
-            );
+                Folder::S3(_) => Diagnostic::error("catalog::unreadable-folder", format!("cannot list `{dir}`: {}", e.message))
+                    .help("dozerc lists the table's objects to read its schema, with the connection's credentials (else the AWS_* environment variables)"),
+            };
+            diags.push(d.label(table.path.span, "this folder"));
             return None;
         }
     };
@@ -44,8 +60,7 @@ pub fn infer(
         FileFormat::Csv => infer_csv(&files, table, skip_bad),
         FileFormat::JsonLines => infer_jsonl(&files, skip_bad),
         FileFormat::Parquet => infer_parquet(&files),
-        FileFormat::Delta => Err(Failure::new("not supported yet: Delta tables")
-            .help("export the table to Parquet files")),
+        FileFormat::Delta => unreachable!("Delta tables have no reading (above)"),
     };
     let mut schema = match result {
         Ok(Some(s)) => s,
@@ -56,8 +71,8 @@ pub fn infer(
                     Diagnostic::error(
                         "catalog::no-files",
                         match &table.marker_extension {
-                            None => format!("no `*{}` files in `{}` to read the schema of table `{}` from", table.extension, dir.display(), table.name.value),
-                            Some(m) => format!("no `*{}` files with a `*{m}` marker in `{}` to read the schema of table `{}` from", table.extension, dir.display(), table.name.value),
+                            None => format!("no `*{}` files in `{}` to read the schema of table `{}` from", table.extension, dir, table.name.value),
+                            Some(m) => format!("no `*{}` files with a `*{m}` marker in `{}` to read the schema of table `{}` from", table.extension, dir, table.name.value),
                         },
                     )
                     .label(table.path.span, "empty folder")
@@ -100,19 +115,39 @@ impl Failure {
     }
 }
 
+/// A data file to sample.
+struct SampleFile {
+    folder: Folder,
+    name: String,
+    size: u64,
+    /// Where it is, for messages (a path, or an `s3://` URL).
+    location: PathBuf,
+}
+
 /// The table's data files, in name order; with a marker extension only the finished ones (whose
 /// marker exists), as the app reads them.
-fn list_files(dir: &Path, extension: &str, marker: Option<&str>) -> std::io::Result<Vec<PathBuf>> {
-    let names: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+fn list_files(
+    folder: &Folder,
+    extension: &str,
+    marker: Option<&str>,
+) -> Result<Vec<SampleFile>, dozer_folder::FolderError> {
+    let listed = folder.list()?;
+    let names: Vec<String> = listed.iter().map(|o| o.name.clone()).collect();
+    let data: std::collections::HashSet<&str> =
+        dozer_types::marker::table_files(&names, extension, marker)
+            .into_iter()
+            .collect();
+    let mut files: Vec<SampleFile> = listed
+        .iter()
+        .filter(|o| data.contains(o.name.as_str()))
+        .map(|o| SampleFile {
+            folder: folder.clone(),
+            name: o.name.clone(),
+            size: o.size,
+            location: folder.location(&o.name),
+        })
         .collect();
-    let mut files: Vec<PathBuf> = dozer_types::marker::table_files(&names, extension, marker)
-        .into_iter()
-        .map(|n| dir.join(n))
-        .collect();
-    files.sort();
+    files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(files)
 }
 
@@ -183,14 +218,15 @@ fn inferred_schema(names: Vec<String>, cols: Vec<Inferred>) -> TableSchema {
 /// file ends with them, `line` the line number they start on — and returns the bytes it consumed,
 /// the line after them, and whether it has seen enough.
 fn scan_file(
-    path: &Path,
+    sample: &SampleFile,
     mut scan: impl FnMut(&[u8], bool, u64) -> Result<(usize, u64, bool), Failure>,
 ) -> Result<(), Failure> {
     use std::io::Read;
     const PIECE: u64 = 1 << 20;
+    let path = &sample.location;
     let unreadable =
         |e: std::io::Error| Failure::new(format!("cannot read `{}`: {e}", path.display()));
-    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut file = sample.folder.reader(&sample.name, 0..sample.size);
     let mut buf = Vec::new();
     let mut line = 1;
     let mut first = true;
@@ -212,18 +248,19 @@ fn scan_file(
 }
 
 fn infer_csv(
-    files: &[PathBuf],
+    files: &[SampleFile],
     table: &FileTable,
     skip_bad: bool,
 ) -> Result<Option<TableSchema>, Failure> {
     let mut header: Option<(Vec<String>, &Path)> = None;
     let mut cols: Vec<Inferred> = vec![];
     let mut sampled = 0;
-    for file in files {
+    for sample in files {
+        let file = sample.location.as_path();
         // Every file's first record is its header (or, without one, gives its width); records are
         // sampled from the first files on.
         let mut header_seen = false;
-        scan_file(file, |bytes, last, line| {
+        scan_file(sample, |bytes, last, line| {
             let mut scanner = CsvScanner::new(bytes, last, line, table.delimiter);
             while let Scan::Record(record) = scanner.next_record() {
                 if !header_seen {
@@ -350,14 +387,15 @@ fn check_header(names: &[String], file: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-fn infer_jsonl(files: &[PathBuf], skip_bad: bool) -> Result<Option<TableSchema>, Failure> {
+fn infer_jsonl(files: &[SampleFile], skip_bad: bool) -> Result<Option<TableSchema>, Failure> {
     let mut names: Vec<String> = vec![];
     let mut cols: Vec<Inferred> = vec![];
     let mut sampled = 0;
     let mut any_file = false;
-    for file in files {
+    for sample in files {
+        let file = sample.location.as_path();
         any_file = true;
-        scan_file(file, |bytes, last, line| {
+        scan_file(sample, |bytes, last, line| {
             let mut scanner = LineScanner::new(bytes, last, line);
             while let Scan::Record(l) = scanner.next_line() {
                 if sampled >= SAMPLE_ROWS {
@@ -453,13 +491,14 @@ fn json_type(v: &serde_json::Value) -> Option<SqlType> {
     })
 }
 
-fn infer_parquet(files: &[PathBuf]) -> Result<Option<TableSchema>, Failure> {
+fn infer_parquet(files: &[SampleFile]) -> Result<Option<TableSchema>, Failure> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    let Some(file) = files.first() else {
+    let Some(sample) = files.first() else {
         return Ok(None);
     };
-    let f = std::fs::File::open(file)
-        .map_err(|e| Failure::new(format!("cannot read `{}`: {e}", file.display())))?;
+    let file = sample.location.as_path();
+    let f = FolderFile::open(&sample.folder, &sample.name, sample.size)
+        .map_err(|e| Failure::new(format!("cannot read `{}`: {}", file.display(), e.message)))?;
     let reader = SerializedFileReader::new(f).map_err(|e| {
         Failure::new(format!(
             "`{}` is not a readable Parquet file: {e}",

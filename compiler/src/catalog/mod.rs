@@ -58,7 +58,7 @@ pub fn resolve(
         let live = match &conn.kind {
             ConnectionKind::Postgres(pg) => postgres::introspect(config, conn, pg, source, diags),
             ConnectionKind::MySql(my) => mysql::introspect(conn, my, source, diags),
-            ConnectionKind::LocalStorage(ls) => files::infer(config, ls, source, diags),
+            ConnectionKind::Files(files) => files::infer(config, files, source, diags),
             ConnectionKind::Unsupported { .. } => None, // reported by config validation
         };
         let Some(schema) = live.map(|s| select_columns(s, source, diags)) else {
@@ -157,8 +157,12 @@ fn definition(config: &Config, source: &Source) -> Option<String> {
                 source.table_name.value
             )
         }
-        ConnectionKind::LocalStorage(ls) => {
+        ConnectionKind::Files(ls) => {
             let t = ls.table(&source.table_name.value)?;
+            let root = match &ls.store {
+                crate::config::FileStore::Local { path } => path.value.clone(),
+                crate::config::FileStore::S3(s3) => format!("s3://{}", s3.bucket_name.value),
+            };
             let overrides: Vec<String> = t
                 .column_types
                 .iter()
@@ -174,7 +178,7 @@ fn definition(config: &Config, source: &Source) -> Option<String> {
             format!(
                 "files {:?} {}/{}/*{} header={} delimiter={:?} types=[{}] columns={columns}",
                 t.format,
-                ls.path.value,
+                root,
                 t.path.value,
                 t.extension,
                 t.has_header,

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::config::{self, Config, ConnectionKind, MySqlConfig, PostgresConfig, Source};
+use crate::config::{self, Config, ConnectionKind, FileStore, MySqlConfig, PostgresConfig, Source};
 use dozer_pg_tls::{PgTls, SslMode};
 
 /// How long dozerc waits for a PostgreSQL server to accept a connection.
@@ -29,12 +29,10 @@ pub enum FileFormat {
     Parquet,
 }
 
-/// The files of a `!LocalStorage` table.
+/// The files of a `!LocalStorage` or `!S3Storage` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileRead {
-    /// The connection's path and the table's, joined as the config writes them (relative to the
-    /// config's directory unless absolute).
-    pub dir: String,
+    pub folder: FileFolder,
     /// Files whose name ends with this belong to the table (e.g. `.csv`).
     pub extension: String,
     pub format: FileFormat,
@@ -44,6 +42,30 @@ pub struct FileRead {
     pub quiet_period_ms: Option<i64>,
     /// Data files wait for a marker of this extension (`marker_extension`).
     pub marker_extension: Option<String>,
+}
+
+/// Where a file table's files are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileFolder {
+    /// The connection's path and the table's, joined as the config writes them (relative to the
+    /// config's directory unless absolute).
+    Local(String),
+    /// The bucket, the table's prefix (its `path` without leading `./` or slashes), and where
+    /// the credentials come from.
+    S3(Box<dozer_folder::S3Location>),
+}
+
+impl FileFolder {
+    /// The folder itself, to read now (the compiler samples it); a relative local path starts at
+    /// the config's directory.
+    pub fn open(&self, config: &Config) -> dozer_folder::Folder {
+        match self {
+            FileFolder::Local(dir) => dozer_folder::Folder::local(config.resolve_path(dir)),
+            FileFolder::S3(s3) => {
+                dozer_folder::Folder::s3((**s3).clone(), dozer_folder::Patience::Build)
+            }
+        }
+    }
 }
 
 /// A table of a `!Postgres` connection.
@@ -133,12 +155,24 @@ pub enum Password {
     Env(String),
 }
 
+/// A credential from a config value and the variable it came from, if any.
+fn credential(
+    value: Option<&crate::config::Spanned<String>>,
+    env: Option<&String>,
+) -> dozer_folder::Credential {
+    match (env, value) {
+        (Some(var), _) => dozer_folder::Credential::Env(var.clone()),
+        (None, Some(v)) => dozer_folder::Credential::Literal(v.value.clone()),
+        (None, None) => dozer_folder::Credential::None,
+    }
+}
+
 /// How the app reads `source`; `None` when its connection or table is missing or of a kind apps
 /// do not read yet (config validation and the catalog report those, located).
 pub fn reading(config: &Config, source: &Source) -> Option<SourceRead> {
     let conn = config.connection(&source.connection.value)?;
     match &conn.kind {
-        ConnectionKind::LocalStorage(ls) => {
+        ConnectionKind::Files(ls) => {
             let table = ls.table(&source.table_name.value)?;
             let format = match table.format {
                 config::FileFormat::Csv => FileFormat::Csv,
@@ -146,12 +180,36 @@ pub fn reading(config: &Config, source: &Source) -> Option<SourceRead> {
                 config::FileFormat::Parquet => FileFormat::Parquet,
                 config::FileFormat::Delta => return None,
             };
-            let dir = std::path::Path::new(&ls.path.value)
-                .join(&table.path.value)
-                .display()
-                .to_string();
+            let folder = match &ls.store {
+                FileStore::Local { path } => FileFolder::Local(
+                    std::path::Path::new(&path.value)
+                        .join(&table.path.value)
+                        .display()
+                        .to_string(),
+                ),
+                FileStore::S3(s3) => FileFolder::S3(Box::new(dozer_folder::S3Location {
+                    connection: conn.name.value.clone(),
+                    bucket: s3.bucket_name.value.clone(),
+                    prefix: table
+                        .path
+                        .value
+                        .trim_start_matches("./")
+                        .trim_matches('/')
+                        .to_string(),
+                    region: s3.region.as_ref().map(|r| r.value.clone()),
+                    endpoint: s3.endpoint.as_ref().map(|e| e.value.clone()),
+                    access_key_id: credential(
+                        s3.access_key_id.as_ref(),
+                        s3.access_key_id_env.as_ref(),
+                    ),
+                    secret_access_key: credential(
+                        s3.secret_access_key.as_ref(),
+                        s3.secret_access_key_env.as_ref(),
+                    ),
+                })),
+            };
             Some(SourceRead::Files(FileRead {
-                dir,
+                folder,
                 extension: table.extension.clone(),
                 format,
                 has_header: table.has_header,

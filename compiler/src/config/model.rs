@@ -107,7 +107,8 @@ pub struct Connection {
 pub enum ConnectionKind {
     Postgres(Box<PostgresConfig>),
     MySql(Box<MySqlConfig>),
-    LocalStorage(LocalStorage),
+    /// `!LocalStorage` and `!S3Storage`: tables of files in folders.
+    Files(FileStorage),
     /// Kinds whose keys are known but that have no connector yet (`!MySQL`, `!S3Storage`, ...);
     /// using them in a source is a "not supported yet" error.
     Unsupported {
@@ -120,7 +121,10 @@ impl ConnectionKind {
         match self {
             ConnectionKind::Postgres(_) => "Postgres",
             ConnectionKind::MySql(_) => "MySQL",
-            ConnectionKind::LocalStorage(_) => "LocalStorage",
+            ConnectionKind::Files(files) => match files.store {
+                FileStore::Local { .. } => "LocalStorage",
+                FileStore::S3(_) => "S3Storage",
+            },
             ConnectionKind::Unsupported { kind } => kind,
         }
     }
@@ -194,13 +198,39 @@ impl PostgresConfig {
     }
 }
 
+/// A connection whose tables are files: every table a folder of files under the store's root.
 #[derive(Clone, Debug, PartialEq)]
-pub struct LocalStorage {
-    pub path: Spanned<String>,
+pub struct FileStorage {
+    pub store: FileStore,
     pub tables: Vec<FileTable>,
 }
 
-impl LocalStorage {
+/// Where a file connection's folders are.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FileStore {
+    /// `!LocalStorage { details: { path } }`: folders under `path` on the app's disk.
+    Local { path: Spanned<String> },
+    /// `!S3Storage { details: {...} }`: prefixes of a bucket.
+    S3(Box<S3Details>),
+}
+
+/// `details` of an `!S3Storage` connection: Dozer's keys, and `endpoint` for S3-compatible
+/// stores. Credentials and region not given here come from the app's `AWS_*` environment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct S3Details {
+    pub bucket_name: Spanned<String>,
+    pub region: Option<Spanned<String>>,
+    /// An S3-compatible store's URL (`http://127.0.0.1:9000`), instead of AWS.
+    pub endpoint: Option<Spanned<String>>,
+    pub access_key_id: Option<Spanned<String>>,
+    pub secret_access_key: Option<Spanned<String>>,
+    /// The environment variables the keys came from (`{{AWS_SECRET_ACCESS_KEY}}`): the app reads
+    /// them when it starts instead of having them compiled in.
+    pub access_key_id_env: Option<String>,
+    pub secret_access_key_env: Option<String>,
+}
+
+impl FileStorage {
     /// The table of this name.
     pub fn table(&self, name: &str) -> Option<&FileTable> {
         self.tables.iter().find(|t| t.name.value == name)

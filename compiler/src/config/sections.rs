@@ -187,10 +187,10 @@ fn decode_connection(d: &mut Decoder, node: &Node, i: usize) -> Option<Connectio
     let kind = match kind.as_str() {
         "Postgres" => ConnectionKind::Postgres(Box::new(decode_postgres(d, config, &what)?)),
         "MySQL" => ConnectionKind::MySql(Box::new(decode_mysql(d, config, &what)?)),
-        "LocalStorage" => ConnectionKind::LocalStorage(decode_local_storage(d, config, &what)?),
+        "LocalStorage" => ConnectionKind::Files(decode_local_storage(d, config, &what)?),
+        "S3Storage" => ConnectionKind::Files(decode_s3_storage(d, config, &what)?),
         other => {
             let keys: Option<&[&str]> = match other {
-                "S3Storage" => Some(&["details", "tables"]),
                 "Kafka" => Some(&["broker", "schema_registry_url"]),
                 "Grpc" => Some(&["host", "port", "schemas", "adapter"]),
                 _ => None,
@@ -352,7 +352,7 @@ fn decode_mysql(d: &mut Decoder, node: &Node, what: &str) -> Option<MySqlConfig>
     })
 }
 
-fn decode_local_storage(d: &mut Decoder, node: &Node, what: &str) -> Option<LocalStorage> {
+fn decode_local_storage(d: &mut Decoder, node: &Node, what: &str) -> Option<FileStorage> {
     let f = d.fields(
         node,
         &format!("the `!LocalStorage` config of {what}"),
@@ -364,9 +364,82 @@ fn decode_local_storage(d: &mut Decoder, node: &Node, what: &str) -> Option<Loca
         d.required(&df, "path", "./data")
             .and_then(|p| d.name(p, "`details.path`"))
     });
+    let tables = decode_file_tables(d, &f, what);
+    Some(FileStorage {
+        store: FileStore::Local { path: path? },
+        tables,
+    })
+}
+
+/// `!S3Storage { details: { bucket_name, region, access_key_id, secret_access_key, endpoint },
+/// tables }`: Dozer's keys, `endpoint` ours (S3-compatible stores). Every key but the bucket may
+/// be left to the app's `AWS_*` environment.
+fn decode_s3_storage(d: &mut Decoder, node: &Node, what: &str) -> Option<FileStorage> {
+    let f = d.fields(
+        node,
+        &format!("the `!S3Storage` config of {what}"),
+        &["details", "tables"],
+    )?;
+    let details = d.required(
+        &f,
+        "details",
+        "{ bucket_name: my-bucket, region: us-east-1 }",
+    )?;
+    let df = d.fields(
+        details,
+        &format!("`details` of {what}"),
+        &[
+            "bucket_name",
+            "region",
+            "endpoint",
+            "access_key_id",
+            "secret_access_key",
+        ],
+    )?;
+    let bucket_name = d
+        .required(&df, "bucket_name", "my-bucket")
+        .and_then(|n| d.name(n, "`details.bucket_name`"));
+    let env = |key: &str| {
+        df.get(key)
+            .and_then(|n| n.as_scalar())
+            .and_then(|s| s.env.clone())
+    };
+    let endpoint = opt_string(d, &df, "endpoint", what);
+    if let Some(e) = endpoint
+        .as_ref()
+        .filter(|e| !(e.value.starts_with("http://") || e.value.starts_with("https://")))
+    {
+        d.error(
+            Diagnostic::error(
+                "config::invalid-value",
+                "`endpoint` must be a URL starting with http:// or https://",
+            )
+            .label(e.span, "not an http(s) URL")
+            .help(
+                "write the store's address with its scheme, e.g. `endpoint: http://127.0.0.1:9000`",
+            ),
+        );
+    }
+    let details = S3Details {
+        bucket_name: bucket_name?,
+        region: opt_string(d, &df, "region", what),
+        endpoint,
+        access_key_id: opt_string(d, &df, "access_key_id", what),
+        secret_access_key: opt_string(d, &df, "secret_access_key", what),
+        access_key_id_env: env("access_key_id"),
+        secret_access_key_env: env("secret_access_key"),
+    };
+    let tables = decode_file_tables(d, &f, what);
+    Some(FileStorage {
+        store: FileStore::S3(Box::new(details)),
+        tables,
+    })
+}
+
+fn decode_file_tables(d: &mut Decoder, f: &Fields, what: &str) -> Vec<FileTable> {
     let mut tables = vec![];
     if let Some(t) = d.required(
-        &f,
+        f,
         "tables",
         "[!Table { name: t, config: !CSV { path: t, extension: .csv } }]",
     ) {
@@ -376,10 +449,7 @@ fn decode_local_storage(d: &mut Decoder, node: &Node, what: &str) -> Option<Loca
             }
         }
     }
-    Some(LocalStorage {
-        path: path?,
-        tables,
-    })
+    tables
 }
 
 fn decode_file_table(d: &mut Decoder, node: &Node, i: usize, conn: &str) -> Option<FileTable> {

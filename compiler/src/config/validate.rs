@@ -44,7 +44,7 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
             continue;
         };
         match &conn.kind {
-            ConnectionKind::LocalStorage(ls) => {
+            ConnectionKind::Files(ls) => {
                 if ls.table(&source.table_name.value).is_none() {
                     let mut d = Diagnostic::error(
                         "config::unknown-table",
@@ -81,7 +81,7 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
                 .label(conn.kind_span, "not supported yet")
                 .label(source.connection.span, "used by this source")
                 .help(
-                    "supported connection kinds: !Postgres, !MySQL and !LocalStorage (CSV, JSONL, Parquet)",
+                    "supported connection kinds: !Postgres, !MySQL, !LocalStorage and !S3Storage (CSV, JSONL, Parquet)",
                 ),
             ),
         }

@@ -25,7 +25,7 @@ pub mod spec;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, ConnectionKind};
+use crate::config::{Config, ConnectionKind, FileStorage, FileStore};
 use crate::diagnostic::Diagnostic;
 
 pub use error::ImageError;
@@ -36,10 +36,14 @@ pub use spec::{ImageFormat, Layout};
 pub fn check(config: &Config) -> Vec<Diagnostic> {
     let mut found = secrets::literal_secrets(config);
     for connection in &config.connections {
-        let ConnectionKind::LocalStorage(local) = &connection.kind else {
+        let ConnectionKind::Files(FileStorage {
+            store: FileStore::Local { path },
+            ..
+        }) = &connection.kind
+        else {
             continue;
         };
-        if Path::new(&local.path.value).is_absolute() {
+        if Path::new(&path.value).is_absolute() {
             found.push(
                 Diagnostic::warning(
                     "image::absolute-path",
@@ -48,7 +52,7 @@ pub fn check(config: &Config) -> Vec<Diagnostic> {
                         connection.name.value
                     ),
                 )
-                .label(local.path.span, "absolute")
+                .label(path.span, "absolute")
                 .help("a relative path is read under the image's working directory, /app: mount the files with `-v <dir>:/app/<path>:ro`"),
             );
         }

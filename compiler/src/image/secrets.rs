@@ -4,7 +4,7 @@
 //! instead (the config's `{{NAME}}` form, which the app reads when it starts).
 
 use crate::catalog::read::{client_config, mysql_url};
-use crate::config::{Config, ConnectionKind};
+use crate::config::{Config, ConnectionKind, FileStorage, FileStore};
 use crate::diagnostic::Diagnostic;
 
 /// One error per secret written literally in the config, at the value.
@@ -13,6 +13,27 @@ pub fn literal_secrets(config: &Config) -> Vec<Diagnostic> {
     for connection in &config.connections {
         let name = &connection.name.value;
         let var = format!("{}_PASSWORD", env_name(name));
+        if let ConnectionKind::Files(FileStorage {
+            store: FileStore::S3(s3),
+            ..
+        }) = &connection.kind
+        {
+            if let Some(secret) = s3
+                .secret_access_key
+                .as_ref()
+                .filter(|_| s3.secret_access_key_env.is_none())
+            {
+                found.push(
+                    Diagnostic::error(
+                        "image::literal-secret",
+                        format!("the `secret_access_key` of connection `{name}` would be compiled into the image"),
+                    )
+                    .label(secret.span, "written in the config")
+                    .help("read it from the environment when the app starts: `secret_access_key: \"{{AWS_SECRET_ACCESS_KEY}}\"`, or leave it out and run the app with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set"),
+                );
+            }
+            continue;
+        }
         if let ConnectionKind::MySql(my) = &connection.kind {
             let literal = mysql_url(&my.url.value).is_ok_and(|u| u.password.is_some());
             if literal && my.password_env.is_none() {

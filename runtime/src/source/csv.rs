@@ -7,14 +7,12 @@
 //! different from one ending in `\n`, and the data starts right after it, so no data line is ever
 //! taken for the header.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
-
+use dozer_folder::Folder;
 use dozer_types::text::{bom_len, CsvRecord, CsvScanner, Scan};
 
-use super::chunk::{io_error, RawRecord, SourceError};
+use super::chunk::{RawRecord, SourceError};
 use super::file_chunk::Parsed;
+use super::folder::folder_error;
 
 /// Where a CSV file's fields go: the file's header names its columns, and the table reads its
 /// own columns (all of them, or those `columns:` selects) by name, in any order.
@@ -35,25 +33,22 @@ pub(super) struct CsvLayout {
 const HEADER_WINDOW: usize = 64 << 10;
 
 impl CsvLayout {
-    /// The layout of `path` from its header record; `None` while there is none: the header is
+    /// The layout of file `file` of `folder` (`len` bytes now) from its header record; `None` while there is none: the header is
     /// still being written, or (when `complete`) the file has no records at all.
+    #[allow(clippy::too_many_arguments)]
     pub fn read(
-        path: &Path,
+        folder: &Folder,
         file: &str,
+        len: u64,
         columns: &[String],
         delimiter: u8,
         has_header: bool,
         complete: bool,
     ) -> Result<Option<CsvLayout>, SourceError> {
         let found = if has_header {
-            header(path, delimiter, complete)?
+            header(folder, file, len, delimiter, complete)?
         } else {
-            let mut f = File::open(path).map_err(|e| io_error(path, e))?;
-            let mut start = Vec::with_capacity(3);
-            (&mut f)
-                .take(3)
-                .read_to_end(&mut start)
-                .map_err(|e| io_error(path, e))?;
+            let start = folder.read(file, 0..3.min(len)).map_err(folder_error)?;
             if start.len() < 3 && !complete {
                 return Ok(None); // a byte order mark may still be on its way
             }
@@ -78,7 +73,7 @@ impl CsvLayout {
             return Ok(None);
         };
         let error = |message: String| SourceError {
-            file: Some(path.to_path_buf()),
+            file: Some(folder.location(file)),
             line: Some(header_line),
             message,
         };
@@ -145,18 +140,18 @@ struct Header {
 
 /// A CSV file's header record (after a byte order mark and blank lines); `None` while the file
 /// has no complete first record (still being written or, when `complete`, empty).
-fn header(path: &Path, delimiter: u8, complete: bool) -> Result<Option<Header>, SourceError> {
-    let mut f = File::open(path).map_err(|e| io_error(path, e))?;
-    let len = f.metadata().map_err(|e| io_error(path, e))?.len();
-    let mut bytes = Vec::new();
+fn header(
+    folder: &Folder,
+    file: &str,
+    len: u64,
+    delimiter: u8,
+    complete: bool,
+) -> Result<Option<Header>, SourceError> {
     let mut want = HEADER_WINDOW;
     loop {
-        bytes.clear();
-        f.seek(SeekFrom::Start(0)).map_err(|e| io_error(path, e))?;
-        (&mut f)
-            .take(want as u64)
-            .read_to_end(&mut bytes)
-            .map_err(|e| io_error(path, e))?;
+        let bytes = folder
+            .read(file, 0..(want as u64).min(len))
+            .map_err(folder_error)?;
         let whole = bytes.len() as u64 >= len;
         let bom = bom_len(&bytes);
         let mut scanner = CsvScanner::new(&bytes[bom..], whole && complete, 1, delimiter);

@@ -146,13 +146,12 @@ fn name_order_states(table: &FileTable, p: &NameOrderPosition) -> Result<FileSta
         if entry.name > p.file {
             continue;
         }
-        let path = table.dir.join(&entry.name);
         let current = entry.name == p.file;
         let (offset, line, open_line) = match (current, parquet) {
             (true, _) => (p.offset, p.line, p.open_line),
             (false, true) => (0, 0, false),
             (false, false) => {
-                let (breaks, open) = count_lines(&path)?;
+                let (breaks, open) = count_lines(table, &entry.name, entry.size)?;
                 (entry.size, breaks + 1, open)
             }
         };
@@ -166,7 +165,7 @@ fn name_order_states(table: &FileTable, p: &NameOrderPosition) -> Result<FileSta
                 size: entry.size,
                 modified: nanos(entry.modified),
                 id: entry.id.clone(),
-                check: content_check(&path, check_end)?,
+                check: content_check(&table.folder, &entry.name, check_end)?,
                 complete: parquet && !current,
             },
         );
@@ -174,11 +173,11 @@ fn name_order_states(table: &FileTable, p: &NameOrderPosition) -> Result<FileSta
     Ok(states)
 }
 
-/// The line breaks of the file at `path` (`dozer_types::text`'s count, read a window at a time
-/// so a large file costs no memory) and whether its last line has none.
-fn count_lines(path: &std::path::Path) -> Result<(u64, bool), SourceError> {
-    let file = std::fs::File::open(path).map_err(|e| super::chunk::io_error(path, e))?;
-    count_breaks(file, 1 << 20).map_err(|e| super::chunk::io_error(path, e))
+/// The line breaks of file `name` (`len` bytes) of the table (`dozer_types::text`'s count, read
+/// a window at a time so a large file costs no memory) and whether its last line has none.
+fn count_lines(table: &FileTable, name: &str, len: u64) -> Result<(u64, bool), SourceError> {
+    let read = table.folder.reader(name, 0..len);
+    count_breaks(read, 1 << 20).map_err(|e| super::chunk::io_error(&table.folder.location(name), e))
 }
 
 fn count_breaks(mut read: impl std::io::Read, window: usize) -> std::io::Result<(u64, bool)> {
@@ -281,7 +280,7 @@ impl<E: From<SourceError> + From<OpError>> Source<E> for FileSource {
             .transpose()?;
         let files = self.reader.states().len();
         let mut text = match (summary.is_some(), &self.last) {
-            (false, _) | (true, None) => format!("nothing read yet ({})", table.dir.display()),
+            (false, _) | (true, None) => format!("nothing read yet ({})", table.folder.describe()),
             (true, Some(p)) if table.format == FileFormat::Parquet => {
                 format!(
                     "read up to {} row {} ({files} file(s) read)",
@@ -325,7 +324,7 @@ mod tests {
 
     fn table(dir: &std::path::Path) -> FileTable {
         FileTable {
-            dir: dir.to_path_buf(),
+            folder: dozer_folder::Folder::local(dir),
             extension: ".csv".into(),
             format: FileFormat::Csv {
                 delimiter: b',',

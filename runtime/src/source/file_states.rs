@@ -22,8 +22,6 @@
 //!   extension (`x.csv.tmp` → `x.csv`), or a marker file.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -31,10 +29,12 @@ use heed::types::Bytes;
 use heed::{Database, Env, RoTxn, RwTxn, WithoutTls};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::chunk::{io_error, SourceError};
+use dozer_folder::Folder;
+
+use super::chunk::SourceError;
 use super::file_chunk::FilePosition;
 use super::file_table::{FileFormat, FileTable};
-use super::folder::Entry;
+use super::folder::{folder_error, Entry};
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 
 /// The store's database of file states, keyed by `source name \0 file name`.
@@ -98,6 +98,10 @@ impl Decode for FileState {
 pub struct Candidate {
     pub position: FilePosition,
     pub modified: SystemTime,
+    /// Its size and entity tag as listed (an object store's object cannot change without a new
+    /// tag, so the listing is all a reader needs to know of it).
+    pub size: u64,
+    pub id: String,
 }
 
 /// Every file state of one table, and the changes not committed yet.
@@ -179,10 +183,12 @@ impl FileStates {
                         open_line: false,
                     },
                     modified: entry.modified,
+                    size: entry.size,
+                    id: entry.id.clone(),
                 });
                 continue;
             };
-            let path = table.dir.join(&entry.name);
+            let path = table.folder.location(&entry.name);
             if !entry.id.is_empty() || !state.id.is_empty() {
                 if entry.id != state.id {
                     return Err(replaced(&path, state, parquet));
@@ -190,7 +196,7 @@ impl FileStates {
             } else if parquet {
                 if entry.size != state.size
                     || (nanos(entry.modified) != state.modified
-                        && content_check(&path, state.size)? != state.check)
+                        && content_check(&table.folder, &entry.name, state.size)? != state.check)
                 {
                     return Err(replaced(&path, state, parquet));
                 }
@@ -204,7 +210,7 @@ impl FileStates {
                     ),
                 });
             } else if nanos(entry.modified) != state.modified
-                && content_check(&path, state.offset)? != state.check
+                && content_check(&table.folder, &entry.name, state.offset)? != state.check
             {
                 return Err(replaced(&path, state, parquet));
             }
@@ -222,6 +228,8 @@ impl FileStates {
                         open_line: state.open_line,
                     },
                     modified: entry.modified,
+                    size: entry.size,
+                    id: entry.id.clone(),
                 });
             }
         }
@@ -318,22 +326,23 @@ fn replaced(path: &Path, state: &FileState, parquet: bool) -> SourceError {
     }
 }
 
-/// A hash of the first bytes of the file at `path` and of those before `end`: the part already
+/// A hash of the first bytes of file `name` of `folder` and of those before `end`: the part already
 /// read is unchanged when this is.
-pub fn content_check(path: &Path, end: u64) -> Result<u64, SourceError> {
-    let mut file = File::open(path).map_err(|e| io_error(path, e))?;
-    let mut bytes = Vec::with_capacity(2 * CHECKED_BYTES as usize);
-    (&mut file)
-        .take(CHECKED_BYTES.min(end))
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_error(path, e))?;
-    let from = end
-        .saturating_sub(CHECKED_BYTES)
-        .max(CHECKED_BYTES.min(end));
-    file.seek(SeekFrom::Start(from))
-        .map_err(|e| io_error(path, e))?;
-    file.take(end - from)
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_error(path, e))?;
+pub fn content_check(folder: &Folder, name: &str, end: u64) -> Result<u64, SourceError> {
+    let checked = 2 * CHECKED_BYTES;
+    if end <= checked {
+        // The first bytes and the last ones before `end` are all of them: one read.
+        let bytes = folder.read(name, 0..end).map_err(folder_error)?;
+        return Ok(xxh3_64(&bytes));
+    }
+    let mut bytes = folder
+        .read(name, 0..CHECKED_BYTES)
+        .map_err(folder_error)?
+        .to_vec();
+    bytes.extend_from_slice(
+        &folder
+            .read(name, end - CHECKED_BYTES..end)
+            .map_err(folder_error)?,
+    );
     Ok(xxh3_64(&bytes))
 }

@@ -1,8 +1,9 @@
-//! A file table as the generated code declares it: its folder, which files belong to it, their
+//! A file table as the generated code declares it: its folder (local or in an object store), which files belong to it, their
 //! format and the table's columns. The reader, the listing and the file states all take it.
 
-use std::path::PathBuf;
 use std::time::Duration;
+
+use dozer_folder::Folder;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileFormat {
@@ -17,7 +18,8 @@ pub enum FileFormat {
 
 #[derive(Clone, Debug)]
 pub struct FileTable {
-    pub dir: PathBuf,
+    /// Where its files are: a local directory, or a prefix of an object store's bucket.
+    pub folder: Folder,
     /// Files whose name ends with this belong to the table (e.g. `.csv`).
     pub extension: String,
     pub format: FileFormat,

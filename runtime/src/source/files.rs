@@ -19,20 +19,18 @@
 //! value with its file, line and column, is the generated code's job.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use dozer_folder::Object;
 use dozer_types::text::{bom_len, LineScanner, Scan};
 
-use super::chunk::{io_error, RawRecord, SourceError};
+use super::chunk::{RawRecord, SourceError};
 use super::csv::{self, CsvLayout};
 use super::file_chunk::{FileChunk, FilePosition, Parsed};
 use super::file_states::{content_check, nanos, Candidate, FileState, FileStates};
 use super::file_table::{FileFormat, FileTable};
-use super::folder;
+use super::folder::{self, folder_error};
 use super::parquet::{self, ParquetRead};
 
 /// Reads a table's files on from their states.
@@ -51,6 +49,8 @@ pub struct FileReader {
     /// when it stopped growing.
     growth: HashMap<String, (u64, Instant)>,
     read_window: u64,
+    /// The files whose start an object store fetched together last ([`FileReader::prefetch_ahead`]).
+    prefetched: HashSet<String>,
     /// Average bytes per record of the last text chunk (0: none read yet), so a read looks at
     /// about one chunk's bytes rather than the whole window.
     record_bytes: u64,
@@ -62,12 +62,10 @@ pub struct FileReader {
 const PARQUET_GRACE: Duration = Duration::from_secs(60);
 
 /// Whether a file was last modified at least `after` ago.
-fn unmodified_for(meta: &std::fs::Metadata, after: Duration) -> bool {
-    meta.modified().is_ok_and(|t| {
-        SystemTime::now()
-            .duration_since(t)
-            .is_ok_and(|age| age >= after)
-    })
+fn unmodified_for(file: &Object, after: Duration) -> bool {
+    SystemTime::now()
+        .duration_since(file.modified)
+        .is_ok_and(|age| age >= after)
 }
 
 /// What is left to read of a table (`info`).
@@ -89,6 +87,7 @@ impl FileReader {
             as_they_are: false,
             growth: HashMap::new(),
             read_window: READ_WINDOW,
+            prefetched: HashSet::new(),
             record_bytes: 0,
         }
     }
@@ -133,15 +132,15 @@ impl FileReader {
 
     /// Whether the file has stopped growing: unmodified for the quiet period, or seen at its size
     /// by this reader for that long (a check that does not trust the file's clock).
-    fn quiet(&mut self, name: &str, meta: &std::fs::Metadata) -> bool {
-        if self.table.marker_extension.is_some() {
-            return true; // its marker says it is complete
+    fn quiet(&mut self, name: &str, meta: &Object) -> bool {
+        if self.table.marker_extension.is_some() || self.table.folder.stores_whole_files() {
+            return true; // its marker says it is complete, or its store only keeps whole files
         }
         let quiet = self.table.quiet_period;
         if unmodified_for(meta, quiet) {
             return true;
         }
-        let len = meta.len();
+        let len = meta.size;
         match self.growth.get(name) {
             Some((seen, since)) if *seen == len => since.elapsed() >= quiet,
             _ => {
@@ -162,6 +161,7 @@ impl FileReader {
                 }
                 let listing = folder::list(&self.table)?;
                 self.queue = self.states.plan(&self.table, &listing)?.into();
+                self.prefetch_ahead()?;
                 if !self.growth.is_empty() {
                     let listed: HashSet<&str> = listing.iter().map(|e| e.name.as_str()).collect();
                     self.growth.retain(|name, _| listed.contains(name.as_str()));
@@ -170,7 +170,13 @@ impl FileReader {
                 continue;
             };
             let start = candidate.position.clone();
-            match self.read_file(&start, max_records)? {
+            let listed = Object {
+                name: start.file.clone(),
+                size: candidate.size,
+                modified: candidate.modified,
+                id: candidate.id.clone(),
+            };
+            match self.read_file(&start, &listed, max_records)? {
                 Some(chunk) if chunk.end != start => {
                     if let Some(front) = self.queue.front_mut() {
                         front.position = chunk.end.clone();
@@ -183,31 +189,75 @@ impl FileReader {
                 // Nothing to read in this file now: on to the next.
                 _ => {
                     self.queue.pop_front();
+                    self.prefetch_ahead()?;
                 }
             }
         }
     }
 
-    /// The next records of one file from `start`, with its state updated; `None` when it has
-    /// nothing to read now.
+    /// Has an object store fetch the next files to read together (their first bytes), once the
+    /// one being read is the last fetched: one round trip for [`PREFETCH`] small objects.
+    fn prefetch_ahead(&mut self) -> Result<(), SourceError> {
+        if !self.table.folder.stores_whole_files() {
+            return Ok(());
+        }
+        let Some(front) = self.queue.front() else {
+            return Ok(());
+        };
+        if self.prefetched.contains(&front.position.file) {
+            return Ok(());
+        }
+        self.prefetched.clear();
+        let next: Vec<(String, u64)> = self
+            .queue
+            .iter()
+            .take(PREFETCH)
+            .filter(|c| c.position.offset == 0)
+            .map(|c| (c.position.file.clone(), c.size))
+            .collect();
+        self.prefetched.extend(
+            self.queue
+                .iter()
+                .take(PREFETCH)
+                .map(|c| c.position.file.clone()),
+        );
+        self.table.folder.prefetch(&next).map_err(folder_error)
+    }
+
+    /// The next records of one file from `start` (`listed` as the last listing saw it), with
+    /// its state updated; `None` when it has nothing to read now.
     fn read_file(
         &mut self,
         start: &FilePosition,
+        listed: &Object,
         max_records: usize,
     ) -> Result<Option<FileChunk>, SourceError> {
         let name = start.file.as_str();
-        let path = self.table.dir.join(name);
-        let meta = match std::fs::metadata(&path) {
-            Ok(meta) => meta,
-            // Deleted since the listing: forgotten at the next one.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error(&path, e)),
+        let folder = self.table.folder.clone();
+        // A local file may have grown since the listing; a stored object is as it was listed
+        // (a replaced one has a new tag, which the next listing finds).
+        let meta = if folder.stores_whole_files() {
+            listed.clone()
+        } else {
+            match folder.stat(name).map_err(folder_error)? {
+                Some(meta) => meta,
+                None => return Ok(None), // deleted since the listing: forgotten at the next one
+            }
         };
         let (chunk, complete) = if self.table.format == FileFormat::Parquet {
             let complete = self.as_they_are
                 || self.table.marker_extension.is_some()
+                || folder.stores_whole_files()
                 || unmodified_for(&meta, self.table.quiet_period.max(PARQUET_GRACE));
-            match parquet::read(&path, &self.table.columns, start, max_records, complete)? {
+            let read = parquet::read(
+                &folder,
+                &meta,
+                &self.table.columns,
+                start,
+                max_records,
+                complete,
+            )?;
+            match read {
                 ParquetRead::Rows(chunk) => {
                     let all = chunk.records.is_empty();
                     (chunk, all)
@@ -217,10 +267,10 @@ impl FileReader {
         } else {
             let complete = self.as_they_are || self.quiet(name, &meta);
             let mut at = start.clone();
-            if !self.at_records(&mut at, &path, complete)? {
+            if !self.at_records(&mut at, &meta, complete)? {
                 return Ok(None); // no header yet, or none ever (a complete empty file)
             }
-            let chunk = self.read_from(&path, &at, meta.len(), max_records, complete)?;
+            let chunk = self.read_from(&at, meta.size, max_records, complete)?;
             if !chunk.records.is_empty() && chunk.end.offset > at.offset {
                 self.record_bytes = (chunk.end.offset - at.offset) / chunk.records.len() as u64;
             }
@@ -229,19 +279,21 @@ impl FileReader {
         let parquet = self.table.format == FileFormat::Parquet;
         let known = self.states.get(name);
         if chunk.end != *start || (complete && known.is_none_or(|s| !s.complete)) {
-            let check_end = if parquet {
-                meta.len()
+            let check_end = if parquet { meta.size } else { chunk.end.offset };
+            // An object store tells objects apart by their entity tag: no bytes to compare.
+            let check = if meta.id.is_empty() {
+                content_check(&folder, name, check_end)?
             } else {
-                chunk.end.offset
+                0
             };
             let state = FileState {
                 offset: chunk.end.offset,
                 line: chunk.end.line,
                 open_line: chunk.end.open_line,
-                size: meta.len(),
-                modified: meta.modified().map_or(0, nanos),
-                id: String::new(),
-                check: content_check(&path, check_end)?,
+                size: meta.size,
+                modified: nanos(meta.modified),
+                id: meta.id.clone(),
+                check,
                 complete,
             };
             self.states.set(name, state);
@@ -255,10 +307,11 @@ impl FileReader {
     fn at_records(
         &mut self,
         at: &mut FilePosition,
-        path: &Path,
+        meta: &Object,
         complete: bool,
     ) -> Result<bool, SourceError> {
         let name = at.file.as_str();
+        let folder = &self.table.folder;
         let data_start = match self.table.format {
             FileFormat::Csv {
                 delimiter,
@@ -266,8 +319,9 @@ impl FileReader {
             } => {
                 if self.layout.as_ref().is_none_or(|l| l.file != *name) {
                     self.layout = CsvLayout::read(
-                        path,
+                        folder,
                         name,
+                        meta.size,
                         &self.table.columns,
                         delimiter,
                         has_header,
@@ -283,11 +337,10 @@ impl FileReader {
             FileFormat::Parquet => return Ok(true),
             FileFormat::JsonLines if at.offset > 0 => return Ok(true),
             FileFormat::JsonLines => {
-                let mut start = [0u8; 3];
-                let n = File::open(path)
-                    .and_then(|mut f| f.read(&mut start))
-                    .map_err(|e| io_error(path, e))?;
-                (bom_len(&start[..n]) as u64, 1)
+                let start = folder
+                    .read(name, 0..3.min(meta.size))
+                    .map_err(folder_error)?;
+                (bom_len(&start) as u64, 1)
             }
         };
         if at.offset == 0 {
@@ -296,20 +349,21 @@ impl FileReader {
         Ok(true)
     }
 
-    /// Reads the next records of `path` (now `len` bytes) from `start`, through a
+    /// Reads the next records of `start`'s file (now `len` bytes) from `start`, through a
     /// bounded window (so a chunk costs about its own size in I/O, however large the file).
     fn read_from(
         &self,
-        path: &Path,
         start: &FilePosition,
         len: u64,
         max_records: usize,
         complete: bool,
     ) -> Result<FileChunk, SourceError> {
         let start = start.clone();
+        let folder = &self.table.folder;
+        let path = folder.location(&start.file);
         if start.offset > len {
             return Err(SourceError {
-                file: Some(path.to_path_buf()),
+                file: Some(path.clone()),
                 line: None,
                 message: format!(
                     "the file shrank below the position already read ({} bytes); files must only grow",
@@ -317,7 +371,6 @@ impl FileReader {
                 ),
             });
         }
-        let mut file = File::open(path).map_err(|e| io_error(path, e))?;
         let remaining = len - start.offset;
         // About the bytes of `max_records` records (a quarter more, and the whole window until
         // a record size is known); widened below if even one record does not fit.
@@ -327,13 +380,9 @@ impl FileReader {
         };
         let mut window = estimate.min(self.read_window).min(remaining);
         loop {
-            file.seek(SeekFrom::Start(start.offset))
-                .map_err(|e| io_error(path, e))?;
-            let mut bytes = Vec::with_capacity(window as usize);
-            (&mut file)
-                .take(window)
-                .read_to_end(&mut bytes)
-                .map_err(|e| io_error(path, e))?;
+            let bytes = folder
+                .read(&start.file, start.offset..start.offset + window)
+                .map_err(folder_error)?;
             let at_end = bytes.len() as u64 == remaining;
             // The end of the window is the end of a record only at the end of a complete file.
             let last = at_end && complete;
@@ -365,7 +414,7 @@ impl FileReader {
                 FileFormat::JsonLines => parse_json_lines(body, start.line, budget, last),
                 FileFormat::Parquet => {
                     return Err(SourceError {
-                        file: Some(path.to_path_buf()),
+                        file: Some(path),
                         line: None,
                         message: "internal: a Parquet file read as text".into(),
                     })
@@ -373,7 +422,7 @@ impl FileReader {
                 FileFormat::Csv { delimiter, .. } => {
                     let Some(layout) = &self.layout else {
                         return Err(SourceError {
-                            file: Some(path.to_path_buf()),
+                            file: Some(path),
                             line: None,
                             message: "internal: a CSV file read before its header".into(),
                         });
@@ -427,14 +476,10 @@ impl FileReader {
             }
             pending.bytes += rest;
             if pending.open_last_line && rest <= READ_WINDOW {
-                let path = table.dir.join(&entry.name);
-                let mut f = File::open(&path).map_err(|e| io_error(&path, e))?;
-                f.seek(SeekFrom::Start(offset))
-                    .map_err(|e| io_error(&path, e))?;
-                let mut bytes = Vec::new();
-                f.take(rest)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| io_error(&path, e))?;
+                let bytes = table
+                    .folder
+                    .read(&entry.name, offset..entry.size)
+                    .map_err(folder_error)?;
                 pending.open_last_line = !bytes.iter().any(|b| *b == b'\n' || *b == b'\r');
             } else {
                 pending.open_last_line = false;
@@ -469,6 +514,9 @@ fn after_open_line(open_line: bool, bytes: &[u8], last: bool) -> AfterOpenLine {
         None => AfterOpenLine::Unfinished,
     }
 }
+
+/// How many of the next objects to read an object store is asked for at once.
+const PREFETCH: usize = 16;
 
 /// How much of a file one read looks at; doubled when a single record is longer.
 const READ_WINDOW: u64 = 8 << 20;
@@ -508,7 +556,9 @@ fn parse_json_lines(bytes: &[u8], line: u64, max_records: usize, last: bool) -> 
 
 #[cfg(test)]
 mod tests {
+    use std::fs::File;
     use std::io::Write;
+    use std::path::Path;
 
     use super::*;
     use crate::codec::{Decode, Encode, Reader};
@@ -522,7 +572,7 @@ mod tests {
         }
         .to_string();
         FileTable {
-            dir: dir.to_path_buf(),
+            folder: dozer_folder::Folder::local(dir),
             extension,
             format,
             columns: vec!["a".into(), "b".into()],

@@ -4,10 +4,10 @@
 //! The listing is the only place the reader learns which files exist; what it does with them
 //! (which are new, which grew, which were replaced) is [`super::file_states`]' rule.
 
-use std::path::Path;
+use std::collections::HashSet;
 use std::time::SystemTime;
 
-use super::chunk::{io_error, SourceError};
+use super::chunk::SourceError;
 use super::file_table::FileTable;
 
 /// One data file of a table, as the folder lists it now.
@@ -30,49 +30,34 @@ pub struct Entry {
 
 /// The table's data files, in no particular order.
 pub fn list(table: &FileTable) -> Result<Vec<Entry>, SourceError> {
-    list_local(
-        &table.dir,
-        &table.extension,
-        table.marker_extension.as_deref(),
-    )
-}
-
-fn list_local(
-    dir: &Path,
-    extension: &str,
-    marker: Option<&str>,
-) -> Result<Vec<Entry>, SourceError> {
-    let mut files = vec![];
-    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
-        let Ok(entry) = entry else { continue };
-        let Ok(name) = entry.file_name().into_string() else {
-            continue; // not UTF-8: not a name a table file can have
-        };
-        // A file deleted between the listing and this look is simply not there.
-        let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_file() {
-            continue;
-        }
-        files.push((name, meta));
-    }
-    let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
-    let data: std::collections::HashSet<&str> =
-        dozer_types::marker::table_files(&names, extension, None)
-            .into_iter()
-            .collect();
-    let ready: std::collections::HashSet<&str> =
-        dozer_types::marker::table_files(&names, extension, marker)
+    let files = table.folder.list().map_err(folder_error)?;
+    let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+    let extension = &table.extension;
+    let data: HashSet<&str> = dozer_types::marker::table_files(&names, extension, None)
+        .into_iter()
+        .collect();
+    let ready: HashSet<&str> =
+        dozer_types::marker::table_files(&names, extension, table.marker_extension.as_deref())
             .into_iter()
             .collect();
     Ok(files
-        .iter()
-        .filter(|(name, _)| data.contains(name.as_str()))
-        .map(|(name, meta)| Entry {
-            name: name.clone(),
-            size: meta.len(),
-            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            id: String::new(),
-            ready: ready.contains(name.as_str()),
+        .into_iter()
+        .filter(|f| data.contains(f.name.as_str()))
+        .map(|f| Entry {
+            ready: ready.contains(f.name.as_str()),
+            name: f.name,
+            size: f.size,
+            modified: f.modified,
+            id: f.id,
         })
         .collect())
+}
+
+/// A folder's error as a source's.
+pub(super) fn folder_error(e: dozer_folder::FolderError) -> SourceError {
+    SourceError {
+        file: Some(e.location),
+        line: None,
+        message: e.message,
+    }
 }

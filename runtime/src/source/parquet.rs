@@ -10,7 +10,6 @@
 //! `String`, ...); the generated parser then checks each value against its column's SQL type, so a
 //! file whose column changed type is reported with the file, row and column.
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,8 +22,11 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrowPrimitiveType};
 use arrow_schema::{DataType, TimeUnit};
 use chrono::{DateTime, NaiveDate};
+use dozer_folder::{Folder, FolderFile, Object};
 use dozer_types::{Decimal, Value};
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
 
 use super::chunk::{RawRecord, SourceError};
@@ -45,22 +47,29 @@ fn error(path: &Path, row: Option<u64>, message: String) -> SourceError {
     }
 }
 
-/// Reads up to `max_records` rows of `columns` from `start` on (rows of one row group at most).
-/// An unreadable file is [`ParquetRead::Unfinished`] unless `complete` says it cannot change any
-/// more, when it is an error.
+/// Reads up to `max_records` rows of `columns` from `start` on (rows of one row group at most)
+/// of `file` in `folder`. An unreadable file is [`ParquetRead::Unfinished`] unless `complete`
+/// says it cannot change any more, when it is an error.
 pub(super) fn read(
-    path: &Path,
+    folder: &Folder,
+    file: &Object,
     columns: &[String],
     start: &FilePosition,
     max_records: usize,
     complete: bool,
 ) -> Result<ParquetRead, SourceError> {
-    let file = File::open(path).map_err(|e| error(path, None, e.to_string()))?;
+    let location = folder.location(&file.name);
+    let path = location.as_path();
+    let input = FolderFile::open(folder, &file.name, file.size).map_err(|e| SourceError {
+        file: Some(e.location),
+        line: None,
+        message: e.message,
+    })?;
     // The file's own schema decides the arrow types (no dictionary or view layouts from an
     // embedded arrow schema), which keeps the conversions below few.
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-    let builder = match ParquetRecordBatchReaderBuilder::try_new_with_options(file, options) {
-        Ok(b) => b,
+    let metadata = match ArrowReaderMetadata::load(&input, options) {
+        Ok(metadata) => metadata,
         Err(_) if !complete => return Ok(ParquetRead::Unfinished),
         Err(e) => {
             return Err(error(
@@ -78,7 +87,7 @@ pub(super) fn read(
     // The row group holding row `offset`, and where it starts.
     let mut group_start = 0u64;
     let mut group = None;
-    for (i, rg) in builder.metadata().row_groups().iter().enumerate() {
+    for (i, rg) in metadata.metadata().row_groups().iter().enumerate() {
         let rows = rg.num_rows().max(0) as u64;
         if start.offset < group_start + rows {
             group = Some((i, rows));
@@ -89,7 +98,7 @@ pub(super) fn read(
     let Some((group, group_rows)) = group else {
         return Ok(ParquetRead::Rows(done)); // every row is read
     };
-    let schema = builder.parquet_schema();
+    let schema = metadata.parquet_schema();
     let mut roots = Vec::with_capacity(columns.len());
     for name in columns {
         let root = (0..schema.root_schema().get_fields().len())
@@ -104,6 +113,21 @@ pub(super) fn read(
         roots.push(root);
     }
     let mask = ProjectionMask::roots(schema, roots.iter().copied());
+    // The group's chunks of the columns read, fetched at once (an object store's round trips).
+    let chunks: Vec<std::ops::Range<u64>> = metadata.metadata().row_groups()[group]
+        .columns()
+        .iter()
+        .enumerate()
+        .filter(|(leaf, _)| mask.leaf_included(*leaf))
+        .map(|(_, c)| {
+            let (from, len) = c.byte_range();
+            from..from + len
+        })
+        .collect();
+    input
+        .prefetch(&chunks)
+        .map_err(|e| error(path, Some(start.line), e.message))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(input, metadata);
     let within = (start.offset - group_start) as usize;
     let take = max_records
         .max(1)

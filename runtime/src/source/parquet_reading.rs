@@ -87,7 +87,7 @@ fn write(path: &Path, ids: std::ops::Range<i64>) {
 
 fn table(dir: &Path) -> FileTable {
     FileTable {
-        dir: dir.to_path_buf(),
+        folder: dozer_folder::Folder::local(dir),
         extension: ".parquet".into(),
         format: FileFormat::Parquet,
         columns: COLUMNS.iter().map(|c| c.to_string()).collect(),

@@ -3,11 +3,12 @@
 
 use super::{PipelineGen, SourceInfo, SourceRead};
 use crate::catalog::read::FileFormat;
-use crate::catalog::read::{MySqlRead, Password, PgRead, SourceRead as CatalogRead};
+use crate::catalog::read::{FileFolder, MySqlRead, Password, PgRead, SourceRead as CatalogRead};
 use crate::codegen::error::CodegenError;
 use crate::codegen::names::{comment, snake};
 use crate::program::ProgramSource;
 use crate::sql::plan::PlanSchema;
+use dozer_folder::Credential;
 
 impl PipelineGen<'_> {
     pub(super) fn add_source(&mut self, s: &ProgramSource) -> Result<(), CodegenError> {
@@ -21,10 +22,14 @@ impl PipelineGen<'_> {
         };
         let (doc, read) = match how {
             CatalogRead::Files(f) => {
+                let where_ = match &f.folder {
+                    FileFolder::Local(dir) => dir.clone(),
+                    FileFolder::S3(s3) => format!("s3://{}/{}", s3.bucket, s3.prefix),
+                };
                 let doc = format!(
                     "A row of source `{}` (files `{}/*{}`).",
                     comment(&name),
-                    comment(&f.dir),
+                    comment(where_.trim_end_matches('/')),
                     comment(&f.extension)
                 );
                 (doc, SourceRead::Files(f.clone()))
@@ -109,6 +114,38 @@ fn password(p: &Password) -> String {
         Password::Env(var) => format!("Password::Env({var:?}.into())"),
         Password::Literal(secret) => format!("Password::Literal({secret:?}.into())"),
         Password::None => "Password::None".into(),
+    }
+}
+
+/// An object store's credential, likewise.
+fn credential(c: &Credential) -> String {
+    match c {
+        Credential::Env(var) => format!("Credential::Env({var:?}.into())"),
+        Credential::Literal(secret) => format!("Credential::Literal({secret:?}.into())"),
+        Credential::None => "Credential::None".into(),
+    }
+}
+
+/// A file table's folder, as the runtime opens it: a local directory relative to `base` (the
+/// config's directory) unless absolute, or an S3 location whose credentials the app reads when
+/// it starts unless the config wrote them out.
+pub(super) fn folder(f: &FileFolder) -> String {
+    let opt = |v: &Option<String>| match v {
+        Some(v) => format!("Some({v:?}.into())"),
+        None => "None".into(),
+    };
+    match f {
+        FileFolder::Local(dir) => format!("Folder::local(base.join({dir:?}))"),
+        FileFolder::S3(s3) => format!(
+            "Folder::s3(S3Location {{ connection: {:?}.into(), bucket: {:?}.into(), prefix: {:?}.into(), region: {}, endpoint: {}, access_key_id: {}, secret_access_key: {} }}, Patience::Run)",
+            s3.connection,
+            s3.bucket,
+            s3.prefix,
+            opt(&s3.region),
+            opt(&s3.endpoint),
+            credential(&s3.access_key_id),
+            credential(&s3.secret_access_key),
+        ),
     }
 }
 
@@ -200,4 +237,42 @@ pub(super) fn pg_table(p: &PgRead, columns: &crate::catalog::TableSchema) -> Str
         types,
         key
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dozer_folder::S3Location;
+
+    #[test]
+    fn s3_credentials_from_variables_are_read_when_the_app_starts() {
+        let s3 = |key: Credential, secret: Credential| {
+            folder(&FileFolder::S3(Box::new(S3Location {
+                connection: "lake".into(),
+                bucket: "shop-data".into(),
+                prefix: "exports/orders".into(),
+                region: Some("eu-west-1".into()),
+                endpoint: None,
+                access_key_id: key,
+                secret_access_key: secret,
+            })))
+        };
+        let from_env = s3(
+            Credential::Env("AWS_ACCESS_KEY_ID".into()),
+            Credential::Env("LAKE_SECRET".into()),
+        );
+        assert!(
+            from_env.contains(r#"secret_access_key: Credential::Env("LAKE_SECRET".into())"#),
+            "{from_env}"
+        );
+        assert!(!from_env.contains("Literal"), "{from_env}");
+        // Left out: the app's AWS_* variables apply.
+        let defaults = s3(Credential::None, Credential::None);
+        assert!(
+            defaults
+                .contains("access_key_id: Credential::None, secret_access_key: Credential::None"),
+            "{defaults}"
+        );
+        assert!(defaults.contains(r#"prefix: "exports/orders".into(), region: Some("eu-west-1".into()), endpoint: None"#), "{defaults}");
+    }
 }

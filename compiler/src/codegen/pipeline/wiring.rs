@@ -19,7 +19,7 @@ impl PipelineGen<'_> {
             let t = &self.types[s.ty];
             sources.push(match &s.read {
                 SourceRead::Files(FileRead {
-                    dir,
+                    folder,
                     extension,
                     format,
                     has_header,
@@ -45,8 +45,9 @@ impl PipelineGen<'_> {
                         .map(|n| format!("{n:?}.into()"))
                         .collect();
                     format!(
-                        "SourceDef {{ name: {:?}.into(), kind: SourceKind::Files(FileTable {{ dir: base.join({dir:?}), extension: {extension:?}.into(), format: {format}, columns: Vec::from([{}]), quiet_period: {quiet}, marker_extension: {} }}) }}",
+                        "SourceDef {{ name: {:?}.into(), kind: SourceKind::Files(FileTable {{ folder: {}, extension: {extension:?}.into(), format: {format}, columns: Vec::from([{}]), quiet_period: {quiet}, marker_extension: {} }}) }}",
                         s.name,
+                        super::sources::folder(folder),
                         columns.join(", "),
                         match marker_extension {
                             Some(m) => format!("Some({m:?}.into())"),
