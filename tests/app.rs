@@ -318,6 +318,40 @@ pub fn venv(name: &str, packages: &[&str], import: &str) -> std::path::PathBuf {
     python
 }
 
+/// Node packages from npm under `target/<name>`, installed once per checkout (again when the
+/// list changes); their `node_modules` folder.
+pub fn node_modules(name: &str, packages: &[&str]) -> std::path::PathBuf {
+    // As with virtualenvs: one test installs while the others that need it wait.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(name);
+    let marker = dir.join(".installed");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(&packages.join(" ")) {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("package.json"), "{\"private\": true}\n").unwrap();
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .args(packages)
+            .current_dir(&dir)
+            .status()
+            .expect("npm (install Node.js 18 or later)");
+        assert!(status.success(), "npm install {packages:?} failed");
+        std::fs::write(&marker, packages.join(" ")).unwrap();
+    }
+    dir.join("node_modules")
+}
+
+/// Node's gRPC client and proto loader, for a client of the app's `.proto` files in another
+/// language than pydozer's.
+pub fn grpc_node() -> std::path::PathBuf {
+    node_modules(
+        "grpc-node",
+        &["@grpc/grpc-js@1.12.5", "@grpc/proto-loader@0.7.13"],
+    )
+}
+
 /// schemathesis, to hold an app's API to its OpenAPI document.
 pub fn schemathesis() -> std::path::PathBuf {
     venv(
@@ -347,6 +381,18 @@ pub fn prepare() {
     schemathesis();
     file_writers();
     moto();
+    delta_writers();
+    grpc_node();
+}
+
+/// delta-rs (the `deltalake` package) with pyarrow and pandas: the writer of the Delta tests'
+/// tables and the reader of their final rows.
+pub fn delta_writers() -> std::path::PathBuf {
+    venv(
+        "delta-venv",
+        &["deltalake==1.6.6", "pyarrow==18.1.0", "pandas==2.2.3"],
+        "import deltalake, pyarrow, pandas",
+    )
 }
 
 /// moto's S3 protocol server and boto3, the S3 sources' peer and uploader.

@@ -10,15 +10,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dozer_runtime::api::auth::{Access, Authorizer};
-use dozer_runtime::api::grpc::proto::auth::auth_grpc_service_client::AuthGrpcServiceClient;
-use dozer_runtime::api::grpc::proto::auth::GetAuthTokenRequest;
-use dozer_runtime::api::grpc::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
-use dozer_runtime::api::grpc::proto::common::{
-    GetEndpointsRequest, GetFieldsRequest, OnEventRequest, QueryRequest,
-};
-use dozer_runtime::api::grpc::proto::types::{EventFilter, Operation, OperationType};
 use dozer_runtime::api::grpc::typed;
 use dozer_runtime::api::query::QueryLimits;
+use dozer_runtime::proto::auth::auth_grpc_service_client::AuthGrpcServiceClient;
+use dozer_runtime::proto::auth::GetAuthTokenRequest;
+use dozer_runtime::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
+use dozer_runtime::proto::common::{
+    GetEndpointsRequest, GetFieldsRequest, OnEventRequest, QueryRequest,
+};
+use dozer_runtime::proto::types::{EventFilter, Operation, OperationType};
 use dozer_tests::app::{self, App};
 use serde_json::{json, Value as Json};
 use tonic::Code;
@@ -563,7 +563,10 @@ async fn grpc_matrix(url: &str, tokens: &Tokens) {
         .unwrap();
     let mut common = CommonGrpcServiceClient::new(channel.clone());
     let mut auth = AuthGrpcServiceClient::new(channel.clone());
-    let mut health = dozer_runtime::api::grpc::proto::health::health_grpc_service_client::HealthGrpcServiceClient::new(channel.clone());
+    let mut health =
+        dozer_runtime::proto::health::health_grpc_service_client::HealthGrpcServiceClient::new(
+            channel.clone(),
+        );
     let mut reflection = ServerReflectionClient::new(channel.clone());
     let orders = |q: Option<&str>| QueryRequest {
         endpoint: "orders".into(),
@@ -797,8 +800,8 @@ async fn next(stream: &mut tonic::Streaming<Operation>, wait: Duration) -> Optio
 }
 
 /// A customer's total in an event record (`by_customer`: customer, total, n).
-fn total(r: &Option<dozer_runtime::api::grpc::proto::types::Record>) -> (String, i64) {
-    use dozer_runtime::api::grpc::proto::types::value::Value as V;
+fn total(r: &Option<dozer_runtime::proto::types::Record>) -> (String, i64) {
+    use dozer_runtime::proto::types::value::Value as V;
     let r = r.as_ref().expect("a record");
     match (&r.values[0].value, &r.values[1].value) {
         (Some(V::StringValue(c)), Some(V::IntValue(t))) => (c.clone(), *t),

@@ -6,8 +6,10 @@
 mod apps;
 mod auth;
 mod corpus;
+mod delta_sources;
 mod file_sources;
 mod fuzz_smoke;
+mod grpc_ingest;
 mod image;
 mod module_graph;
 mod mysql_cdc;

@@ -658,9 +658,9 @@ fn append_sales(data: &Path, file: &str, country: &str) {
 /// OnEvent: a change committed while subscribed arrives, as its subscription's filter and event
 /// type select it. Returns the event log positions of the changes seen.
 async fn event_checks(api: &Running, data: &Path) -> Vec<u64> {
-    use dozer_runtime::api::grpc::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
-    use dozer_runtime::api::grpc::proto::common::OnEventRequest;
-    use dozer_runtime::api::grpc::proto::types::{EventFilter, EventType, OperationType};
+    use dozer_runtime::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
+    use dozer_runtime::proto::common::OnEventRequest;
+    use dozer_runtime::proto::types::{EventFilter, EventType, OperationType};
 
     let mut client = CommonGrpcServiceClient::connect(api.grpc.clone())
         .await
@@ -804,8 +804,8 @@ async fn event_checks(api: &Running, data: &Path) -> Vec<u64> {
 
 /// The next event of a stream (within a minute).
 async fn next_event(
-    stream: &mut tonic::Streaming<dozer_runtime::api::grpc::proto::types::Operation>,
-) -> dozer_runtime::api::grpc::proto::types::Operation {
+    stream: &mut tonic::Streaming<dozer_runtime::proto::types::Operation>,
+) -> dozer_runtime::proto::types::Operation {
     tokio::time::timeout(std::time::Duration::from_secs(60), stream.message())
         .await
         .expect("an event arrives")
@@ -814,8 +814,8 @@ async fn next_event(
 }
 
 /// The first field of an event's record, a string (the country of `sales_by_country`).
-fn country(r: &Option<dozer_runtime::api::grpc::proto::types::Record>) -> String {
-    use dozer_runtime::api::grpc::proto::types::value::Value as V;
+fn country(r: &Option<dozer_runtime::proto::types::Record>) -> String {
+    use dozer_runtime::proto::types::value::Value as V;
     match &r.as_ref().expect("a record").values[0].value {
         Some(V::StringValue(s)) => s.clone(),
         other => panic!("{other:?}"),
@@ -826,9 +826,9 @@ fn country(r: &Option<dozer_runtime::api::grpc::proto::types::Record>) -> String
 /// again, from the pipeline's process and from an `api` process beside it (which follows the
 /// store's event log by itself); that process also streams changes committed while it listens.
 async fn resume_checks(api: &Running, replica: &Running, seen: Vec<u64>, data: &Path) {
-    use dozer_runtime::api::grpc::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
-    use dozer_runtime::api::grpc::proto::common::OnEventRequest;
-    use dozer_runtime::api::grpc::proto::types::EventFilter;
+    use dozer_runtime::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
+    use dozer_runtime::proto::common::OnEventRequest;
+    use dozer_runtime::proto::types::EventFilter;
 
     let request = |resume_after: Option<u64>| OnEventRequest {
         endpoints: [("sales_by_country".to_string(), EventFilter::default())].into(),
@@ -874,13 +874,11 @@ async fn resume_checks(api: &Running, replica: &Running, seen: Vec<u64>, data: &
 }
 
 async fn grpc_checks(api: &Running, rest: Vec<Json>, rest_count: Json) {
-    use dozer_runtime::api::grpc::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
-    use dozer_runtime::api::grpc::proto::common::{
-        GetEndpointsRequest, GetFieldsRequest, QueryRequest,
-    };
-    use dozer_runtime::api::grpc::proto::health::health_grpc_service_client::HealthGrpcServiceClient;
-    use dozer_runtime::api::grpc::proto::health::HealthCheckRequest;
-    use dozer_runtime::api::grpc::proto::types::{value::Value as V, Type};
+    use dozer_runtime::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
+    use dozer_runtime::proto::common::{GetEndpointsRequest, GetFieldsRequest, QueryRequest};
+    use dozer_runtime::proto::health::health_grpc_service_client::HealthGrpcServiceClient;
+    use dozer_runtime::proto::health::HealthCheckRequest;
+    use dozer_runtime::proto::types::{value::Value as V, Type};
 
     let mut common = CommonGrpcServiceClient::connect(api.grpc.clone())
         .await

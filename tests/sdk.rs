@@ -79,31 +79,17 @@ fn the_committed_sdks_are_what_the_config_generates() {
 /// Node packages the tests use (TypeScript, React and its test renderer), installed from npm
 /// once per checkout under `target/sdk-node`.
 fn node_tools() -> PathBuf {
-    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = MAKING.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/sdk-node");
-    let packages = [
-        "typescript@5.7.3",
-        "react@18.3.1",
-        "react-test-renderer@18.3.1",
-        "@types/react@18.3.18",
-        "@types/react-test-renderer@18.3.1",
-        "@types/node@20.17.19",
-    ];
-    let marker = dir.join(".installed");
-    if std::fs::read_to_string(&marker).ok().as_deref() != Some(&packages.join(" ")) {
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("package.json"), "{\"private\": true}\n").unwrap();
-        let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--silent"])
-            .args(packages)
-            .current_dir(&dir)
-            .status()
-            .expect("npm (install Node.js 18 or later)");
-        assert!(status.success(), "npm install {packages:?} failed");
-        std::fs::write(&marker, packages.join(" ")).unwrap();
-    }
-    dir.join("node_modules")
+    app::node_modules(
+        "sdk-node",
+        &[
+            "typescript@5.7.3",
+            "react@18.3.1",
+            "react-test-renderer@18.3.1",
+            "@types/react@18.3.18",
+            "@types/react-test-renderer@18.3.1",
+            "@types/node@20.17.19",
+        ],
+    )
 }
 
 /// httpx, mypy and hatchling (to build the package) for the Python SDK.

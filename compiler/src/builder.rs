@@ -342,11 +342,16 @@ pub fn image(
         )));
     };
     let program = Program::new(config, &checked.catalog, &checked.queries);
+    let ingest_ports = program.sources.iter().filter_map(|s| match &s.read {
+        Some(crate::catalog::read::SourceRead::Grpc(g)) => Some(g.port),
+        _ => None,
+    });
     let layout = image::Layout::new(
         &program.binary_name(),
         program.settings.rest_port,
         program.settings.grpc_port,
-    );
+    )
+    .with_ingest_ports(ingest_ports);
     let home = binary
         .parent()
         .and_then(Path::parent)

@@ -103,7 +103,19 @@ impl Folder {
     pub fn list(&self) -> Result<Vec<Object>, FolderError> {
         match self {
             Folder::Local(dir) => local::list(dir),
-            Folder::S3(s3) => s3.list(),
+            Folder::S3(s3) => s3.list(None),
+        }
+    }
+
+    /// Every file directly in the folder `sub` below this one (`_delta_log`), by its name there;
+    /// empty when there is no such folder.
+    pub fn list_in(&self, sub: &str) -> Result<Vec<Object>, FolderError> {
+        match self {
+            Folder::Local(dir) => match dir.join(sub).is_dir() {
+                true => local::list(&dir.join(sub)),
+                false => Ok(vec![]),
+            },
+            Folder::S3(s3) => s3.list(Some(sub)),
         }
     }
 

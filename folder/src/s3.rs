@@ -228,13 +228,17 @@ impl S3Folder {
         })
     }
 
-    pub(super) fn list(&self) -> Result<Vec<Object>, FolderError> {
+    /// The objects directly under the prefix, or under `sub` below it.
+    pub(super) fn list(&self, sub: Option<&str>) -> Result<Vec<Object>, FolderError> {
         self.recent().clear();
         let client = self.client()?;
-        let prefix = (!self.location.prefix.is_empty()).then(|| self.key_of_prefix());
+        let prefix = match sub {
+            Some(sub) => Some(self.key(sub)),
+            None => (!self.location.prefix.is_empty()).then(|| self.key_of_prefix()),
+        };
         let listed = self
             .block(client.list_with_delimiter(prefix.as_ref()))?
-            .map_err(|e| self.failure("", "list", e))?;
+            .map_err(|e| self.failure(sub.unwrap_or(""), "list", e))?;
         Ok(listed
             .objects
             .iter()

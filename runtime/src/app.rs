@@ -20,8 +20,10 @@ use crate::meta::{self, Meta, META_DB};
 use crate::notify::EventNotifier;
 use crate::pipeline::{OpenPipeline, Pipeline, PipelineError, SourceDef, SourceKind};
 use crate::source::chunk::Chunk;
+use crate::source::delta::DeltaSource;
 use crate::source::fields::BadRecords;
 use crate::source::file_source::FileSource;
+use crate::source::grpc::GrpcSource;
 use crate::source::interface::Source;
 use crate::source::mysql::MySqlSource;
 use crate::source::postgres::PgSource;
@@ -100,7 +102,10 @@ impl Runner {
         if databases >= crate::store::MAX_DBS {
             return Ok(first);
         }
-        let Runner { store, .. } = first;
+        // Sources may hold the store's environment (a `!Grpc` source's nested transactions):
+        // they go first, or closing would wait for them.
+        let Runner { store, readers, .. } = first;
+        drop(readers);
         match Arc::try_unwrap(store) {
             Ok(store) => store.close(),
             Err(_) => {
@@ -149,6 +154,15 @@ impl Runner {
                             committed.as_deref(),
                         )?));
                     }
+                    SourceKind::Delta(table) => {
+                        let committed = positions.get(txn, s.name.as_bytes())?.map(<[u8]>::to_vec);
+                        readers.push(Box::new(DeltaSource::open(
+                            i,
+                            &s.name,
+                            table.clone(),
+                            committed.as_deref(),
+                        )?));
+                    }
                     // One reader for all tables of a connection (a transaction may span them),
                     // where its first table is.
                     SourceKind::Postgres(t) => {
@@ -167,6 +181,23 @@ impl Runner {
                             tables,
                             committed.as_deref(),
                             spool,
+                            wake.clone(),
+                        )?));
+                    }
+                    SourceKind::Grpc(t) => {
+                        let Some(tables) = connection_tables(sources, i, |k| match k {
+                            SourceKind::Grpc(g) => Some((g, g.connection.name.as_str())),
+                            _ => None,
+                        }) else {
+                            continue;
+                        };
+                        let key = GrpcSource::key_of(&t.connection);
+                        let committed = positions.get(txn, key.as_bytes())?.map(<[u8]>::to_vec);
+                        readers.push(Box::new(GrpcSource::open(
+                            store.env(),
+                            txn,
+                            tables,
+                            committed.as_deref(),
                             wake.clone(),
                         )?));
                     }

@@ -39,8 +39,10 @@ pub use crate::weight::Weight;
 
 // Sources: how a pipeline says where its rows come from, and how it parses them.
 pub use crate::source::chunk::{Chunk, RawRecord};
+pub use crate::source::delta::DeltaTable;
 pub use crate::source::fields::{parse_chunk, BadRecord, BadRecords, RecordAt};
 pub use crate::source::file_table::{FileFormat, FileTable, DEFAULT_QUIET_PERIOD};
+pub use crate::source::grpc::{GrpcConnection, GrpcTable};
 pub use crate::source::mysql::{MySqlConnection, MySqlTable};
 pub use crate::source::password::Password;
 pub use crate::source::postgres::{PgConnection, PgTable};
@@ -50,7 +52,7 @@ pub use dozer_pg_tls::{PgTls, SslMode};
 // The typed gRPC services' messages (`typed`: the per-column conversions).
 pub use crate::api::exec::RecordOut;
 pub use crate::api::grpc::messages::{self as typed, Mismatch, TypedEvent, TypedMessages};
-pub use crate::api::grpc::proto::types as proto_types;
+pub use crate::proto::types as proto_types;
 
 // The binary's entry point and its settings.
 pub use crate::api::query::QueryLimits;

@@ -12,8 +12,10 @@
 //!   functions with PostgreSQL's semantics);
 //! - [`lmdb_key`]: keys longer than LMDB's 511 bytes, shortened with a hash;
 //! - [`table`]: an endpoint's materialized table with record ids, versions and secondary indexes;
+//! - [`proto`]: Dozer's protobuf wire shapes, for the API and the push ingestion source alike;
 //! - [`source`]: sources with exact, committable positions behind one interface
-//!   ([`source::interface::Source`]: CSV, JSON-lines and Parquet files, PostgreSQL);
+//!   ([`source::interface::Source`]: CSV, JSON-lines and Parquet files, Delta tables,
+//!   PostgreSQL, MySQL, gRPC push ingestion);
 //! - [`pipeline`]: what generated code implements ([`pipeline::Pipeline`]);
 //! - [`meta`] and [`notify`]: the store's app metadata (fingerprint, phase), and how a commit
 //!   reaches this process's live subscribers;
@@ -44,6 +46,7 @@ pub mod meta;
 pub mod notify;
 pub mod ops;
 pub mod pipeline;
+pub mod proto;
 pub mod row;
 pub mod source;
 pub mod sql;

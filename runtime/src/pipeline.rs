@@ -13,8 +13,10 @@ use heed::{Env, RwTxn, WithoutTls};
 use crate::codec::DecodeError;
 use crate::error::OpError;
 use crate::source::chunk::{Chunk, SourceError};
+use crate::source::delta::DeltaTable;
 use crate::source::fields::{BadRecord, BadRecords};
 use crate::source::file_table::FileTable;
+use crate::source::grpc::GrpcTable;
 use crate::source::mysql::MySqlTable;
 use crate::source::postgres::PgTable;
 use crate::store::{BatchError, StoreError};
@@ -31,12 +33,16 @@ pub struct SourceDef {
 // A handful per app, made once: boxing would only add noise to the generated code.
 #[allow(clippy::large_enum_variant)]
 pub enum SourceKind {
-    /// Files of a `!LocalStorage` table.
+    /// Files of a `!LocalStorage` or `!S3Storage` table.
     Files(FileTable),
     /// A table of a `!Postgres` connection.
     Postgres(PgTable),
     /// A table of a `!MySQL` connection (MySQL or MariaDB).
     MySql(MySqlTable),
+    /// A table of a `!DeltaLake` connection.
+    Delta(DeltaTable),
+    /// A schema of a `!Grpc` connection (rows pushed to the app).
+    Grpc(GrpcTable),
 }
 
 /// What generated code provides: typed parsing of source records, the operators between sources

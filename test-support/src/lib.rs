@@ -6,3 +6,9 @@ pub mod mariadb;
 pub mod oracle;
 pub mod postgres;
 pub mod s3;
+
+/// A port on 127.0.0.1 nothing listens on now (the servers the tests start bind it).
+pub fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}

@@ -6,7 +6,7 @@
 //! root; [`TestMariaDb::query`] returns rows of text, which [`typed`] turns into the values dozerc
 //! serves, so MariaDB can be the oracle of a MySQL source's results.
 
-use std::net::TcpListener;
+use crate::free_port;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -41,11 +41,6 @@ fn is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 fn check(out: std::io::Result<Output>, what: &str) -> Result<String, String> {

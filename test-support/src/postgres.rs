@@ -5,7 +5,7 @@
 //! refuses to run as root, so when the tests run as root the server runs as the `postgres` user
 //! (which the Debian package creates), in a directory handed over to it.
 
-use std::net::TcpListener;
+use crate::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -56,11 +56,6 @@ fn is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 fn check(out: std::io::Result<Output>, what: &str) -> Result<Output, String> {

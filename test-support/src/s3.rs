@@ -5,7 +5,8 @@
 //! Objects are written through boto3 in the same Python ([`TestS3::python`]), the client most
 //! S3 data is uploaded with.
 
-use std::net::{TcpListener, TcpStream};
+use crate::free_port;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,10 +21,11 @@ pub struct TestS3 {
     log: tempfile::NamedTempFile,
 }
 
-/// Starts moto's server, with its signature check fixed for query strings: moto (5.2.1) checks a
-/// signature against the request's query as it decoded it, so any request whose query has a
-/// character S3 encodes (`delimiter=%2F`, which every folder listing sends) is refused however it
-/// was signed (getmoto/moto#5948). The query is encoded again, as SigV4 wants, before the check.
+/// Starts moto's server, with its signature check fixed for keys and query strings: moto (5.2.1)
+/// checks a signature against the request's path and query as it decoded them, so any request
+/// whose key or query has a character S3 encodes (`delimiter=%2F`, which every folder listing
+/// sends; `region=eu/`, which every partitioned Delta table's keys have) is refused however it
+/// was signed (getmoto/moto#5948). Both are encoded again, as SigV4 wants, before the check.
 const LAUNCH: &str = r#"
 import sys
 from urllib.parse import quote, unquote
@@ -33,6 +35,8 @@ create = access_control.IAMRequestBase._create_aws_request
 
 def create_encoded(self):
     path, sep, query = self._path.partition("?")
+    path = quote(path, safe="/-_.~")
+    self._path = path + sep + query
     if sep:
         pairs = []
         for part in query.split("&"):
@@ -66,11 +70,6 @@ import os, boto3
 s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"], region_name=os.environ["S3_REGION"],
                   aws_access_key_id=os.environ["S3_KEY"], aws_secret_access_key=os.environ["S3_SECRET"])
 "#;
-
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
 
 impl TestS3 {
     /// Starts moto's server from the virtualenv whose interpreter is `python` (with

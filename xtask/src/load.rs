@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use dozer_runtime::api::grpc::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
-use dozer_runtime::api::grpc::proto::common::QueryRequest;
+use dozer_runtime::proto::common::common_grpc_service_client::CommonGrpcServiceClient;
+use dozer_runtime::proto::common::QueryRequest;
 
 pub struct Report {
     pub requests: usize,

@@ -1,5 +1,6 @@
 //! Schemas of `!LocalStorage` and `!S3Storage` tables: every file with the table's extension in
-//! its folder (a local directory, or a prefix of a bucket), read through `dozer_folder`.
+//! its folder (a local directory, or a prefix of a bucket), read through `dozer_folder`. (A Delta
+//! table's schema is its log's: [`super::delta`].)
 //!
 //! Parquet carries its schema. CSV and JSON lines are inferred from a sample (the first
 //! [`SAMPLE_ROWS`] rows, across files in name order): each column gets the narrowest type that reads
@@ -30,14 +31,12 @@ pub fn infer(
     diags: &mut Diagnostics,
 ) -> Option<TableSchema> {
     let table = storage.table(&source.table_name.value)?;
-    let Some(SourceRead::Files(reading)) = read::reading(config, source) else {
-        // Only a Delta table has no reading yet.
-        diags.push(
-            Diagnostic::error("catalog::file-schema", "not supported yet: Delta tables")
-                .label(table.path.span, "reading this table")
-                .help("export the table to Parquet files"),
-        );
-        return None;
+    let reading = match read::reading(config, source)? {
+        SourceRead::Files(reading) => reading,
+        SourceRead::Delta(folder) => {
+            return super::delta::infer(config, table, source, &folder, diags)
+        }
+        SourceRead::Postgres(_) | SourceRead::MySql(_) | SourceRead::Grpc(_) => return None,
     };
     let folder = reading.folder.open(config);
     let dir = folder.describe();
@@ -60,7 +59,7 @@ pub fn infer(
         FileFormat::Csv => infer_csv(&files, table, skip_bad),
         FileFormat::JsonLines => infer_jsonl(&files, skip_bad),
         FileFormat::Parquet => infer_parquet(&files),
-        FileFormat::Delta => unreachable!("Delta tables have no reading (above)"),
+        FileFormat::Delta => unreachable!("a Delta table's reading is `SourceRead::Delta` (above)"),
     };
     let mut schema = match result {
         Ok(Some(s)) => s,

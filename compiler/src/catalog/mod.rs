@@ -6,7 +6,9 @@
 //! catalog resolves how the app reads the source ([`read`]), so later stages never look at
 //! connections again.
 
+mod delta;
 pub mod files;
+pub mod grpc;
 pub mod lock;
 pub(crate) mod mysql;
 pub(crate) mod postgres;
@@ -59,6 +61,7 @@ pub fn resolve(
             ConnectionKind::Postgres(pg) => postgres::introspect(config, conn, pg, source, diags),
             ConnectionKind::MySql(my) => mysql::introspect(conn, my, source, diags),
             ConnectionKind::Files(files) => files::infer(config, files, source, diags),
+            ConnectionKind::Grpc(g) => grpc::schema(config, g, source, diags),
             ConnectionKind::Unsupported { .. } => None, // reported by config validation
         };
         let Some(schema) = live.map(|s| select_columns(s, source, diags)) else {
@@ -162,6 +165,7 @@ fn definition(config: &Config, source: &Source) -> Option<String> {
             let root = match &ls.store {
                 crate::config::FileStore::Local { path } => path.value.clone(),
                 crate::config::FileStore::S3(s3) => format!("s3://{}", s3.bucket_name.value),
+                crate::config::FileStore::DeltaLake => "delta-lake".into(),
             };
             let overrides: Vec<String> = t
                 .column_types
@@ -185,6 +189,15 @@ fn definition(config: &Config, source: &Source) -> Option<String> {
                 t.delimiter as char,
                 overrides.join(",")
             )
+        }
+        // The schemas are the source: a changed schema is a changed definition.
+        ConnectionKind::Grpc(g) => {
+            let schema = grpc::tables(config, g)
+                .ok()
+                .and_then(|mut t| t.remove(&source.table_name.value))
+                .and_then(|s| serde_json::to_string(&s).ok())
+                .unwrap_or_default();
+            format!("grpc {} {schema}", source.table_name.value)
         }
         ConnectionKind::Unsupported { kind } => kind.clone(),
     })

@@ -17,11 +17,26 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceRead {
     Files(FileRead),
+    /// A Delta Lake table (`!Delta` table of a `!LocalStorage`/`!S3Storage` connection, or a
+    /// table of `!DeltaLake`): the folder holding its `_delta_log/`.
+    Delta(FileFolder),
     Postgres(PgRead),
     MySql(MySqlRead),
+    Grpc(GrpcRead),
 }
 
-/// How a table's files are written (Delta tables are not read yet).
+/// A table of a `!Grpc` connection: where the app's ingestion server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrpcRead {
+    /// The connection's name in the config.
+    pub connection: String,
+    pub host: String,
+    pub port: u16,
+    /// The schema's name, as requests give it.
+    pub table: String,
+}
+
+/// How a table's files are written (a Delta table's are its log's: [`SourceRead::Delta`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileFormat {
     Csv,
@@ -174,39 +189,12 @@ pub fn reading(config: &Config, source: &Source) -> Option<SourceRead> {
     match &conn.kind {
         ConnectionKind::Files(ls) => {
             let table = ls.table(&source.table_name.value)?;
+            let folder = table_folder(&conn.name.value, ls, table);
             let format = match table.format {
                 config::FileFormat::Csv => FileFormat::Csv,
                 config::FileFormat::JsonLines => FileFormat::JsonLines,
                 config::FileFormat::Parquet => FileFormat::Parquet,
-                config::FileFormat::Delta => return None,
-            };
-            let folder = match &ls.store {
-                FileStore::Local { path } => FileFolder::Local(
-                    std::path::Path::new(&path.value)
-                        .join(&table.path.value)
-                        .display()
-                        .to_string(),
-                ),
-                FileStore::S3(s3) => FileFolder::S3(Box::new(dozer_folder::S3Location {
-                    connection: conn.name.value.clone(),
-                    bucket: s3.bucket_name.value.clone(),
-                    prefix: table
-                        .path
-                        .value
-                        .trim_start_matches("./")
-                        .trim_matches('/')
-                        .to_string(),
-                    region: s3.region.as_ref().map(|r| r.value.clone()),
-                    endpoint: s3.endpoint.as_ref().map(|e| e.value.clone()),
-                    access_key_id: credential(
-                        s3.access_key_id.as_ref(),
-                        s3.access_key_id_env.as_ref(),
-                    ),
-                    secret_access_key: credential(
-                        s3.secret_access_key.as_ref(),
-                        s3.secret_access_key_env.as_ref(),
-                    ),
-                })),
+                config::FileFormat::Delta => return Some(SourceRead::Delta(folder)),
             };
             Some(SourceRead::Files(FileRead {
                 folder,
@@ -251,7 +239,68 @@ pub fn reading(config: &Config, source: &Source) -> Option<SourceRead> {
                 database: url.database,
             }))
         }
+        ConnectionKind::Grpc(g) => Some(SourceRead::Grpc(GrpcRead {
+            connection: conn.name.value.clone(),
+            host: g
+                .host
+                .as_ref()
+                .map_or(config::GrpcConfig::DEFAULT_HOST, |h| h.value.as_str())
+                .to_string(),
+            port: g
+                .port
+                .as_ref()
+                .map_or(config::GrpcConfig::DEFAULT_PORT, |p| p.value as u16),
+            table: source.table_name.value.clone(),
+        })),
         ConnectionKind::Unsupported { .. } => None,
+    }
+}
+
+/// Where a file table's files are: the connection's folder or bucket with the table's path.
+fn table_folder(
+    connection: &str,
+    ls: &config::FileStorage,
+    table: &config::FileTable,
+) -> FileFolder {
+    match &ls.store {
+        FileStore::Local { path } => FileFolder::Local(
+            std::path::Path::new(&path.value)
+                .join(&table.path.value)
+                .display()
+                .to_string(),
+        ),
+        FileStore::DeltaLake => match table.path.value.strip_prefix("s3://") {
+            None => FileFolder::Local(table.path.value.clone()),
+            Some(url) => {
+                let (bucket, prefix) = url.split_once('/').unwrap_or((url, ""));
+                FileFolder::S3(Box::new(dozer_folder::S3Location {
+                    connection: connection.to_string(),
+                    bucket: bucket.to_string(),
+                    prefix: prefix.trim_matches('/').to_string(),
+                    region: None,
+                    endpoint: None,
+                    access_key_id: dozer_folder::Credential::None,
+                    secret_access_key: dozer_folder::Credential::None,
+                }))
+            }
+        },
+        FileStore::S3(s3) => FileFolder::S3(Box::new(dozer_folder::S3Location {
+            connection: connection.to_string(),
+            bucket: s3.bucket_name.value.clone(),
+            prefix: table
+                .path
+                .value
+                .trim_start_matches("./")
+                .trim_matches('/')
+                .to_string(),
+            region: s3.region.as_ref().map(|r| r.value.clone()),
+            endpoint: s3.endpoint.as_ref().map(|e| e.value.clone()),
+            access_key_id: credential(s3.access_key_id.as_ref(), s3.access_key_id_env.as_ref()),
+            secret_access_key: credential(
+                s3.secret_access_key.as_ref(),
+                s3.secret_access_key_env.as_ref(),
+            ),
+        })),
     }
 }
 
@@ -365,6 +414,35 @@ pub fn host_port(cfg: &tokio_postgres::Config) -> (String, u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delta_lake_tables_are_folders_or_s3_urls_read_with_the_aws_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dozer-config.yaml");
+        std::fs::write(
+            &path,
+            "version: 1\napp_name: lake\nconnections:\n  - name: lake\n    config: !DeltaLake\n      tables:\n        - name: orders\n          path: ./lake/orders\n        - name: events\n          path: s3://shop-data/tables/events/\nsources:\n  - name: orders\n    table_name: orders\n    connection: lake\n  - name: events\n    table_name: events\n    connection: lake\n",
+        )
+        .unwrap();
+        let mut map = crate::diagnostic::SourceMap::default();
+        let mut diags = crate::diagnostic::Diagnostics::default();
+        let config = crate::config::load(&[path], &mut map, &|_| None, &mut diags).unwrap();
+        assert!(!diags.has_errors(), "{:?}", diags.sorted());
+        assert_eq!(
+            reading(&config, &config.sources[0]),
+            Some(SourceRead::Delta(FileFolder::Local("./lake/orders".into())))
+        );
+        let Some(SourceRead::Delta(FileFolder::S3(s3))) = reading(&config, &config.sources[1])
+        else {
+            panic!("{:?}", reading(&config, &config.sources[1]));
+        };
+        assert_eq!(
+            (s3.bucket.as_str(), s3.prefix.as_str()),
+            ("shop-data", "tables/events")
+        );
+        assert_eq!(s3.access_key_id, dozer_folder::Credential::None);
+        assert_eq!(s3.endpoint, None);
+    }
 
     #[test]
     fn urls_are_redacted() {

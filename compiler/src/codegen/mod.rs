@@ -299,6 +299,19 @@ pub fn emit(program: &Program, opts: &EmitOptions<'_>) -> Result<AppCrate, Codeg
             files.insert(format!("{PROTO_DIR}/{path}"), text);
         }
     }
+    // The push ingestion service, for the clients of the app's `!Grpc` connections.
+    let pushed = program
+        .sources
+        .iter()
+        .any(|s| matches!(s.read, Some(crate::catalog::read::SourceRead::Grpc(_))));
+    if pushed {
+        for (path, text) in [
+            ("dozer/types.proto", proto::TYPES_PROTO),
+            ("dozer/ingest.proto", proto::INGEST_PROTO),
+        ] {
+            files.insert(format!("{PROTO_DIR}/{path}"), text.to_string());
+        }
+    }
     files.insert("Cargo.toml".to_string(), cargo_toml);
     files.insert("README.md".to_string(), readme);
     files.insert("src/main.rs".to_string(), main_rs);

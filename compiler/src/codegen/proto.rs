@@ -27,6 +27,8 @@ pub const TYPES_PROTO: &str = include_str!("../../../runtime/proto/dozer/types.p
 pub const COMMON_PROTO: &str = include_str!("../../../runtime/proto/dozer/common.proto");
 pub const HEALTH_PROTO: &str = include_str!("../../../runtime/proto/dozer/health.proto");
 pub const AUTH_PROTO: &str = include_str!("../../../runtime/proto/dozer/auth.proto");
+/// The push ingestion service of `!Grpc` connections (for clients; the app serves it).
+pub const INGEST_PROTO: &str = include_str!("../../../runtime/proto/dozer/ingest.proto");
 
 /// The names in one endpoint's file.
 #[derive(Clone, Debug)]

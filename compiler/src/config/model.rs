@@ -109,6 +109,8 @@ pub enum ConnectionKind {
     MySql(Box<MySqlConfig>),
     /// `!LocalStorage` and `!S3Storage`: tables of files in folders.
     Files(FileStorage),
+    /// `!Grpc`: rows pushed to the app's ingestion server.
+    Grpc(Box<GrpcConfig>),
     /// Kinds whose keys are known but that have no connector yet (`!MySQL`, `!S3Storage`, ...);
     /// using them in a source is a "not supported yet" error.
     Unsupported {
@@ -121,13 +123,42 @@ impl ConnectionKind {
         match self {
             ConnectionKind::Postgres(_) => "Postgres",
             ConnectionKind::MySql(_) => "MySQL",
+            ConnectionKind::Grpc(_) => "Grpc",
             ConnectionKind::Files(files) => match files.store {
                 FileStore::Local { .. } => "LocalStorage",
                 FileStore::S3(_) => "S3Storage",
+                FileStore::DeltaLake => "DeltaLake",
             },
             ConnectionKind::Unsupported { kind } => kind,
         }
     }
+}
+
+/// A `!Grpc` connection: Dozer's push ingestion server, `IngestService`, on `host:port`, taking
+/// rows of the tables its `schemas` declare.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GrpcConfig {
+    /// Default `0.0.0.0`, as Dozer's.
+    pub host: Option<Spanned<String>>,
+    /// Default 8085, as Dozer's.
+    pub port: Option<Spanned<u64>>,
+    pub schemas: GrpcSchemas,
+    /// `default` (Dozer's `IngestRequest` rows) or `arrow`.
+    pub adapter: Option<Spanned<String>>,
+}
+
+impl GrpcConfig {
+    pub const DEFAULT_HOST: &'static str = "0.0.0.0";
+    pub const DEFAULT_PORT: u16 = 8085;
+}
+
+/// Where a `!Grpc` connection's schemas are: JSON written in the YAML, or a file beside it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GrpcSchemas {
+    /// `schemas: !Inline '{"users": {...}}'`.
+    Inline(Spanned<String>),
+    /// `schemas: !Path ./schemas.json` (relative to the config's folder).
+    Path(Spanned<String>),
 }
 
 /// A `!MySQL` connection (MySQL or MariaDB), as Dozer's keys write it.
@@ -212,6 +243,10 @@ pub enum FileStore {
     Local { path: Spanned<String> },
     /// `!S3Storage { details: {...} }`: prefixes of a bucket.
     S3(Box<S3Details>),
+    /// `!DeltaLake { tables: [{ name, path }] }`: each table's `path` is its own, a folder on the
+    /// app's disk or an `s3://bucket/prefix` URL (credentials and region from the app's `AWS_*`
+    /// environment).
+    DeltaLake,
 }
 
 /// `details` of an `!S3Storage` connection: Dozer's keys, and `endpoint` for S3-compatible

@@ -189,10 +189,11 @@ fn decode_connection(d: &mut Decoder, node: &Node, i: usize) -> Option<Connectio
         "MySQL" => ConnectionKind::MySql(Box::new(decode_mysql(d, config, &what)?)),
         "LocalStorage" => ConnectionKind::Files(decode_local_storage(d, config, &what)?),
         "S3Storage" => ConnectionKind::Files(decode_s3_storage(d, config, &what)?),
+        "DeltaLake" => ConnectionKind::Files(decode_delta_lake(d, config, &what)?),
+        "Grpc" => ConnectionKind::Grpc(Box::new(decode_grpc(d, config, &what)?)),
         other => {
             let keys: Option<&[&str]> = match other {
                 "Kafka" => Some(&["broker", "schema_registry_url"]),
-                "Grpc" => Some(&["host", "port", "schemas", "adapter"]),
                 _ => None,
             };
             if let Some(keys) = keys {
@@ -432,6 +433,94 @@ fn decode_s3_storage(d: &mut Decoder, node: &Node, what: &str) -> Option<FileSto
     let tables = decode_file_tables(d, &f, what);
     Some(FileStorage {
         store: FileStore::S3(Box::new(details)),
+        tables,
+    })
+}
+
+/// `!Grpc { host, port, schemas: !Inline '<json>' | !Path <file>, adapter }`, Dozer's keys.
+fn decode_grpc(d: &mut Decoder, node: &Node, what: &str) -> Option<GrpcConfig> {
+    let f = d.fields(
+        node,
+        &format!("the `!Grpc` config of {what}"),
+        &["host", "port", "schemas", "adapter"],
+    )?;
+    let schemas_node = d.required(&f, "schemas", "!Path ./schemas.json")?;
+    let kind = d.tag(
+        schemas_node,
+        &format!("`schemas` of {what}"),
+        &["Inline", "Path"],
+    )?;
+    let text = d.string(schemas_node, &format!("`schemas` of {what}"))?;
+    let schemas = match kind.as_str() {
+        "Inline" => GrpcSchemas::Inline(text),
+        _ => GrpcSchemas::Path(text),
+    };
+    Some(GrpcConfig {
+        host: opt_string(d, &f, "host", what),
+        port: f
+            .get("port")
+            .and_then(|n| d.uint(n, "`port`", u64::from(u16::MAX))),
+        schemas,
+        adapter: f
+            .get("adapter")
+            .and_then(|n| d.choice(n, "adapter", &["default", "arrow"])),
+    })
+}
+
+/// `!DeltaLake { tables: [{ name, path }] }`, Dozer's keys: each table a folder holding a
+/// `_delta_log/`, on the app's disk or at an `s3://bucket/prefix` URL.
+fn decode_delta_lake(d: &mut Decoder, node: &Node, what: &str) -> Option<FileStorage> {
+    let f = d.fields(
+        node,
+        &format!("the `!DeltaLake` config of {what}"),
+        &["tables"],
+    )?;
+    let mut tables = vec![];
+    if let Some(t) = d.required(&f, "tables", "[{ name: orders, path: ./lake/orders }]") {
+        for (i, tn) in d.list(t, "`tables`").iter().enumerate() {
+            let what = format!("table #{} of {what}", i + 1);
+            let Some(tf) = d.fields(tn, &what, &["name", "path"]) else {
+                continue;
+            };
+            let name = d
+                .required(&tf, "name", "orders")
+                .and_then(|n| d.name(n, "the table `name`"));
+            let path = d
+                .required(&tf, "path", "./lake/orders")
+                .and_then(|n| d.name(n, "the table `path`"));
+            if let Some(p) = &path {
+                let bucket = p
+                    .value
+                    .strip_prefix("s3://")
+                    .map(|r| r.split('/').next().unwrap_or(""));
+                if bucket == Some("") || (p.value.contains("://") && bucket.is_none()) {
+                    d.error(
+                        Diagnostic::error("config::invalid-value", "a Delta table's `path` is a folder or an `s3://bucket/prefix` URL")
+                            .label(p.span, "not a folder or an s3:// URL with a bucket")
+                            .help("e.g. `path: ./lake/orders` or `path: s3://my-bucket/lake/orders`; for another S3-compatible store use `!S3Storage` (with `endpoint`) and `!Delta { path }` tables"),
+                    );
+                    continue;
+                }
+            }
+            let (Some(name), Some(path)) = (name, path) else {
+                continue;
+            };
+            tables.push(FileTable {
+                name,
+                format: FileFormat::Delta,
+                format_span: tn.span,
+                path,
+                extension: String::new(),
+                has_header: false,
+                delimiter: b',',
+                column_types: vec![],
+                quiet_period_ms: None,
+                marker_extension: None,
+            });
+        }
+    }
+    Some(FileStorage {
+        store: FileStore::DeltaLake,
         tables,
     })
 }

@@ -69,6 +69,25 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
                     );
                 }
             }
+            ConnectionKind::Grpc(_) => {
+                if let Some(columns) = source.columns.as_ref().and_then(|c| c.first()) {
+                    diags.push(
+                        Diagnostic::error(
+                            "config::grpc-columns",
+                            "not supported yet: `columns:` on a source of a `!Grpc` connection (requests carry every column of the schema)",
+                        )
+                        .label(columns.span, "a column selection")
+                        .help("remove `columns:` and select the columns in SQL"),
+                    );
+                }
+                if let Some(schema) = &source.schema {
+                    diags.push(
+                        Diagnostic::error("config::schema-on-grpc", "`schema` applies to database sources only")
+                            .label(schema.span, "not used by gRPC sources")
+                            .help("remove `schema`; a gRPC source's columns come from the connection's `schemas`"),
+                    );
+                }
+            }
             ConnectionKind::Postgres(_) | ConnectionKind::MySql(_) => {}
             ConnectionKind::Unsupported { kind } => diags.push(
                 Diagnostic::error(
@@ -81,7 +100,7 @@ pub fn validate(config: &Config, diags: &mut Diagnostics) {
                 .label(conn.kind_span, "not supported yet")
                 .label(source.connection.span, "used by this source")
                 .help(
-                    "supported connection kinds: !Postgres, !MySQL, !LocalStorage and !S3Storage (CSV, JSONL, Parquet)",
+                    "supported connection kinds: !Postgres, !MySQL, !LocalStorage and !S3Storage (CSV, JSONL, Parquet, Delta), !DeltaLake, !Grpc",
                 ),
             ),
         }

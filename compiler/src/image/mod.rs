@@ -36,14 +36,19 @@ pub use spec::{ImageFormat, Layout};
 pub fn check(config: &Config) -> Vec<Diagnostic> {
     let mut found = secrets::literal_secrets(config);
     for connection in &config.connections {
-        let ConnectionKind::Files(FileStorage {
-            store: FileStore::Local { path },
-            ..
-        }) = &connection.kind
-        else {
+        let ConnectionKind::Files(FileStorage { store, tables }) = &connection.kind else {
             continue;
         };
-        if Path::new(&path.value).is_absolute() {
+        // The connection's folder, or each `!DeltaLake` table's own.
+        let paths: Vec<_> = match store {
+            FileStore::Local { path } => vec![path],
+            FileStore::DeltaLake => tables.iter().map(|t| &t.path).collect(),
+            FileStore::S3(_) => vec![],
+        };
+        for path in paths
+            .into_iter()
+            .filter(|p| Path::new(&p.value).is_absolute())
+        {
             found.push(
                 Diagnostic::warning(
                     "image::absolute-path",

@@ -20,6 +20,8 @@ pub struct Layout {
     pub base: String,
     pub rest_port: u16,
     pub grpc_port: u16,
+    /// The ports of the app's `!Grpc` ingestion servers.
+    pub ingest_ports: Vec<u16>,
 }
 
 impl Layout {
@@ -32,7 +34,14 @@ impl Layout {
             base: "/app".into(),
             rest_port,
             grpc_port,
+            ingest_ports: vec![],
         }
+    }
+
+    /// With the ingestion servers' ports exposed too.
+    pub fn with_ingest_ports(mut self, ports: impl IntoIterator<Item = u16>) -> Layout {
+        self.ingest_ports = ports.into_iter().collect();
+        self
     }
 
     pub fn binary_path(&self) -> String {
@@ -70,6 +79,12 @@ impl Layout {
         let mut ports = vec![format!("{}/tcp", self.rest_port)];
         if self.grpc_port != self.rest_port {
             ports.push(format!("{}/tcp", self.grpc_port));
+        }
+        for p in &self.ingest_ports {
+            let p = format!("{p}/tcp");
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
         }
         ports
     }

@@ -252,7 +252,7 @@ impl FileReader {
             let read = parquet::read(
                 &folder,
                 &meta,
-                &self.table.columns,
+                (&self.table.columns, parquet::Absent::Error),
                 start,
                 max_records,
                 complete,

@@ -2,8 +2,10 @@
 //! batches of raw records ([`chunk`]) together with the position after them, and the runner
 //! commits a batch's results and that position in one transaction.
 
+mod arrow_values;
 pub mod chunk;
 mod csv;
+pub mod delta;
 pub mod fields;
 pub mod file_chunk;
 pub mod file_source;
@@ -11,6 +13,7 @@ pub mod file_states;
 pub mod file_table;
 pub mod files;
 mod folder;
+pub mod grpc;
 pub mod interface;
 mod io_thread;
 pub mod mirror;

@@ -106,6 +106,10 @@ enum SourceRead {
     Postgres(String),
     /// A `MySqlTable { .. }` expression.
     MySql(String),
+    /// A `DeltaTable { .. }` expression.
+    Delta(String),
+    /// A `GrpcTable { .. }` expression.
+    Grpc(String),
 }
 
 struct EndpointInfo {

@@ -3,7 +3,9 @@
 
 use super::{PipelineGen, SourceInfo, SourceRead};
 use crate::catalog::read::FileFormat;
-use crate::catalog::read::{FileFolder, MySqlRead, Password, PgRead, SourceRead as CatalogRead};
+use crate::catalog::read::{
+    FileFolder, GrpcRead, MySqlRead, Password, PgRead, SourceRead as CatalogRead,
+};
 use crate::codegen::error::CodegenError;
 use crate::codegen::names::{comment, snake};
 use crate::program::ProgramSource;
@@ -22,17 +24,37 @@ impl PipelineGen<'_> {
         };
         let (doc, read) = match how {
             CatalogRead::Files(f) => {
-                let where_ = match &f.folder {
-                    FileFolder::Local(dir) => dir.clone(),
-                    FileFolder::S3(s3) => format!("s3://{}/{}", s3.bucket, s3.prefix),
-                };
                 let doc = format!(
                     "A row of source `{}` (files `{}/*{}`).",
                     comment(&name),
-                    comment(where_.trim_end_matches('/')),
+                    comment(&folder_location(&f.folder)),
                     comment(&f.extension)
                 );
                 (doc, SourceRead::Files(f.clone()))
+            }
+            CatalogRead::Delta(f) => {
+                let doc = format!(
+                    "A row of source `{}` (Delta table `{}`).",
+                    comment(&name),
+                    comment(&folder_location(f))
+                );
+                let (names, types, _) = column_lists(&entry.schema);
+                let table = format!(
+                    "DeltaTable {{ folder: {}, columns: Vec::from([{names}]), types: Vec::from([{types}]) }}",
+                    folder(f),
+                );
+                (doc, SourceRead::Delta(table))
+            }
+            CatalogRead::Grpc(g) => {
+                let doc = format!(
+                    "A row of source `{}` (schema `{}` pushed to connection `{}` on {}:{}).",
+                    comment(&name),
+                    comment(&g.table),
+                    comment(&g.connection),
+                    comment(&g.host),
+                    g.port
+                );
+                (doc, SourceRead::Grpc(grpc_table(g, &entry.schema)))
             }
             CatalogRead::Postgres(p) => {
                 let doc = format!(
@@ -74,7 +96,10 @@ impl PipelineGen<'_> {
         let format = match &s.read {
             SourceRead::Files(f) => f.format,
             // Rows of values, as Parquet's are.
-            SourceRead::Postgres(_) | SourceRead::MySql(_) => FileFormat::Parquet,
+            SourceRead::Postgres(_)
+            | SourceRead::MySql(_)
+            | SourceRead::Delta(_)
+            | SourceRead::Grpc(_) => FileFormat::Parquet,
         };
         let (read, prefix, record) = match format {
             FileFormat::JsonLines => ("let o = at.json(record)?;".to_string(), "json", "&o"),
@@ -149,6 +174,15 @@ pub(super) fn folder(f: &FileFolder) -> String {
     }
 }
 
+/// Where a folder is, for comments: its path, or its `s3://` URL.
+fn folder_location(f: &FileFolder) -> String {
+    let at = match f {
+        FileFolder::Local(dir) => dir.clone(),
+        FileFolder::S3(s3) => format!("s3://{}/{}", s3.bucket, s3.prefix),
+    };
+    at.trim_end_matches('/').to_string()
+}
+
 /// A table's column names, types and primary key, as the runtime's `Vec` literals' items.
 fn column_lists(columns: &crate::catalog::TableSchema) -> (String, String, String) {
     let names: Vec<String> = columns
@@ -163,6 +197,24 @@ fn column_lists(columns: &crate::catalog::TableSchema) -> (String, String, Strin
         .collect();
     let key: Vec<String> = columns.primary_key.iter().map(|i| i.to_string()).collect();
     (names.join(", "), types.join(", "), key.join(", "))
+}
+
+/// The runtime's description of a `!Grpc` source table.
+pub(super) fn grpc_table(g: &GrpcRead, columns: &crate::catalog::TableSchema) -> String {
+    let (names, types, key) = column_lists(columns);
+    let nullable: Vec<String> = columns
+        .columns
+        .iter()
+        .map(|c| c.nullable.to_string())
+        .collect();
+    format!(
+        "GrpcTable {{ connection: GrpcConnection {{ name: {:?}.into(), host: {:?}.into(), port: {} }}, table: {:?}.into(), columns: Vec::from([{names}]), types: Vec::from([{types}]), nullable: Vec::from([{}]), primary_key: Vec::from([{key}]) }}",
+        g.connection,
+        g.host,
+        g.port,
+        g.table,
+        nullable.join(", "),
+    )
 }
 
 /// The runtime's description of a MySQL source table.

@@ -55,14 +55,10 @@ impl PipelineGen<'_> {
                         }
                     )
                 }
-                SourceRead::Postgres(table) => format!(
-                    "SourceDef {{ name: {:?}.into(), kind: SourceKind::Postgres({table}) }}",
-                    s.name
-                ),
-                SourceRead::MySql(table) => format!(
-                    "SourceDef {{ name: {:?}.into(), kind: SourceKind::MySql({table}) }}",
-                    s.name
-                ),
+                SourceRead::Postgres(table) => source_def(&s.name, "Postgres", table),
+                SourceRead::MySql(table) => source_def(&s.name, "MySql", table),
+                SourceRead::Grpc(table) => source_def(&s.name, "Grpc", table),
+                SourceRead::Delta(table) => source_def(&s.name, "Delta", table),
             });
         }
         let mut eps = vec![];
@@ -172,4 +168,9 @@ impl PipelineGen<'_> {
 
 pub(super) fn byte_literal(b: u8) -> String {
     format!("b{:?}", b as char)
+}
+
+/// A source's `SourceDef` literal, of the `SourceKind` variant `kind` around `table`.
+fn source_def(name: &str, kind: &str, table: &str) -> String {
+    format!("SourceDef {{ name: {name:?}.into(), kind: SourceKind::{kind}({table}) }}")
 }

@@ -4,8 +4,8 @@
 use dozer_types::Value;
 
 use super::convert;
-use super::proto::types as pb;
 use crate::api::exec::RecordOut;
+use crate::proto::types as pb;
 
 /// A stored value that does not fit its column's message field: a bug, never user input.
 #[derive(Clone, Debug, PartialEq, Eq)]

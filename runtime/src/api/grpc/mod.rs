@@ -5,7 +5,6 @@
 
 pub mod convert;
 pub mod messages;
-pub mod proto;
 pub mod server;
 pub mod service;
 pub mod typed;

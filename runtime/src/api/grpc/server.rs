@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use super::proto::auth::auth_grpc_service_server::AuthGrpcServiceServer;
-use super::proto::common::common_grpc_service_server::CommonGrpcServiceServer;
-use super::proto::health::health_grpc_service_server::HealthGrpcServiceServer;
 use crate::api::state::ApiState;
+use crate::proto::auth::auth_grpc_service_server::AuthGrpcServiceServer;
+use crate::proto::common::common_grpc_service_server::CommonGrpcServiceServer;
+use crate::proto::health::health_grpc_service_server::HealthGrpcServiceServer;
 
 /// Largest request metadata (HTTP/2 header list) accepted.
 const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
@@ -21,7 +21,7 @@ pub async fn serve(
     // Reflection describes the typed services too (their files import the common types).
     let typed = state.typed;
     let descriptors = |builder: tonic_reflection::server::Builder<'static>| {
-        let builder = builder.register_encoded_file_descriptor_set(super::proto::DESCRIPTOR_SET);
+        let builder = builder.register_encoded_file_descriptor_set(crate::proto::DESCRIPTOR_SET);
         match typed {
             Some(t) => builder.register_encoded_file_descriptor_set(t.descriptor_set()),
             None => builder,

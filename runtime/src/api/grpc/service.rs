@@ -12,23 +12,23 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use super::proto::auth::auth_grpc_service_server::AuthGrpcService;
-use super::proto::auth::{GetAuthTokenRequest, GetAuthTokenResponse};
-use super::proto::common::common_grpc_service_server::CommonGrpcService;
-use super::proto::common::{
-    CountResponse, GetEndpointsRequest, GetEndpointsResponse, GetFieldsRequest, GetFieldsResponse,
-    OnEventRequest, QueryRequest, QueryResponse,
-};
-use super::proto::health::health_check_response::ServingStatus;
-use super::proto::health::health_grpc_service_server::HealthGrpcService;
-use super::proto::health::{HealthCheckRequest, HealthCheckResponse};
-use super::proto::types::{EventType, Operation, OperationType, Record};
 use crate::api::auth::{Access, EndpointGrant, Grant, IssueError, AUTH_OFF};
 use crate::api::events::{self, EventTypes, Subscription};
 use crate::api::exec::{ExecError, Executor};
 use crate::api::query::{parse_query, Query};
 use crate::api::state::ApiState;
 use crate::api::state::{authenticate, read_endpoint};
+use crate::proto::auth::auth_grpc_service_server::AuthGrpcService;
+use crate::proto::auth::{GetAuthTokenRequest, GetAuthTokenResponse};
+use crate::proto::common::common_grpc_service_server::CommonGrpcService;
+use crate::proto::common::{
+    CountResponse, GetEndpointsRequest, GetEndpointsResponse, GetFieldsRequest, GetFieldsResponse,
+    OnEventRequest, QueryRequest, QueryResponse,
+};
+use crate::proto::health::health_check_response::ServingStatus;
+use crate::proto::health::health_grpc_service_server::HealthGrpcService;
+use crate::proto::health::{HealthCheckRequest, HealthCheckResponse};
+use crate::proto::types::{EventType, Operation, OperationType, Record};
 use crate::table::ChangeKind;
 
 pub struct Common {

@@ -28,11 +28,11 @@ use tonic::server::{Grpc, ServerStreamingService, UnaryService};
 use tonic::{Request, Response, Status};
 
 use super::messages::{Mismatch, TypedEvent, TypedMessages};
-use super::proto::types as pb;
 use super::service::{endpoint_grant, issue_status, operation_type, query, read, subscription};
 use crate::api::auth::{Access, EndpointAccess, EndpointGrant, AUTH_OFF};
 use crate::api::events;
 use crate::api::state::ApiState;
+use crate::proto::types as pb;
 
 /// `Query<Endpoint>Request`, the same for every endpoint.
 #[derive(Clone, PartialEq, prost::Message)]
