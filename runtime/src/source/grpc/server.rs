@@ -388,6 +388,43 @@ impl Ingest {
     }
 }
 
+impl Ingest {
+    /// Checks every message of a stream (`changes` of each), then applies them all as one
+    /// request answered with the last message's `seq_no`; one bad message refuses the stream.
+    async fn apply_stream<M>(
+        &self,
+        mut stream: Streaming<M>,
+        seq_no_of: impl Fn(&M) -> u32,
+        changes_of: impl Fn(M) -> Result<Vec<(usize, RowChange)>, Status>,
+    ) -> Result<Response<IngestResponse>, Status> {
+        let mut changes = vec![];
+        let (mut seq_no, mut n) = (0, 0usize);
+        while let Some(message) = stream.message().await? {
+            n += 1;
+            seq_no = seq_no_of(&message);
+            let more = changes_of(message).map_err(|s| {
+                Status::new(
+                    s.code(),
+                    format!(
+                        "message {n} of the stream: {}; nothing of the stream was applied",
+                        s.message()
+                    ),
+                )
+            })?;
+            changes.extend(more);
+            if changes.len() > MAX_STREAM_CHANGES {
+                return Err(Status::resource_exhausted(format!(
+                    "a stream is applied whole, and this one has more than {MAX_STREAM_CHANGES} changes; split it into several streams"
+                )));
+            }
+        }
+        if changes.is_empty() {
+            return Ok(Response::new(IngestResponse { seq_no }));
+        }
+        self.apply(changes, seq_no).await
+    }
+}
+
 #[tonic::async_trait]
 impl IngestService for Ingest {
     async fn ingest(
@@ -404,32 +441,12 @@ impl IngestService for Ingest {
         &self,
         request: Request<Streaming<IngestRequest>>,
     ) -> Result<Response<IngestResponse>, Status> {
-        let mut stream = request.into_inner();
-        let mut changes = vec![];
-        let (mut seq_no, mut n) = (0, 0usize);
-        while let Some(message) = stream.message().await? {
-            n += 1;
-            seq_no = message.seq_no;
-            let more = self.schemas.changes(message).map_err(|s| {
-                Status::new(
-                    s.code(),
-                    format!(
-                        "message {n} of the stream: {}; nothing of the stream was applied",
-                        s.message()
-                    ),
-                )
-            })?;
-            changes.extend(more);
-            if changes.len() > MAX_STREAM_CHANGES {
-                return Err(Status::resource_exhausted(format!(
-                    "a stream is applied whole, and this one has more than {MAX_STREAM_CHANGES} changes; split it into several streams"
-                )));
-            }
-        }
-        if changes.is_empty() {
-            return Ok(Response::new(IngestResponse { seq_no }));
-        }
-        self.apply(changes, seq_no).await
+        self.apply_stream(
+            request.into_inner(),
+            |m| m.seq_no,
+            |m| self.schemas.changes(m),
+        )
+        .await
     }
 
     async fn ingest_arrow(
@@ -446,31 +463,11 @@ impl IngestService for Ingest {
         &self,
         request: Request<Streaming<IngestArrowRequest>>,
     ) -> Result<Response<IngestResponse>, Status> {
-        let mut stream = request.into_inner();
-        let mut changes = vec![];
-        let (mut seq_no, mut n) = (0, 0usize);
-        while let Some(message) = stream.message().await? {
-            n += 1;
-            seq_no = message.seq_no;
-            let more = self.schemas.arrow_changes(message).map_err(|s| {
-                Status::new(
-                    s.code(),
-                    format!(
-                        "message {n} of the stream: {}; nothing of the stream was applied",
-                        s.message()
-                    ),
-                )
-            })?;
-            changes.extend(more);
-            if changes.len() > MAX_STREAM_CHANGES {
-                return Err(Status::resource_exhausted(format!(
-                    "a stream is applied whole, and this one has more than {MAX_STREAM_CHANGES} changes; split it into several streams"
-                )));
-            }
-        }
-        if changes.is_empty() {
-            return Ok(Response::new(IngestResponse { seq_no }));
-        }
-        self.apply(changes, seq_no).await
+        self.apply_stream(
+            request.into_inner(),
+            |m| m.seq_no,
+            |m| self.schemas.arrow_changes(m),
+        )
+        .await
     }
 }
